@@ -1,0 +1,72 @@
+/**
+ * The audit log: one append-only table and this one function that writes it. Records carry who, what,
+ * from where, and the request id — never a password, hash or token.
+ *
+ * @example
+ *   await audit.write('login_failed', { details: { identifier_hash } }, requestContext);
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from './store/schema.ts';
+
+export type AuditEventType =
+  | 'login_success'
+  | 'login_failed'
+  | 'refresh_token_reuse'
+  | 'logout'
+  | 'logout_all'
+  | 'password_changed'
+  | 'user_created'
+  | 'user_updated'
+  | 'role_changed'
+  | 'user_disabled'
+  | 'user_enabled'
+  | 'user_deleted'
+  | 'session_revoked'
+  | 'rate_limited'
+  | 'key_rotated'
+  | 'oidc_sign_in'
+  | 'oidc_linked'
+  | 'oidc_user_created';
+
+/** Where a request came from; every field is optional because the CLI has no request. */
+export interface RequestContext {
+  readonly ip?: string | null;
+  readonly userAgent?: string | null;
+  readonly requestId?: string | null;
+  /** The user acting, when it is not the subject (an admin, or the CLI's null). */
+  readonly actorUserId?: number | null;
+}
+
+export interface AuditFields {
+  readonly userId?: number | null;
+  readonly sessionId?: string | null;
+  readonly details?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export class AuditLog {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async write(type: AuditEventType, fields: AuditFields, ctx: RequestContext = {}, now = Date.now()): Promise<void> {
+    await this.db
+      .insertInto('audit_events')
+      .values({
+        at: now,
+        type,
+        actor_user_id: ctx.actorUserId ?? fields.userId ?? null,
+        user_id: fields.userId ?? null,
+        session_id: fields.sessionId ?? null,
+        ip: ctx.ip ?? null,
+        user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+        request_id: ctx.requestId ?? null,
+        details: fields.details === undefined ? null : JSON.stringify(fields.details),
+      })
+      .execute();
+  }
+
+  /** Deletes events older than the retention period; returns how many went. 0 = keep forever. */
+  async prune(retentionMs: number, now = Date.now()): Promise<number> {
+    if (retentionMs === 0) return 0;
+    const result = await this.db.deleteFrom('audit_events').where('at', '<', now - retentionMs).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}

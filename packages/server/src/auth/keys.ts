@@ -1,0 +1,172 @@
+/**
+ * Signing keys. HS256 uses `LATCHKEY_JWT_SECRET` when given, else a random secret created once and kept
+ * in the database; EdDSA, ES256 and RS256 use key pairs generated here and kept in the database.
+ * Private material is encrypted at rest (AES-256-GCM) when `LATCHKEY_KEY_ENCRYPTION_SECRET` is set.
+ *
+ * @example
+ *   const ring = await KeyRing.load(db, config);
+ *   ring.current.kid; // the key that signs new tokens
+ */
+import { createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Config, JwtAlg } from '../config.ts';
+import type { Database, SigningKeyRow } from '../store/schema.ts';
+
+export interface SigningKey {
+  readonly kid: string;
+  readonly alg: JwtAlg;
+  /** HS256 secret or private key PEM. */
+  readonly signingKey: string;
+  /** HS256 secret or public key PEM. */
+  readonly verificationKey: string;
+  /** Public JWK (asymmetric only), with `kid`, `alg` and `use`. */
+  readonly publicJwk: Readonly<Record<string, unknown>> | undefined;
+  readonly createdAt: number;
+  readonly retiredAt: number | null;
+  /** After this instant no token signed by the key can still be valid. */
+  readonly expiresAt: number | null;
+}
+
+const ENCRYPTED_PREFIX = 'enc:v1:';
+
+function encryptionKey(secret: string): Buffer {
+  // A fixed salt is fine here: the input is a high-entropy operator secret, not a user password.
+  return scryptSync(secret, 'latchkey-key-encryption', 32);
+}
+
+/** Encrypts private key material for storage when an encryption secret is configured. */
+export function sealSecret(plain: string, encryptionSecret: string | undefined): string {
+  if (encryptionSecret === undefined) return plain;
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', encryptionKey(encryptionSecret), iv);
+  const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return ENCRYPTED_PREFIX + Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+}
+
+export class KeyDecryptionError extends Error {
+  override readonly name = 'KeyDecryptionError';
+}
+
+export function openSecret(stored: string, encryptionSecret: string | undefined): string {
+  if (!stored.startsWith(ENCRYPTED_PREFIX)) return stored;
+  if (encryptionSecret === undefined) {
+    throw new KeyDecryptionError('signing keys are encrypted: set LATCHKEY_KEY_ENCRYPTION_SECRET');
+  }
+  const raw = Buffer.from(stored.slice(ENCRYPTED_PREFIX.length), 'base64url');
+  const decipher = createDecipheriv('aes-256-gcm', encryptionKey(encryptionSecret), raw.subarray(0, 12));
+  decipher.setAuthTag(raw.subarray(12, 28));
+  try {
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    throw new KeyDecryptionError('LATCHKEY_KEY_ENCRYPTION_SECRET does not decrypt the stored signing keys');
+  }
+}
+
+/** Creates new key material for `alg`: an HS256 secret or a key pair. */
+export function generateKeyMaterial(alg: JwtAlg): { secret: string; publicJwk: Record<string, unknown> | null } {
+  if (alg === 'HS256') return { secret: randomBytes(32).toString('base64url'), publicJwk: null };
+  const pair =
+    alg === 'EdDSA'
+      ? generateKeyPairSync('ed25519')
+      : alg === 'ES256'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const secret = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  return { secret, publicJwk: pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown> };
+}
+
+function fromRow(row: SigningKeyRow, encryptionSecret: string | undefined): SigningKey {
+  const alg = row.alg as JwtAlg;
+  const secret = openSecret(row.secret, encryptionSecret);
+  const jwk = row.public_jwk === null ? undefined : (JSON.parse(row.public_jwk) as Record<string, unknown>);
+  const verificationKey =
+    jwk === undefined ? secret : createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString();
+  return {
+    kid: row.kid,
+    alg,
+    signingKey: secret,
+    verificationKey,
+    publicJwk: jwk === undefined ? undefined : Object.freeze({ ...jwk, kid: row.kid, alg, use: 'sig' }),
+    createdAt: row.created_at,
+    retiredAt: row.retired_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+/** The key id of a configured HS256 secret: a short hash, so the secret itself is never revealed. */
+function configuredSecretKid(secret: string): string {
+  return 'hs-' + createHash('sha256').update('latchkey-kid\0' + secret).digest('base64url').slice(0, 16);
+}
+
+/** Inserts a new signing key for `alg` and returns its kid. */
+export async function createSigningKey(db: Kysely<Database>, config: Config, now = Date.now()): Promise<string> {
+  const kid = randomBytes(12).toString('base64url');
+  const material = generateKeyMaterial(config.jwtAlg);
+  await db
+    .insertInto('signing_keys')
+    .values({
+      kid,
+      alg: config.jwtAlg,
+      secret: sealSecret(material.secret, config.keyEncryptionSecret),
+      public_jwk: material.publicJwk === null ? null : JSON.stringify(material.publicJwk),
+      created_at: now,
+      retired_at: null,
+      expires_at: null,
+    })
+    .execute();
+  return kid;
+}
+
+/** The keys that sign and verify tokens, as read from the database (or the configured HS256 secret). */
+export class KeyRing {
+  private constructor(
+    /** The key that signs new tokens. */
+    readonly current: SigningKey,
+    /** Every key whose tokens may still be valid, the current one included. */
+    readonly keys: ReadonlyMap<string, SigningKey>,
+  ) {}
+
+  /** Loads the keys for the configured algorithm, creating the first one when there is none. */
+  static async load(db: Kysely<Database>, config: Config, now = Date.now()): Promise<KeyRing> {
+    if (config.jwtAlg === 'HS256' && config.jwtSecret !== undefined) {
+      const key: SigningKey = {
+        kid: configuredSecretKid(config.jwtSecret),
+        alg: 'HS256',
+        signingKey: config.jwtSecret,
+        verificationKey: config.jwtSecret,
+        publicJwk: undefined,
+        createdAt: 0,
+        retiredAt: null,
+        expiresAt: null,
+      };
+      return new KeyRing(key, new Map([[key.kid, key]]));
+    }
+    let rows = await KeyRing.liveRows(db, config, now);
+    if (rows.length === 0) {
+      await createSigningKey(db, config, now);
+      rows = await KeyRing.liveRows(db, config, now);
+    }
+    const keys = rows.map((row) => fromRow(row, config.keyEncryptionSecret));
+    // The newest unretired key signs; two instances creating a first key at once settle on the same one.
+    const signing = keys.filter((k) => k.retiredAt === null);
+    const current = signing[0] ?? keys[0];
+    if (current === undefined) throw new Error('no signing key');
+    return new KeyRing(current, new Map(keys.map((k) => [k.kid, k])));
+  }
+
+  private static liveRows(db: Kysely<Database>, config: Config, now: number): Promise<SigningKeyRow[]> {
+    return db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where('alg', '=', config.jwtAlg)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('kid', 'desc')
+      .execute();
+  }
+
+  /** A fingerprint of the key set, to tell whether a reload changed anything. */
+  get fingerprint(): string {
+    return [...this.keys.keys()].sort().join(',') + '|' + this.current.kid;
+  }
+}

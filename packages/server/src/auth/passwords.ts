@@ -1,0 +1,114 @@
+/**
+ * Password hashing and the rules for new passwords (SPEC §2). Hashing runs on libuv's thread pool
+ * through @node-rs/argon2 and @node-rs/bcrypt, so it never blocks the event loop.
+ *
+ * @example
+ *   const hasher = new PasswordHasher({ algorithm: 'argon2id', bcryptCost: 12 });
+ *   const stored = await hasher.hash('correct horse battery');
+ *   await hasher.verify(stored, 'correct horse battery'); // true
+ */
+import { randomBytes } from 'node:crypto';
+import * as argon2 from '@node-rs/argon2';
+import type { Algorithm as Argon2Algorithm } from '@node-rs/argon2';
+import * as bcrypt from '@node-rs/bcrypt';
+import { dictionary } from '@zxcvbn-ts/language-common';
+import { RefusedValue } from '../errors.ts';
+import type { PasswordHashAlg } from '../config.ts';
+
+/** OWASP Password Storage Cheat Sheet, first choice: argon2id, m=19 MiB, t=2, p=1. */
+const ARGON2_PARAMS = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+const ARGON2ID = 2 as Argon2Algorithm;
+
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 128;
+/** bcrypt reads only the first 72 bytes; refusing longer passwords beats silently ignoring the rest. */
+export const BCRYPT_MAX_BYTES = 72;
+
+const COMMON_PASSWORDS: ReadonlySet<string> = new Set(
+  // zxcvbn's list is ordered by frequency; the 10,000 most common are refused as typed (no case folding).
+  (dictionary['passwords-common'] as readonly string[]).slice(0, 10_000),
+);
+
+export function isCommonPassword(password: string): boolean {
+  return COMMON_PASSWORDS.has(password);
+}
+
+/** Throws {@link RefusedValue} when a new password breaks SPEC §2's rules. Checked exactly as typed. */
+export function checkNewPassword(password: string, algorithm: PasswordHashAlg, field = 'password'): void {
+  const length = [...password].length;
+  if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
+    throw new RefusedValue(field, `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`);
+  }
+  if (algorithm === 'bcrypt' && Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_BYTES) {
+    throw new RefusedValue(field, `must be at most ${BCRYPT_MAX_BYTES} bytes in UTF-8 with bcrypt`);
+  }
+  if (isCommonPassword(password)) {
+    throw new RefusedValue(field, 'is one of the 10,000 most common passwords');
+  }
+}
+
+function isBcryptHash(stored: string): boolean {
+  return /^\$2[abyx]\$\d\d\$/.test(stored);
+}
+
+function isArgon2Hash(stored: string): boolean {
+  return stored.startsWith('$argon2');
+}
+
+export interface HasherOptions {
+  readonly algorithm: PasswordHashAlg;
+  readonly bcryptCost: number;
+}
+
+export class PasswordHasher {
+  readonly #options: HasherOptions;
+  #dummy: Promise<string> | undefined;
+
+  constructor(options: HasherOptions) {
+    this.#options = options;
+  }
+
+  hash(password: string): Promise<string> {
+    if (this.#options.algorithm === 'bcrypt') return bcrypt.hash(password, { cost: this.#options.bcryptCost });
+    return argon2.hash(password, { algorithm: ARGON2ID, ...ARGON2_PARAMS });
+  }
+
+  /** Verifies against argon2 or bcrypt (`$2a$`/`$2b$`/`$2y$`) hashes; false for anything else. */
+  async verify(stored: string, password: string): Promise<boolean> {
+    try {
+      if (isArgon2Hash(stored)) return await argon2.verify(stored, password);
+      if (isBcryptHash(stored)) return await bcrypt.verify(password, stored);
+    } catch {
+      // A corrupt stored hash is a failed login, not a server error.
+    }
+    return false;
+  }
+
+  /**
+   * Spends the same time as a real verification, for unknown users and password-less accounts, so that
+   * the response time does not reveal whether an account exists.
+   */
+  async verifyDummy(password: string): Promise<false> {
+    this.#dummy ??= this.hash(randomBytes(18).toString('base64url'));
+    await this.verify(await this.#dummy, password);
+    return false;
+  }
+
+  /** True when the stored hash uses another algorithm or older parameters than the configured ones. */
+  needsRehash(stored: string): boolean {
+    try {
+      if (this.#options.algorithm === 'bcrypt') {
+        return !isBcryptHash(stored) || bcrypt.parseOptions(stored).cost !== this.#options.bcryptCost;
+      }
+      if (!stored.startsWith('$argon2id$')) return true;
+      const params = argon2.parseOptions(stored);
+      return (
+        params.memoryCost !== ARGON2_PARAMS.memoryCost ||
+        params.timeCost !== ARGON2_PARAMS.timeCost ||
+        params.parallelism !== ARGON2_PARAMS.parallelism
+      );
+    } catch {
+      return true;
+    }
+  }
+}

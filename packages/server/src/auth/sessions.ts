@@ -1,0 +1,343 @@
+/**
+ * Sessions and refresh-token rotation (SPEC §4).
+ *
+ * A session is created at login; each refresh token is stored by the SHA-256 of its `jti`, with its
+ * session and parent. Rotation spends the presented token with one compare-and-set
+ * (`UPDATE … WHERE spent_at IS NULL RETURNING`), so concurrent refreshes — in one process or across
+ * instances — produce exactly one successor. The successor's `jti` is derived from the parent's
+ * (HMAC), so a second presentation within the grace gets the very same successor back without any
+ * secret being stored; after the grace it is treated as theft and the whole session is revoked
+ * (RFC 9700 §4.14.2).
+ *
+ * @example
+ *   const issued = await sessions.start(user, ctx);
+ *   const next = await sessions.rotate(issued.refreshToken, ctx);
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { AuditLog, RequestContext } from '../audit.ts';
+import type { Config, Role } from '../config.ts';
+import { InvalidAccessToken, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
+import type { Database, SessionRow, UserRow } from '../store/schema.ts';
+import type { RevocationList } from './revocations.ts';
+import { CLOCK_SKEW_MS, type TokenClaims, type TokenService } from './tokens.ts';
+
+export interface IssuedTokens {
+  readonly accessToken: string;
+  /** The access token's `exp`, in seconds. */
+  readonly expiresAt: number;
+  readonly refreshToken: string;
+  /** The refresh token's `exp`, in seconds. */
+  readonly refreshExpiresAt: number;
+  readonly sessionId: string;
+  readonly user: UserRow;
+}
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly lastUsedAt: number;
+  readonly expiresAt: number | null;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+}
+
+export type RevokeReason =
+  | 'logout'
+  | 'logout_all'
+  | 'refresh_token_reuse'
+  | 'password_changed'
+  | 'user_disabled'
+  | 'user_deleted'
+  | 'session_revoked'
+  | 'admin';
+
+/** 128 random bits, base64url: session ids and jtis. */
+export function randomId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function hashJti(jti: string): string {
+  return createHash('sha256').update(jti).digest('base64url');
+}
+
+/** The jti of the token that replaces `jti`; only a holder of the parent token can compute it. */
+export function successorJti(jti: string): string {
+  return createHmac('sha256', jti).update('latchkey/successor').digest().subarray(0, 16).toString('base64url');
+}
+
+function subjectOf(user: UserRow): { id: number; username: string; role: Role } {
+  return { id: user.id, username: user.username, role: user.role as Role };
+}
+
+export class SessionService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly config: Config,
+    private readonly tokens: TokenService,
+    private readonly revocations: RevocationList,
+    private readonly audit: AuditLog,
+  ) {}
+
+  #issue(user: UserRow, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number): IssuedTokens {
+    const subject = subjectOf(user);
+    const access = this.tokens.issueAccess(subject, sid, randomId(), now);
+    return {
+      accessToken: access.token,
+      expiresAt: access.exp,
+      refreshToken: this.tokens.issueRefresh(subject, sid, refresh.jti, refresh.iat, refresh.exp),
+      refreshExpiresAt: refresh.exp,
+      sessionId: sid,
+      user,
+    };
+  }
+
+  /** The refresh token's `exp` (seconds) for one issued now: the idle limit, capped by the session's end. */
+  #refreshExp(now: number, sessionEnd: number | null): number {
+    const end = sessionEnd === null ? now + this.config.refreshTtlMs : Math.min(now + this.config.refreshTtlMs, sessionEnd);
+    return Math.floor(end / 1000);
+  }
+
+  /** Opens a session for `user` (a login) and issues its first token pair. */
+  async start(user: UserRow, ctx: RequestContext = {}, now = Date.now()): Promise<IssuedTokens> {
+    const sid = randomId();
+    const jti = randomId();
+    const sessionEnd = this.config.sessionMaxAgeMs === 0 ? null : now + this.config.sessionMaxAgeMs;
+    const iat = Math.floor(now / 1000);
+    const exp = this.#refreshExp(now, sessionEnd);
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('sessions')
+        .values({
+          id: sid,
+          user_id: user.id,
+          created_at: now,
+          expires_at: sessionEnd,
+          last_used_at: now,
+          revoked_at: null,
+          revoke_reason: null,
+          ip: ctx.ip ?? null,
+          user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+        })
+        .execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ jti_hash: hashJti(jti), session_id: sid, parent_hash: null, issued_at: iat * 1000, expires_at: exp * 1000, spent_at: null })
+        .execute();
+    });
+    return this.#issue(user, sid, { jti, iat, exp }, now);
+  }
+
+  /** Checks that the session and its user may still be used; returns the user. */
+  async #liveUser(sid: string, userId: number, now: number): Promise<{ user: UserRow; session: SessionRow }> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .selectAll('users')
+      .select([
+        'sessions.id as s_id',
+        'sessions.created_at as s_created_at',
+        'sessions.expires_at as s_expires_at',
+        'sessions.last_used_at as s_last_used_at',
+        'sessions.revoked_at as s_revoked_at',
+        'sessions.revoke_reason as s_revoke_reason',
+        'sessions.ip as s_ip',
+        'sessions.user_agent as s_user_agent',
+      ])
+      .where('sessions.id', '=', sid)
+      .executeTakeFirst();
+    if (!row) throw new InvalidRefreshToken('unknown session');
+    if (row.s_revoked_at !== null) throw new InvalidRefreshToken('session revoked');
+    if (row.s_expires_at !== null && now >= row.s_expires_at) throw new InvalidRefreshToken('session ended');
+    if (row.id !== userId) throw new InvalidRefreshToken('session of another user');
+    if (row.disabled) throw new InvalidRefreshToken('user disabled');
+    const { s_id, s_created_at, s_expires_at, s_last_used_at, s_revoked_at, s_revoke_reason, s_ip, s_user_agent, ...user } = row;
+    const session: SessionRow = {
+      id: s_id,
+      user_id: user.id,
+      created_at: s_created_at,
+      expires_at: s_expires_at,
+      last_used_at: s_last_used_at,
+      revoked_at: s_revoked_at,
+      revoke_reason: s_revoke_reason,
+      ip: s_ip,
+      user_agent: s_user_agent,
+    };
+    return { user, session };
+  }
+
+  /**
+   * Spends `refreshToken` and issues its successor. Within the reuse grace a spent token gets the same
+   * successor again; after it, the session is revoked and {@link RefreshTokenReused} is thrown.
+   * The user is re-read, so role changes and disabled accounts take effect here.
+   */
+  async rotate(refreshToken: string, ctx: RequestContext = {}, now = Date.now()): Promise<IssuedTokens> {
+    const claims = this.tokens.verifyRefresh(refreshToken);
+    const { user, session } = await this.#liveUser(claims.sid, claims.user_id, now);
+    const parentHash = hashJti(claims.jti);
+    const nextJti = successorJti(claims.jti);
+    const iat = Math.floor(now / 1000);
+    const exp = this.#refreshExp(now, session.expires_at);
+    if (exp <= iat) throw new InvalidRefreshToken('session ended');
+
+    const won = await this.db.transaction().execute(async (trx) => {
+      // The compare-and-set: of any number of concurrent rotations, exactly one sees spent_at IS NULL.
+      const spent = await trx
+        .updateTable('refresh_tokens')
+        .set({ spent_at: now })
+        .where('jti_hash', '=', parentHash)
+        .where('session_id', '=', claims.sid)
+        .where('spent_at', 'is', null)
+        .returning('jti_hash')
+        .executeTakeFirst();
+      if (!spent) return false;
+      await trx
+        .insertInto('refresh_tokens')
+        .values({
+          jti_hash: hashJti(nextJti),
+          session_id: claims.sid,
+          parent_hash: parentHash,
+          issued_at: iat * 1000,
+          expires_at: exp * 1000,
+          spent_at: null,
+        })
+        .execute();
+      await trx.updateTable('sessions').set({ last_used_at: now, ip: ctx.ip ?? session.ip }).where('id', '=', claims.sid).execute();
+      return true;
+    });
+    if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now);
+    return this.#replay(claims, user, parentHash, nextJti, ctx, now);
+  }
+
+  /** A spent token came back: the same successor within the grace, theft after it. */
+  async #replay(
+    claims: TokenClaims,
+    user: UserRow,
+    parentHash: string,
+    nextJti: string,
+    ctx: RequestContext,
+    now: number,
+  ): Promise<IssuedTokens> {
+    const parent = await this.db
+      .selectFrom('refresh_tokens')
+      .select(['spent_at', 'session_id'])
+      .where('jti_hash', '=', parentHash)
+      .executeTakeFirst();
+    if (!parent || parent.session_id !== claims.sid || parent.spent_at === null) {
+      throw new InvalidRefreshToken('unknown refresh token');
+    }
+    if (now - parent.spent_at <= this.config.refreshReuseGraceMs) {
+      const successor = await this.db
+        .selectFrom('refresh_tokens')
+        .select(['issued_at', 'expires_at'])
+        .where('jti_hash', '=', hashJti(nextJti))
+        .executeTakeFirst();
+      if (!successor) throw new InvalidRefreshToken('successor missing');
+      return this.#issue(user, claims.sid, { jti: nextJti, iat: successor.issued_at / 1000, exp: successor.expires_at / 1000 }, now);
+    }
+    await this.revoke(claims.sid, 'refresh_token_reuse', ctx, now);
+    await this.audit.write('refresh_token_reuse', { userId: user.id, sessionId: claims.sid }, ctx, now);
+    throw new RefreshTokenReused(claims.sid);
+  }
+
+  /**
+   * Revokes one session: its refresh tokens stop at once and its access tokens are refused by
+   * Latchkey's own endpoints. Returns false when it was already revoked or does not exist.
+   */
+  async revoke(sid: string, reason: RevokeReason, _ctx: RequestContext = {}, now = Date.now()): Promise<boolean> {
+    const expiresAt = now + this.config.accessTtlMs + CLOCK_SKEW_MS;
+    const revoked = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoke_reason: reason })
+        .where('id', '=', sid)
+        .where('revoked_at', 'is', null)
+        .returning('user_id')
+        .executeTakeFirst();
+      if (!row) return false;
+      await trx
+        .insertInto('revoked_sessions')
+        .values({ session_id: sid, user_id: row.user_id, revoked_at: now, expires_at: expiresAt })
+        .onConflict((oc) => oc.column('session_id').doNothing())
+        .execute();
+      return true;
+    });
+    if (revoked) await this.revocations.announce({ sessionId: sid, expiresAt });
+    return revoked;
+  }
+
+  /** Revokes every active session of a user, except `keep`. Returns how many were revoked. */
+  async revokeAllOfUser(userId: number, reason: RevokeReason, ctx: RequestContext = {}, keep?: string, now = Date.now()): Promise<number> {
+    let query = this.db.selectFrom('sessions').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null);
+    if (keep !== undefined) query = query.where('id', '!=', keep);
+    const rows = await query.execute();
+    let count = 0;
+    for (const row of rows) if (await this.revoke(row.id, reason, ctx, now)) count++;
+    return count;
+  }
+
+  /** The user's active sessions, newest first. */
+  async listActive(userId: number, now = Date.now()): Promise<SessionInfo[]> {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+      expiresAt: r.expires_at,
+      ip: r.ip,
+      userAgent: r.user_agent,
+    }));
+  }
+
+  /** Revokes a session of `userId`; NotFound when the session is not that user's or not active. */
+  async revokeOwn(userId: number, sid: string, reason: RevokeReason, ctx: RequestContext = {}): Promise<void> {
+    const row = await this.db.selectFrom('sessions').select(['user_id', 'revoked_at']).where('id', '=', sid).executeTakeFirst();
+    if (!row || row.user_id !== userId || row.revoked_at !== null) throw new NotFound('no such session');
+    await this.revoke(sid, reason, ctx);
+  }
+
+  /** Verifies an access token and refuses those of revoked sessions. */
+  authenticate(accessToken: string): TokenClaims {
+    const claims = this.tokens.verifyAccess(accessToken);
+    if (this.revocations.has(claims.sid)) throw new InvalidAccessToken('session revoked');
+    return claims;
+  }
+
+  /** The session a refresh token belongs to, for logout by refresh token; does not spend the token. */
+  async sessionOfRefreshToken(refreshToken: string): Promise<{ sid: string; userId: number }> {
+    const claims = this.tokens.verifyRefresh(refreshToken);
+    const row = await this.db
+      .selectFrom('refresh_tokens')
+      .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+      .select(['sessions.id', 'sessions.user_id', 'sessions.revoked_at'])
+      .where('refresh_tokens.jti_hash', '=', hashJti(claims.jti))
+      .executeTakeFirst();
+    if (!row || row.revoked_at !== null || row.id !== claims.sid) throw new InvalidRefreshToken('unknown or revoked');
+    return { sid: row.id, userId: row.user_id };
+  }
+
+  /** Deletes what can no longer be used: expired refresh tokens, ended sessions, stale revocations. */
+  async pruneExpired(now = Date.now()): Promise<void> {
+    const margin = CLOCK_SKEW_MS + this.config.refreshReuseGraceMs;
+    await this.db.deleteFrom('refresh_tokens').where('expires_at', '<', now - margin).execute();
+    await this.db.deleteFrom('revoked_sessions').where('expires_at', '<', now).execute();
+    await this.db
+      .deleteFrom('sessions')
+      .where((eb) =>
+        eb.or([
+          eb('expires_at', '<', now - margin),
+          eb.and([eb('revoked_at', 'is not', null), eb('revoked_at', '<', now - this.config.refreshTtlMs)]),
+          // Idle past the refresh lifetime: no refresh token of it can still be valid.
+          eb('last_used_at', '<', now - this.config.refreshTtlMs - margin),
+        ]),
+      )
+      .execute();
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Issues and verifies Latchkey's JWTs (SPEC §3) with fast-jwt. Verification is strict: the configured
+ * algorithm only (never `none`, never an HMAC check with a public key), a known `kid`, `typ: JWT`,
+ * the right `token_type`, `iss` and `aud`, and 30 s of clock skew.
+ *
+ * @example
+ *   const tokens = new TokenService(config, keyRing);
+ *   const { token, exp } = tokens.issueAccess(user, sid);
+ *   tokens.verifyAccess(token).user_id;
+ */
+import { createDecoder, createSigner, createVerifier } from 'fast-jwt';
+import type { Config, Role } from '../config.ts';
+import { InvalidAccessToken, InvalidRefreshToken } from '../errors.ts';
+import type { KeyRing, SigningKey } from './keys.ts';
+
+export type TokenType = 'access' | 'refresh';
+
+export interface TokenClaims {
+  readonly user_id: number;
+  readonly username: string;
+  readonly role: Role;
+  readonly token_type: TokenType;
+  readonly iss: string;
+  readonly sub: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly sid: string;
+  readonly jti: string;
+  readonly aud?: string;
+}
+
+export interface TokenSubject {
+  readonly id: number;
+  readonly username: string;
+  readonly role: Role;
+}
+
+export const CLOCK_SKEW_MS = 30_000;
+
+type Verify = (token: string) => unknown;
+
+interface KeyTools {
+  readonly sign: (payload: Record<string, unknown>) => string;
+  readonly verifyAccess: Verify;
+  readonly verifyRefresh: Verify;
+}
+
+const decodeHeader = createDecoder({ complete: true, checkTyp: 'JWT' });
+
+function isClaims(value: unknown, type: TokenType): value is TokenClaims {
+  if (typeof value !== 'object' || value === null) return false;
+  const c = value as Record<string, unknown>;
+  return (
+    c.token_type === type &&
+    Number.isSafeInteger(c.user_id) &&
+    typeof c.username === 'string' &&
+    (c.role === 'ADMIN' || c.role === 'STANDARD') &&
+    typeof c.sid === 'string' &&
+    typeof c.jti === 'string' &&
+    typeof c.sub === 'string' &&
+    Number.isSafeInteger(c.iat) &&
+    Number.isSafeInteger(c.exp)
+  );
+}
+
+export class TokenService {
+  #tools = new Map<string, KeyTools>();
+  #ring!: KeyRing;
+
+  constructor(
+    private readonly config: Config,
+    ring: KeyRing,
+  ) {
+    this.useKeyRing(ring);
+  }
+
+  get keyRing(): KeyRing {
+    return this.#ring;
+  }
+
+  /** Switches to a newly loaded key ring (after `latchkey keys rotate`), keeping compiled tools of known keys. */
+  useKeyRing(ring: KeyRing): void {
+    const tools = new Map<string, KeyTools>();
+    for (const key of ring.keys.values()) tools.set(key.kid, this.#tools.get(key.kid) ?? this.#compile(key));
+    this.#tools = tools;
+    this.#ring = ring;
+  }
+
+  #compile(key: SigningKey): KeyTools {
+    const common = {
+      // The allow-list is the key's own algorithm: an RS256 public key can never be used as an HS256 secret.
+      algorithms: [key.alg],
+      allowedIss: this.config.issuer,
+      ...(this.config.audience === undefined ? {} : { allowedAud: this.config.audience }),
+      clockTolerance: CLOCK_SKEW_MS,
+      checkTyp: 'JWT',
+      requiredClaims: ['exp', 'iat', 'iss', 'sub', 'jti', 'sid', 'token_type', 'user_id'],
+    };
+    return {
+      // fast-jwt keeps the payload's own iat and exp (no expiresIn is given).
+      sign: createSigner({ algorithm: key.alg, key: key.signingKey, kid: key.kid }),
+      // Access tokens are checked on every request of every service: cache verified ones (fast-jwt caps
+      // the cache entry at the token's own expiry).
+      verifyAccess: createVerifier({ ...common, key: key.verificationKey, cache: 10_000 }),
+      verifyRefresh: createVerifier({ ...common, key: key.verificationKey }),
+    };
+  }
+
+  #claims(subject: TokenSubject, type: TokenType, sid: string, jti: string, iat: number, exp: number): Record<string, unknown> {
+    return {
+      user_id: subject.id,
+      username: subject.username,
+      role: subject.role,
+      token_type: type,
+      iss: this.config.issuer,
+      sub: subject.username,
+      iat,
+      exp,
+      sid,
+      jti,
+      ...(this.config.audience === undefined ? {} : { aud: this.config.audience }),
+    };
+  }
+
+  #sign(payload: Record<string, unknown>): string {
+    const tools = this.#tools.get(this.#ring.current.kid);
+    if (tools === undefined) throw new Error('current signing key is not compiled');
+    return tools.sign(payload);
+  }
+
+  /** A new access token; `exp` is what responses report as `expires_at` / `expiresAt`. */
+  issueAccess(subject: TokenSubject, sid: string, jti: string, now = Date.now()): { token: string; exp: number } {
+    const iat = Math.floor(now / 1000);
+    const exp = iat + Math.floor(this.config.accessTtlMs / 1000);
+    return { token: this.#sign(this.#claims(subject, 'access', sid, jti, iat, exp)), exp };
+  }
+
+  /** A refresh token with exactly these `jti`, `iat` and `exp` (seconds): reissuing gives the same claims. */
+  issueRefresh(subject: TokenSubject, sid: string, jti: string, iat: number, exp: number): string {
+    return this.#sign(this.#claims(subject, 'refresh', sid, jti, iat, exp));
+  }
+
+  #verify(token: string, type: TokenType): TokenClaims {
+    let kid: unknown;
+    try {
+      kid = (decodeHeader(token) as { header: { kid?: unknown } }).header.kid;
+    } catch {
+      throw new Error('malformed token');
+    }
+    const tools = typeof kid === 'string' ? this.#tools.get(kid) : undefined;
+    if (tools === undefined) throw new Error('unknown key');
+    const claims = type === 'access' ? tools.verifyAccess(token) : tools.verifyRefresh(token);
+    if (!isClaims(claims, type)) throw new Error(`not an ${type} token`);
+    return claims;
+  }
+
+  /** Throws {@link InvalidAccessToken} unless `token` is a valid access token. Does not check revocation. */
+  verifyAccess(token: string): TokenClaims {
+    try {
+      return this.#verify(token, 'access');
+    } catch (error) {
+      throw new InvalidAccessToken(error instanceof Error ? error.message : 'invalid');
+    }
+  }
+
+  /** Throws {@link InvalidRefreshToken} unless `token` is a valid refresh token. Does not check the store. */
+  verifyRefresh(token: string): TokenClaims {
+    try {
+      return this.#verify(token, 'refresh');
+    } catch (error) {
+      throw new InvalidRefreshToken(error instanceof Error ? error.message : 'invalid');
+    }
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * Users (SPEC §2): creation, lookup by username or email (case-insensitive), role, password and state
+ * changes. Changes that must end sessions do so through {@link SessionService}.
+ *
+ * @example
+ *   const user = await users.create({ username: 'ada', password: 'a long passphrase', role: 'ADMIN' });
+ */
+import { type Kysely, sql } from 'kysely';
+import type { PasswordHashAlg, Role } from '../config.ts';
+import { Conflict, NotFound, RefusedValue } from '../errors.ts';
+import type { Database, UserRow } from '../store/schema.ts';
+import { checkNewPassword, type PasswordHasher } from './passwords.ts';
+
+export const ROLES: readonly Role[] = ['ADMIN', 'STANDARD'];
+
+// Control characters would make usernames that look alike but differ, and PostgreSQL refuses NUL.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** The case-insensitive key under which a username or email is unique. */
+export function identifierKey(value: string): string {
+  return value.normalize('NFC').toLowerCase();
+}
+
+export function checkUsername(username: string, field = 'username'): void {
+  const length = [...username].length;
+  if (length < 3 || length > 50) throw new RefusedValue(field, 'must be 3 to 50 characters long');
+  if (CONTROL.test(username) || username.trim() !== username) {
+    throw new RefusedValue(field, 'must not contain control characters or surrounding spaces');
+  }
+}
+
+export function checkEmail(email: string, field = 'email'): void {
+  if (email.length > 254 || CONTROL.test(email) || !EMAIL.test(email)) {
+    throw new RefusedValue(field, 'must be an email address');
+  }
+}
+
+export function checkRole(role: string, field = 'role'): asserts role is Role {
+  if (!(ROLES as readonly string[]).includes(role)) throw new RefusedValue(field, 'must be ADMIN or STANDARD');
+}
+
+export interface NewUserInput {
+  readonly username: string;
+  readonly email?: string | null;
+  readonly role?: Role;
+  /** A plain password, checked against the rules and hashed. */
+  readonly password?: string;
+  /** An already hashed password (import); not checked. */
+  readonly passwordHash?: string | null;
+  readonly googleSub?: string | null;
+}
+
+export interface UserChanges {
+  readonly username?: string;
+  readonly email?: string | null;
+  readonly role?: Role;
+  readonly disabled?: boolean;
+}
+
+export interface UserPage {
+  readonly items: UserRow[];
+  readonly total: number;
+}
+
+export class UserStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly hasher: PasswordHasher,
+    private readonly hashAlgorithm: PasswordHashAlg,
+  ) {}
+
+  async #assertFree(username: string | undefined, email: string | null | undefined, exceptId?: number): Promise<void> {
+    if (username !== undefined) {
+      const taken = await this.db
+        .selectFrom('users')
+        .select('id')
+        .where('username_key', '=', identifierKey(username))
+        .executeTakeFirst();
+      if (taken && taken.id !== exceptId) throw new Conflict('username is taken');
+    }
+    if (email !== undefined && email !== null) {
+      const taken = await this.db.selectFrom('users').select('id').where('email_key', '=', identifierKey(email)).executeTakeFirst();
+      if (taken && taken.id !== exceptId) throw new Conflict('email is taken');
+    }
+  }
+
+  /** Creates a user. Throws RefusedValue for a bad value, Conflict when the username or email is taken. */
+  async create(input: NewUserInput, now = Date.now()): Promise<UserRow> {
+    checkUsername(input.username);
+    if (input.email !== undefined && input.email !== null) checkEmail(input.email);
+    if (input.role !== undefined) checkRole(input.role);
+    if (input.password !== undefined) checkNewPassword(input.password, this.hashAlgorithm);
+    await this.#assertFree(input.username, input.email);
+    const passwordHash = input.password !== undefined ? await this.hasher.hash(input.password) : (input.passwordHash ?? null);
+    try {
+      return await this.db
+        .insertInto('users')
+        .values({
+          username: input.username,
+          username_key: identifierKey(input.username),
+          email: input.email ?? null,
+          email_key: input.email ? identifierKey(input.email) : null,
+          role: input.role ?? 'STANDARD',
+          password_hash: passwordHash,
+          disabled: 0,
+          created_at: now,
+          updated_at: now,
+          last_login_at: null,
+          google_sub: input.googleSub ?? null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    } catch (error) {
+      // Two creations racing past the check above: the unique index decides.
+      if (isUniqueViolation(error)) throw new Conflict('username or email is taken');
+      throw error;
+    }
+  }
+
+  findById(id: number): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async getById(id: number): Promise<UserRow> {
+    const user = await this.findById(id);
+    if (!user) throw new NotFound('no such user');
+    return user;
+  }
+
+  findByUsername(username: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('username_key', '=', identifierKey(username)).executeTakeFirst();
+  }
+
+  async getByUsername(username: string): Promise<UserRow> {
+    const user = await this.findByUsername(username);
+    if (!user) throw new NotFound(`no user named ${username}`);
+    return user;
+  }
+
+  /** The user whose username or email is `identifier`; a username match wins over an email match. */
+  async findByIdentifier(identifier: string): Promise<UserRow | undefined> {
+    const key = identifierKey(identifier);
+    const rows = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb.or([eb('username_key', '=', key), eb('email_key', '=', key)]))
+      .limit(2)
+      .execute();
+    return rows.find((r) => r.username_key === key) ?? rows[0];
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async countActiveAdmins(): Promise<number> {
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('role', '=', 'ADMIN')
+      .where('disabled', '=', 0)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Users ordered by id; `q` matches part of the username or email, case-insensitively. */
+  async list(options: { q?: string; page?: number; pageSize?: number } = {}): Promise<UserPage> {
+    const page = Math.max(1, options.page ?? 1);
+    const pageSize = Math.min(200, Math.max(1, options.pageSize ?? 50));
+    let query = this.db.selectFrom('users');
+    if (options.q) {
+      const pattern = '%' + identifierKey(options.q).replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+      // ESCAPE makes `%` and `_` in the search literal on both engines.
+      query = query.where(sql<boolean>`(username_key like ${pattern} escape '\\' or email_key like ${pattern} escape '\\')`);
+    }
+    const [items, total] = await Promise.all([
+      query.selectAll().orderBy('id').limit(pageSize).offset((page - 1) * pageSize).execute(),
+      query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { items, total: Number(total.n) };
+  }
+
+  async update(id: number, changes: UserChanges, now = Date.now()): Promise<UserRow> {
+    if (changes.username !== undefined) checkUsername(changes.username);
+    if (changes.email !== undefined && changes.email !== null) checkEmail(changes.email);
+    if (changes.role !== undefined) checkRole(changes.role);
+    await this.#assertFree(changes.username, changes.email, id);
+    try {
+      const row = await this.db
+        .updateTable('users')
+        .set({
+          ...(changes.username === undefined ? {} : { username: changes.username, username_key: identifierKey(changes.username) }),
+          ...(changes.email === undefined
+            ? {}
+            : { email: changes.email, email_key: changes.email === null ? null : identifierKey(changes.email) }),
+          ...(changes.role === undefined ? {} : { role: changes.role }),
+          ...(changes.disabled === undefined ? {} : { disabled: changes.disabled ? 1 : 0 }),
+          updated_at: now,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) throw new NotFound('no such user');
+      return row;
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new Conflict('username or email is taken');
+      throw error;
+    }
+  }
+
+  /** Checks the rules, hashes and stores a new password. */
+  async setPassword(id: number, password: string, now = Date.now()): Promise<void> {
+    checkNewPassword(password, this.hashAlgorithm);
+    await this.storeHash(id, await this.hasher.hash(password), now);
+  }
+
+  /** Stores a hash as is (used to upgrade a hash after a successful login). */
+  async storeHash(id: number, passwordHash: string, now = Date.now()): Promise<void> {
+    await this.db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute();
+  }
+
+  async recordLogin(id: number, now = Date.now()): Promise<void> {
+    await this.db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute();
+  }
+
+  async delete(id: number): Promise<void> {
+    const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) throw new NotFound('no such user');
+  }
+}
+
+/** SQLite (SQLITE_CONSTRAINT_UNIQUE / PRIMARYKEY) and PostgreSQL (23505) unique-index violations. */
+export function isUniqueViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

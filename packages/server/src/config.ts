@@ -1,0 +1,255 @@
+/**
+ * Latchkey's configuration: read once from the environment (and `.env`), validated, frozen.
+ * Nothing else in the server reads `process.env`.
+ *
+ * @example
+ *   const config = parseConfig(process.env); // throws ConfigError naming the variable at fault
+ */
+
+export type ApiStyle = 'flat' | 'envelope';
+export type JwtAlg = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
+export type PasswordHashAlg = 'argon2id' | 'bcrypt';
+export type Role = 'ADMIN' | 'STANDARD';
+
+/** A rate limit: at most `points` events in `durationMs`. */
+export interface Limit {
+  readonly points: number;
+  readonly durationMs: number;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string;
+  readonly dbPoolSize: number;
+  readonly redisUrl: string | undefined;
+  readonly apiStyle: ApiStyle;
+  readonly issuer: string;
+  readonly audience: string | undefined;
+  readonly jwtAlg: JwtAlg;
+  /** HS256 secret as given; undefined means "generate once and keep it in the database". */
+  readonly jwtSecret: string | undefined;
+  readonly keyEncryptionSecret: string | undefined;
+  readonly accessTtlMs: number;
+  readonly refreshTtlMs: number;
+  readonly refreshReuseGraceMs: number;
+  /** 0 = no absolute limit. */
+  readonly sessionMaxAgeMs: number;
+  readonly passwordHash: PasswordHashAlg;
+  readonly bcryptCost: number;
+  readonly adminUsername: string | undefined;
+  readonly adminPassword: string | undefined;
+  readonly trustProxy: boolean;
+  readonly corsOrigins: readonly string[];
+  readonly limitsEnabled: boolean;
+  readonly limitLoginPerAddress: Limit;
+  readonly limitLoginPair: Limit;
+  readonly limitLoginIdentifier: Limit;
+  readonly limitRefreshPerAddress: Limit;
+  readonly auditRetentionMs: number;
+  readonly google: GoogleConfig | undefined;
+  readonly allowedRedirects: readonly string[];
+  readonly revocationFeedKey: string | undefined;
+  readonly logLevel: string;
+}
+
+export interface GoogleConfig {
+  readonly clientId: string;
+  readonly clientSecret: string | undefined;
+  readonly redirectUri: string | undefined;
+  readonly issuer: string;
+  readonly allowedDomains: readonly string[];
+  readonly autoCreate: boolean;
+}
+
+/** A configuration value was refused. `variable` names the environment variable (or CLI flag) at fault. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `90s`, `15m`, `1h`, `7d` (and `0`) into milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  const match = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!match) return undefined;
+  const amount = Number(match[1]);
+  const unit = match[2];
+  if (unit === undefined) return amount === 0 ? 0 : undefined;
+  return amount * (UNIT_MS[unit] ?? 0);
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads variables from one environment, naming the variable in every refusal. */
+class EnvReader {
+  constructor(private readonly env: Env) {}
+
+  string(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.string(name);
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${value}")`);
+    }
+    return value as T;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.string(name);
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${value}")`);
+    }
+    return Number(value);
+  }
+
+  duration(name: string, fallback: string, opts: { allowZero?: boolean; minMs?: number } = {}): number {
+    const raw = this.string(name) ?? fallback;
+    const ms = parseDuration(raw);
+    if (ms === undefined || (ms === 0 && !opts.allowZero) || (ms !== 0 && ms < (opts.minMs ?? 1000))) {
+      throw new ConfigError(name, `must be a duration such as 90s, 15m, 1h or 7d (got "${raw}")`);
+    }
+    return ms;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.string(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+    if (['0', 'false', 'no', 'off'].includes(value)) return false;
+    throw new ConfigError(name, `must be true or false (got "${value}")`);
+  }
+
+  list(name: string): string[] {
+    return (this.string(name) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  }
+
+  limit(name: string, fallback: string): Limit {
+    const raw = this.string(name) ?? fallback;
+    const match = /^(\d{1,9})\/(.+)$/.exec(raw.trim());
+    const durationMs = match?.[2] === undefined ? undefined : parseDuration(match[2]);
+    if (!match || Number(match[1]) < 1 || durationMs === undefined || durationMs < 1000) {
+      throw new ConfigError(name, `must be COUNT/WINDOW such as 10/1m (got "${raw}")`);
+    }
+    return { points: Number(match[1]), durationMs };
+  }
+
+  origins(name: string): string[] {
+    return this.list(name).map((value) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new ConfigError(name, `"${value}" is not an origin such as https://app.example.com`);
+      }
+      if (url.origin === 'null' || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+        throw new ConfigError(name, `"${value}" is not an http(s) origin`);
+      }
+      return url.origin;
+    });
+  }
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+function parseDatabaseUrl(name: string, value: string): string {
+  if (value === 'sqlite::memory:' || /^sqlite:.+/.test(value) || /^postgres(ql)?:\/\/.+/.test(value)) return value;
+  throw new ConfigError(name, `must be sqlite:PATH, sqlite::memory: or postgres://… (got "${value}")`);
+}
+
+function parseGoogle(read: EnvReader): GoogleConfig | undefined {
+  const clientId = read.string('LATCHKEY_GOOGLE_CLIENT_ID');
+  if (clientId === undefined) return undefined;
+  const issuer = read.string('LATCHKEY_GOOGLE_ISSUER') ?? 'https://accounts.google.com';
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new ConfigError('LATCHKEY_GOOGLE_ISSUER', `"${issuer}" is not a URL`);
+  }
+  // Plain http would let anyone on the path forge ID tokens; it is allowed only for a local provider.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw new ConfigError('LATCHKEY_GOOGLE_ISSUER', 'must be https:// (http:// only for a loopback host)');
+  }
+  return Object.freeze({
+    clientId,
+    clientSecret: read.string('LATCHKEY_GOOGLE_CLIENT_SECRET'),
+    redirectUri: read.string('LATCHKEY_GOOGLE_REDIRECT_URI'),
+    issuer,
+    allowedDomains: Object.freeze(read.list('LATCHKEY_GOOGLE_ALLOWED_DOMAINS').map((d) => d.toLowerCase())),
+    autoCreate: read.boolean('LATCHKEY_GOOGLE_AUTO_CREATE', true),
+  });
+}
+
+/** Builds the frozen configuration from an environment. Throws {@link ConfigError} on the first bad value. */
+export function parseConfig(env: Env): Config {
+  const read = new EnvReader(env);
+  const jwtSecret = read.string('LATCHKEY_JWT_SECRET');
+  // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret, 'utf8') < 32) {
+    throw new ConfigError('LATCHKEY_JWT_SECRET', 'must be at least 32 bytes long');
+  }
+  const adminUsername = read.string('LATCHKEY_ADMIN_USERNAME');
+  const adminPassword = read.string('LATCHKEY_ADMIN_PASSWORD');
+  if (adminPassword !== undefined && adminUsername === undefined) {
+    throw new ConfigError('LATCHKEY_ADMIN_USERNAME', 'must be set when LATCHKEY_ADMIN_PASSWORD is set');
+  }
+  if (adminUsername !== undefined && adminPassword === undefined) {
+    throw new ConfigError('LATCHKEY_ADMIN_PASSWORD', 'must be set when LATCHKEY_ADMIN_USERNAME is set');
+  }
+  const limits = read.string('LATCHKEY_LIMITS') ?? 'on';
+  if (limits !== 'on' && limits !== 'off') throw new ConfigError('LATCHKEY_LIMITS', 'must be on or off');
+  const logLevel = read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
+
+  const config: Config = {
+    port: read.integer('PORT', 8080, 0, 65535),
+    host: read.string('HOST') ?? '127.0.0.1',
+    databaseUrl: parseDatabaseUrl('DATABASE_URL', read.string('DATABASE_URL') ?? 'sqlite:./data/latchkey.db'),
+    dbPoolSize: read.integer('LATCHKEY_DB_POOL', 10, 1, 1000),
+    redisUrl: read.string('REDIS_URL'),
+    apiStyle: read.oneOf('LATCHKEY_API_STYLE', ['flat', 'envelope'], 'flat'),
+    issuer: read.string('LATCHKEY_ISSUER') ?? 'latchkey',
+    audience: read.string('LATCHKEY_AUDIENCE'),
+    jwtAlg: read.oneOf('LATCHKEY_JWT_ALG', ['HS256', 'EdDSA', 'ES256', 'RS256'], 'HS256'),
+    jwtSecret,
+    keyEncryptionSecret: read.string('LATCHKEY_KEY_ENCRYPTION_SECRET'),
+    accessTtlMs: read.duration('LATCHKEY_ACCESS_TTL', '1h'),
+    refreshTtlMs: read.duration('LATCHKEY_REFRESH_TTL', '7d'),
+    refreshReuseGraceMs: read.duration('LATCHKEY_REFRESH_REUSE_GRACE', '10s', { allowZero: true, minMs: 1 }),
+    sessionMaxAgeMs: read.duration('LATCHKEY_SESSION_MAX_AGE', '30d', { allowZero: true }),
+    passwordHash: read.oneOf('LATCHKEY_PASSWORD_HASH', ['argon2id', 'bcrypt'], 'argon2id'),
+    bcryptCost: read.integer('LATCHKEY_BCRYPT_COST', 12, 10, 15),
+    adminUsername,
+    adminPassword,
+    trustProxy: read.boolean('LATCHKEY_TRUST_PROXY', false),
+    corsOrigins: Object.freeze(read.origins('LATCHKEY_CORS_ORIGINS')),
+    limitsEnabled: limits === 'on',
+    limitLoginPerAddress: read.limit('LATCHKEY_LIMIT_LOGIN_PER_ADDRESS', '10/1m'),
+    limitLoginPair: read.limit('LATCHKEY_LIMIT_LOGIN_PAIR', '5/15m'),
+    limitLoginIdentifier: read.limit('LATCHKEY_LIMIT_LOGIN_IDENTIFIER', '100/1h'),
+    limitRefreshPerAddress: read.limit('LATCHKEY_LIMIT_REFRESH_PER_ADDRESS', '60/1m'),
+    auditRetentionMs: read.duration('LATCHKEY_AUDIT_RETENTION', '90d', { allowZero: true }),
+    google: parseGoogle(read),
+    allowedRedirects: Object.freeze(read.origins('LATCHKEY_ALLOWED_REDIRECTS')),
+    revocationFeedKey: read.string('LATCHKEY_REVOCATION_FEED_KEY'),
+    logLevel,
+  };
+  return Object.freeze(config);
+}

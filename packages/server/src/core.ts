@@ -1,0 +1,161 @@
+/**
+ * Assembles Latchkey's domain from a configuration: the store (migrated), keys, tokens, sessions,
+ * users, limits and audit. The HTTP app and the CLI both start here.
+ *
+ * @example
+ *   const core = await openCore(parseConfig(process.env));
+ *   // …
+ *   await core.close();
+ */
+import { randomBytes } from 'node:crypto';
+import { AccountService } from './auth/accounts.ts';
+import { KeyRing } from './auth/keys.ts';
+import { PasswordLogin } from './auth/login.ts';
+import { PasswordHasher, checkNewPassword } from './auth/passwords.ts';
+import { RevocationList, type RevocationBus } from './auth/revocations.ts';
+import { SessionService } from './auth/sessions.ts';
+import { TokenService } from './auth/tokens.ts';
+import { UserStore } from './auth/users.ts';
+import { AuditLog } from './audit.ts';
+import { ConfigError, type Config } from './config.ts';
+import { Conflict, RefusedValue } from './errors.ts';
+import { AbuseLimiter, type LimiterFactory, memoryLimiters } from './limits/abuse.ts';
+import { Metrics } from './metrics.ts';
+import { openStore, type Store } from './store/database.ts';
+
+export interface CoreOptions {
+  /** Where rate-limit counters live; memory by default. */
+  readonly limiters?: LimiterFactory;
+  /** Pushes revocations to other instances at once (Redis pub/sub). */
+  readonly revocationBus?: RevocationBus;
+  /** Run background jobs (revocation polling, key reloads, pruning). The CLI's one-shot commands don't. */
+  readonly background?: boolean;
+  readonly metrics?: Metrics;
+}
+
+export interface Core {
+  readonly config: Config;
+  readonly store: Store;
+  readonly hasher: PasswordHasher;
+  readonly tokens: TokenService;
+  readonly users: UserStore;
+  readonly sessions: SessionService;
+  readonly accounts: AccountService;
+  readonly passwordLogin: PasswordLogin;
+  readonly revocations: RevocationList;
+  readonly limiter: AbuseLimiter;
+  readonly audit: AuditLog;
+  readonly metrics: Metrics;
+  /** Named probes for `/readyz`; each resolves when its dependency answers. */
+  readiness(): Readonly<Record<string, () => Promise<void>>>;
+  /** Adds a `/readyz` probe (Redis, when configured). */
+  addReadinessProbe(name: string, probe: () => Promise<void>): void;
+  /** Re-reads the signing keys (picks up `latchkey keys rotate`); returns true when they changed. */
+  reloadKeys(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** How often a running server looks for rotated keys; SPEC §1 promises pickup within 60 s. */
+const KEY_RELOAD_MS = 30_000;
+const PRUNE_MS = 60 * 60_000;
+
+export async function openCore(config: Config, options: CoreOptions = {}): Promise<Core> {
+  const store = await openStore(config.databaseUrl, { poolSize: config.dbPoolSize });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const { db } = store;
+  const metrics = options.metrics ?? new Metrics();
+  const hasher = new PasswordHasher({ algorithm: config.passwordHash, bcryptCost: config.bcryptCost });
+  const tokens = new TokenService(config, await KeyRing.load(db, config));
+  const audit = new AuditLog(db);
+  const revocations = new RevocationList(db);
+  await revocations.poll();
+  if (options.revocationBus) await revocations.attachBus(options.revocationBus);
+  const users = new UserStore(db, hasher, config.passwordHash);
+  const sessions = new SessionService(db, config, tokens, revocations, audit);
+  const accounts = new AccountService(users, sessions, hasher, audit);
+  const limiter = new AbuseLimiter(config, options.limiters ?? memoryLimiters);
+  const passwordLogin = new PasswordLogin({ users, hasher, sessions, limiter, audit, metrics });
+
+  const timers: NodeJS.Timeout[] = [];
+  const probes: Record<string, () => Promise<void>> = { database: () => store.ping() };
+  const reloadKeys = async (): Promise<boolean> => {
+    const ring = await KeyRing.load(db, config);
+    if (ring.fingerprint === tokens.keyRing.fingerprint) return false;
+    tokens.useKeyRing(ring);
+    return true;
+  };
+  if (options.background ?? true) {
+    revocations.start(1000);
+    const prune = () => {
+      sessions.pruneExpired().catch(() => {});
+      audit.prune(config.auditRetentionMs).catch(() => {});
+    };
+    timers.push(setInterval(() => void reloadKeys().catch(() => {}), KEY_RELOAD_MS).unref());
+    timers.push(setInterval(prune, PRUNE_MS).unref());
+    prune();
+  }
+
+  return {
+    config,
+    store,
+    hasher,
+    tokens,
+    users,
+    sessions,
+    accounts,
+    passwordLogin,
+    revocations,
+    limiter,
+    audit,
+    metrics,
+    reloadKeys,
+    readiness: () => probes,
+    addReadinessProbe(name, probe) {
+      probes[name] = probe;
+    },
+    async close() {
+      for (const timer of timers) clearInterval(timer);
+      await revocations.stop();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Creates the first administrator (SPEC §1): the configured one if no user of that name exists, or on
+ * an empty database `admin` with a random password. Returns the generated password, to be printed once.
+ */
+export async function bootstrapAdmin(core: Core): Promise<{ username: string; generatedPassword?: string } | undefined> {
+  const { config, accounts, users } = core;
+  if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
+    try {
+      checkNewPassword(config.adminPassword, config.passwordHash);
+    } catch (error) {
+      if (error instanceof RefusedValue) throw new ConfigError('LATCHKEY_ADMIN_PASSWORD', error.message);
+      throw error;
+    }
+    if (await users.findByUsername(config.adminUsername)) return undefined;
+    try {
+      await accounts.create({ username: config.adminUsername, password: config.adminPassword, role: 'ADMIN' });
+    } catch (error) {
+      if (error instanceof RefusedValue) throw new ConfigError('LATCHKEY_ADMIN_USERNAME', error.message);
+      if (error instanceof Conflict) return undefined; // another instance created it first
+      throw error;
+    }
+    return { username: config.adminUsername };
+  }
+  if ((await users.count()) > 0) return undefined;
+  const generatedPassword = randomBytes(18).toString('base64url');
+  try {
+    await accounts.create({ username: 'admin', password: generatedPassword, role: 'ADMIN' });
+  } catch (error) {
+    if (error instanceof Conflict) return undefined; // another instance created it first
+    throw error;
+  }
+  return { username: 'admin', generatedPassword };
+}

@@ -1,0 +1,155 @@
+/**
+ * Latchkey's one error hierarchy. Domain code throws these; the wire styles (`http/styles/`) decide
+ * how each looks on the wire. Every error has a stable `code` and an HTTP `status`.
+ *
+ * @example
+ *   if (!user) throw new InvalidCredentials();
+ */
+
+export interface FieldProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+export abstract class LatchkeyError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+}
+
+/** The request body or query is malformed: bad JSON, wrong types, missing fields. */
+export class ValidationFailed extends LatchkeyError {
+  readonly code = 'VALIDATION_ERROR';
+  readonly status = 400;
+  constructor(readonly details: readonly FieldProblem[]) {
+    super(details.map((d) => `${d.field}: ${d.message}`).join('; ') || 'invalid request body');
+  }
+}
+
+export class PayloadTooLarge extends LatchkeyError {
+  readonly code = 'VALIDATION_ERROR';
+  readonly status = 413;
+  constructor() {
+    super('request body is larger than 64 KiB');
+  }
+}
+
+/** Wrong identifier or password, unknown user, disabled user, or a password-less (Google-only) account. */
+export class InvalidCredentials extends LatchkeyError {
+  readonly code = 'INVALID_CREDENTIALS';
+  readonly status = 401;
+  constructor() {
+    super('invalid username or password');
+  }
+}
+
+/** A refresh token that is malformed, expired, spent, revoked or belongs to a disabled user. */
+export class InvalidRefreshToken extends LatchkeyError {
+  readonly code = 'INVALID_REFRESH_TOKEN';
+  readonly status = 401;
+  constructor(readonly reason: string) {
+    super(`invalid refresh token: ${reason}`);
+  }
+}
+
+/** A spent refresh token came back after the grace: the session was revoked (RFC 9700 §4.14.2). */
+export class RefreshTokenReused extends InvalidRefreshToken {
+  constructor(readonly sessionId: string) {
+    super('refresh token reuse');
+  }
+}
+
+export class MissingAuthorization extends LatchkeyError {
+  readonly code = 'UNAUTHORIZED';
+  readonly status = 401;
+  constructor() {
+    super('missing authorization header');
+  }
+}
+
+export class MalformedAuthorization extends LatchkeyError {
+  readonly code = 'UNAUTHORIZED';
+  readonly status = 401;
+  constructor() {
+    super('invalid authorization header format');
+  }
+}
+
+/** A bad, expired or revoked access token. */
+export class InvalidAccessToken extends LatchkeyError {
+  readonly code = 'UNAUTHORIZED';
+  readonly status = 401;
+  constructor(readonly reason: string) {
+    super(`invalid or expired token: ${reason}`);
+  }
+}
+
+export class Forbidden extends LatchkeyError {
+  readonly code = 'FORBIDDEN';
+  readonly status = 403;
+  constructor(message = 'forbidden') {
+    super(message);
+  }
+}
+
+export class NotFound extends LatchkeyError {
+  readonly code = 'NOT_FOUND';
+  readonly status = 404;
+  constructor(message = 'not found') {
+    super(message);
+  }
+}
+
+export class MethodNotAllowed extends LatchkeyError {
+  readonly code = 'METHOD_NOT_ALLOWED';
+  readonly status = 405;
+  constructor(readonly allow: readonly string[]) {
+    super('method not allowed');
+  }
+}
+
+/** A uniqueness rule was broken (username or email taken) or an operation conflicts with state. */
+export class Conflict extends LatchkeyError {
+  readonly code = 'CONFLICT';
+  readonly status = 409;
+}
+
+/** A new password or other value that the rules refuse (too short, too common, over 72 bytes for bcrypt). */
+export class RefusedValue extends LatchkeyError {
+  readonly code = 'VALIDATION_ERROR';
+  readonly status = 400;
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class RateLimited extends LatchkeyError {
+  readonly code = 'RATE_LIMITED';
+  readonly status = 429;
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly limit: string,
+  ) {
+    super('Too many requests. Please try again later.');
+  }
+}
+
+/** A dependency (database, Redis) does not answer. */
+export class ServiceUnavailable extends LatchkeyError {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  readonly status = 503;
+  constructor(readonly dependency: string) {
+    super(`${dependency} unavailable`);
+  }
+}
+
+/** Anything unexpected; the cause is logged, never sent. */
+export class InternalError extends LatchkeyError {
+  readonly code = 'INTERNAL_ERROR';
+  readonly status = 500;
+  constructor() {
+    super('internal server error');
+  }
+}

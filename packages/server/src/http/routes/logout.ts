@@ -1,0 +1,71 @@
+/** `POST /api/auth/logout` and `POST /api/auth/logout-all`: revoke this session, or all of the user's. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { LatchkeyError, MissingAuthorization } from '../../errors.ts';
+import { type RouteContext, authenticate, clearRefreshCookie, refreshCookie, requestContext } from '../context.ts';
+import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
+
+/** The session to end: the Bearer token's, else the refresh token's (body, then cookie). */
+async function sessionToEnd(ctx: RouteContext, request: FastifyRequest): Promise<{ sid: string; userId: number }> {
+  const body = (request.body ?? {}) as RefreshBody;
+  const refreshToken = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
+  let accessError: LatchkeyError | undefined;
+  if (request.headers.authorization !== undefined) {
+    try {
+      const claims = authenticate(ctx, request);
+      return { sid: claims.sid, userId: claims.user_id };
+    } catch (error) {
+      if (!(error instanceof LatchkeyError) || refreshToken === undefined) throw error;
+      accessError = error;
+    }
+  }
+  if (refreshToken === undefined) throw new MissingAuthorization();
+  try {
+    return await ctx.core.sessions.sessionOfRefreshToken(refreshToken);
+  } catch (error) {
+    throw accessError ?? error;
+  }
+}
+
+export function logoutRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const docs = responseSchemas(ctx.style);
+  app.post(
+    '/api/auth/logout',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Log out: revoke this session',
+        description: 'Authenticated by the Bearer access token, or by a refresh token in the body or cookie. Clears the refresh cookie.',
+        body: refreshBody,
+        response: { 204: { type: 'null', description: 'Session revoked' }, 401: docs.error },
+      },
+    },
+    async (request, reply) => {
+      clearRefreshCookie(request, reply);
+      const { sid, userId } = await sessionToEnd(ctx, request);
+      const rc = requestContext(request, userId);
+      await ctx.core.sessions.revoke(sid, 'logout', rc);
+      await ctx.core.audit.write('logout', { userId, sessionId: sid }, rc);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/api/auth/logout-all',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: "Log out everywhere: revoke all of the user's sessions",
+        security: [{ bearer: [] }],
+        response: { 204: { type: 'null', description: 'Sessions revoked' }, 401: docs.error },
+      },
+    },
+    async (request, reply) => {
+      const claims = authenticate(ctx, request);
+      const rc = requestContext(request, claims.user_id);
+      const count = await ctx.core.sessions.revokeAllOfUser(claims.user_id, 'logout_all', rc);
+      await ctx.core.audit.write('logout_all', { userId: claims.user_id, sessionId: claims.sid, details: { sessions: count } }, rc);
+      clearRefreshCookie(request, reply);
+      return reply.code(204).send();
+    },
+  );
+}

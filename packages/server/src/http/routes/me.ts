@@ -1,0 +1,64 @@
+/** `GET /api/auth/me` and `POST /api/auth/password`: the current user, and changing one's own password. */
+import type { FastifyInstance } from 'fastify';
+import { InvalidAccessToken } from '../../errors.ts';
+import type { UserRow } from '../../store/schema.ts';
+import { type RouteContext, authenticate, requestContext, responseMeta } from '../context.ts';
+import { type PasswordBody, passwordBody, responseSchemas } from '../schemas.ts';
+import type { View } from '../styles/style.ts';
+
+/** A user as `/me` and the admin API show one. */
+export function userView(user: UserRow, options: { admin?: boolean } = {}): View {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    role: user.role,
+    created_at: new Date(user.created_at),
+    last_login_at: user.last_login_at === null ? null : new Date(user.last_login_at),
+    ...(options.admin ? { disabled: user.disabled === 1 } : {}),
+  };
+}
+
+export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const docs = responseSchemas(ctx.style);
+  app.get(
+    '/api/auth/me',
+    {
+      schema: {
+        tags: ['account'],
+        summary: 'The current user',
+        security: [{ bearer: [] }],
+        response: { 401: docs.error },
+      },
+    },
+    async (request, reply) => {
+      const claims = authenticate(ctx, request);
+      const user = await ctx.core.users.findById(claims.user_id);
+      if (!user || user.disabled) throw new InvalidAccessToken('user gone');
+      reply.header('cache-control', 'no-store');
+      return ctx.style.ok(userView(user), responseMeta(request));
+    },
+  );
+
+  app.post(
+    '/api/auth/password',
+    {
+      schema: {
+        tags: ['account'],
+        summary: 'Change your password',
+        description: 'Requires the current password. Every other session of the user is revoked; this one stays.',
+        security: [{ bearer: [] }],
+        body: passwordBody,
+        response: { 204: { type: 'null', description: 'Password changed' }, 400: docs.error, 401: docs.error, 403: docs.error },
+      },
+    },
+    async (request, reply) => {
+      const claims = authenticate(ctx, request);
+      const body = request.body as PasswordBody;
+      const current = body.current_password ?? body.currentPassword ?? '';
+      const next = body.new_password ?? body.newPassword ?? '';
+      await ctx.core.accounts.changeOwnPassword(claims.user_id, claims.sid, current, next, requestContext(request));
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,30 @@
+/** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
+import type { FastifyInstance } from 'fastify';
+import { ValidationFailed } from '../../errors.ts';
+import { type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
+import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
+
+export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const docs = responseSchemas(ctx.style);
+  app.post(
+    '/api/auth/refresh',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Rotate a refresh token',
+        description:
+          'Spends the refresh token and returns a new pair. The token comes from the body (`refresh_token` or `refreshToken`) or the `latchkey_refresh` cookie.',
+        body: refreshBody,
+        response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 429: docs.error },
+      },
+    },
+    async (request, reply) => {
+      const body = (request.body ?? {}) as RefreshBody;
+      const token = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
+      if (token === undefined) throw new ValidationFailed([{ field: 'refresh_token', message: 'is required (in the body or the latchkey_refresh cookie)' }]);
+      await ctx.core.limiter.beforeRefresh(request.ip);
+      const issued = await ctx.core.sessions.rotate(token, requestContext(request));
+      return sendTokens(ctx, request, reply, issued);
+    },
+  );
+}

@@ -1,0 +1,56 @@
+/** `GET /api/auth/sessions` and `DELETE /api/auth/sessions/:id`: the user's own sessions. */
+import type { FastifyInstance } from 'fastify';
+import { type RouteContext, authenticate, requestContext, responseMeta } from '../context.ts';
+import { responseSchemas } from '../schemas.ts';
+
+export function sessionRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const docs = responseSchemas(ctx.style);
+  app.get(
+    '/api/auth/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Your active sessions',
+        description: '`last_used_at` is the last login or refresh of the session.',
+        security: [{ bearer: [] }],
+        response: { 401: docs.error },
+      },
+    },
+    async (request, reply) => {
+      const claims = authenticate(ctx, request);
+      const sessions = await ctx.core.sessions.listActive(claims.user_id);
+      const items = sessions.map((s) => ({
+        id: s.id,
+        created_at: new Date(s.createdAt),
+        last_used_at: new Date(s.lastUsedAt),
+        expires_at: s.expiresAt === null ? null : new Date(s.expiresAt),
+        ip: s.ip,
+        user_agent: s.userAgent,
+        current: s.id === claims.sid,
+      }));
+      reply.header('cache-control', 'no-store');
+      return ctx.style.list(items, { total: items.length, page: 1, pageSize: Math.max(1, items.length) }, responseMeta(request));
+    },
+  );
+
+  app.delete(
+    '/api/auth/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Revoke one of your sessions',
+        security: [{ bearer: [] }],
+        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] },
+        response: { 204: { type: 'null', description: 'Session revoked' }, 401: docs.error, 404: docs.error },
+      },
+    },
+    async (request, reply) => {
+      const claims = authenticate(ctx, request);
+      const { id } = request.params as { id: string };
+      const rc = requestContext(request, claims.user_id);
+      await ctx.core.sessions.revokeOwn(claims.user_id, id, 'session_revoked', rc);
+      await ctx.core.audit.write('session_revoked', { userId: claims.user_id, sessionId: id }, rc);
+      return reply.code(204).send();
+    },
+  );
+}

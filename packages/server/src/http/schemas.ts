@@ -1,0 +1,115 @@
+/**
+ * JSON schemas shared by routes. They validate requests (ajv, no type coercion) and document the API in
+ * `/openapi.json`. Response schemas are documentation only: bodies are serialised as built.
+ */
+import type { WireStyle } from './styles/style.ts';
+
+// PostgreSQL refuses NUL in text; an identifier never contains one, so it is a malformed request.
+const IDENTIFIER = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\u0000]*$' } as const;
+
+export const loginBody = {
+  type: 'object',
+  properties: {
+    username: { ...IDENTIFIER, description: 'A username or an email' },
+    email: { ...IDENTIFIER, description: 'An email or a username' },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+  required: ['password'],
+  anyOf: [{ required: ['username'] }, { required: ['email'] }],
+  examples: [{ username: 'ada', password: 'correct horse battery staple' }],
+} as const;
+
+export interface LoginBody {
+  readonly username?: string;
+  readonly email?: string;
+  readonly password: string;
+}
+
+const TOKEN = { type: 'string', minLength: 1, maxLength: 8192 } as const;
+
+export const refreshBody = {
+  type: 'object',
+  properties: { refresh_token: TOKEN, refreshToken: TOKEN },
+  description: 'Optional when the latchkey_refresh cookie is sent.',
+} as const;
+
+export interface RefreshBody {
+  readonly refresh_token?: string;
+  readonly refreshToken?: string;
+}
+
+export const passwordBody = {
+  type: 'object',
+  properties: {
+    current_password: { type: 'string', minLength: 1, maxLength: 1024 },
+    new_password: { type: 'string', minLength: 1, maxLength: 1024 },
+    currentPassword: { type: 'string', minLength: 1, maxLength: 1024 },
+    newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+  anyOf: [
+    { required: ['current_password', 'new_password'] },
+    { required: ['currentPassword', 'newPassword'] },
+  ],
+} as const;
+
+export interface PasswordBody {
+  readonly current_password?: string;
+  readonly new_password?: string;
+  readonly currentPassword?: string;
+  readonly newPassword?: string;
+}
+
+/** Documentation of the bodies each style returns. */
+export function responseSchemas(style: WireStyle) {
+  const envelope = (data: object) => ({
+    type: 'object',
+    properties: {
+      data,
+      error: { type: 'null' },
+      meta: { type: 'object', properties: { timestamp: { type: 'string' }, requestId: { type: 'string' } } },
+    },
+  });
+  const error =
+    style.name === 'flat'
+      ? { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] }
+      : {
+          type: 'object',
+          properties: {
+            data: { type: 'null' },
+            error: {
+              type: 'object',
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                details: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+              },
+            },
+            meta: { type: 'object' },
+          },
+        };
+  const tokens =
+    style.name === 'flat'
+      ? {
+          type: 'object',
+          properties: {
+            token: { type: 'string' },
+            refresh_token: { type: 'string' },
+            expires_at: { type: 'integer', description: 'Unix seconds; equals the access token exp' },
+            token_type: { type: 'string', const: 'Bearer' },
+          },
+        }
+      : envelope({
+          type: 'object',
+          properties: {
+            token: { type: 'string' },
+            expiresAt: { type: 'string', format: 'date-time' },
+            refreshToken: { type: 'string' },
+            tokenType: { type: 'string', const: 'Bearer' },
+          },
+        });
+  const verify =
+    style.name === 'flat'
+      ? { type: 'object', properties: { valid: { type: 'boolean' }, user_id: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } }
+      : envelope({ type: 'object', properties: { valid: { type: 'boolean' }, userId: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } });
+  return { error, tokens, verify, envelope };
+}

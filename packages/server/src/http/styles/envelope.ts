@@ -1,0 +1,86 @@
+/**
+ * The "Vulcan" envelope style: `{"data", "error", "meta": {"timestamp", "requestId"}}`, camelCase keys
+ * everywhere, instants as ISO-8601 UTC strings, errors as `{code, message, details?}`.
+ */
+import {
+  InvalidAccessToken,
+  InvalidCredentials,
+  InvalidRefreshToken,
+  type LatchkeyError,
+  MalformedAuthorization,
+  MissingAuthorization,
+  PayloadTooLarge,
+  RefusedValue,
+  ValidationFailed,
+  type FieldProblem,
+} from '../../errors.ts';
+import { type ResponseMeta, type View, type ViewValue, type WireStyle, isoSeconds } from './style.ts';
+
+export function camelCase(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function camel(value: ViewValue): unknown {
+  if (value instanceof Date) return isoSeconds(value);
+  if (Array.isArray(value)) return value.map(camel);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value as View)) out[camelCase(key)] = camel(v);
+    return out;
+  }
+  return value;
+}
+
+function meta(m: ResponseMeta, extra: Record<string, unknown> = {}) {
+  return { ...extra, timestamp: isoSeconds(m.now), requestId: m.requestId };
+}
+
+function message(error: LatchkeyError): string {
+  if (error instanceof ValidationFailed || error instanceof PayloadTooLarge || error instanceof RefusedValue) return 'Invalid input';
+  if (error instanceof InvalidCredentials) return 'Invalid email or password';
+  if (error instanceof InvalidRefreshToken) return 'Invalid or expired refresh token';
+  if (error instanceof MissingAuthorization) return 'Missing authorization header';
+  if (error instanceof MalformedAuthorization) return 'Invalid authorization header format';
+  if (error instanceof InvalidAccessToken) return 'Invalid or expired token';
+  if (error.status === 500) return 'Internal server error';
+  const text = error.message;
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function details(error: LatchkeyError): readonly FieldProblem[] | undefined {
+  if (error instanceof ValidationFailed) {
+    return error.details.length > 0 ? error.details.map((d) => ({ field: camelCase(d.field), message: d.message })) : [{ field: 'body', message: 'invalid request body' }];
+  }
+  if (error instanceof PayloadTooLarge) return [{ field: 'body', message: error.message }];
+  if (error instanceof RefusedValue) return [{ field: camelCase(error.field), message: error.message }];
+  return undefined;
+}
+
+export const envelopeStyle: WireStyle = {
+  name: 'envelope',
+  tokens(issued, m) {
+    return {
+      data: {
+        token: issued.accessToken,
+        expiresAt: isoSeconds(new Date(issued.expiresAt * 1000)),
+        refreshToken: issued.refreshToken,
+        tokenType: 'Bearer',
+      },
+      error: null,
+      meta: meta(m),
+    };
+  },
+  ok(view, m) {
+    return { data: camel(view), error: null, meta: meta(m) };
+  },
+  list(items, page, m) {
+    return { data: items.map(camel), error: null, meta: meta(m, { total: page.total, page: page.page, pageSize: page.pageSize }) };
+  },
+  error(error, m) {
+    const d = details(error);
+        return {
+      status: error.status,
+      body: { data: null, error: { code: error.code, message: message(error), ...(d === undefined ? {} : { details: d }) }, meta: meta(m) },
+    };
+  },
+};

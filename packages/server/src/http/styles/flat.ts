@@ -1,0 +1,63 @@
+/**
+ * The "Vega AI" flat style: bare snake_case bodies, `{"error": "sentence"}` errors, instants as Unix
+ * seconds (`expires_at`).
+ */
+import {
+  InvalidAccessToken,
+  InvalidCredentials,
+  InvalidRefreshToken,
+  type LatchkeyError,
+  MalformedAuthorization,
+  MissingAuthorization,
+  PayloadTooLarge,
+  RateLimited,
+  RefusedValue,
+  ValidationFailed,
+} from '../../errors.ts';
+import type { View, ViewValue, WireStyle } from './style.ts';
+
+function plain(value: ViewValue): unknown {
+  if (value instanceof Date) return Math.floor(value.getTime() / 1000);
+  if (Array.isArray(value)) return value.map(plain);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value as View)) out[key] = plain(v);
+    return out;
+  }
+  return value;
+}
+
+/** The sentences of the Vega AI contract (SPEC §5's error table). */
+function sentence(error: LatchkeyError): string {
+  if (error instanceof ValidationFailed || error instanceof PayloadTooLarge) return 'invalid request body';
+  if (error instanceof RefusedValue) return `${error.field} ${error.message}`;
+  if (error instanceof InvalidCredentials) return 'invalid username or password';
+  if (error instanceof InvalidRefreshToken) return 'failed to refresh access token';
+  if (error instanceof MissingAuthorization) return 'missing authorization header';
+  if (error instanceof MalformedAuthorization) return 'invalid authorization header format';
+  if (error instanceof InvalidAccessToken) return 'invalid or expired token';
+  if (error instanceof RateLimited) return 'Too many requests. Please try again later.';
+  if (error.status >= 500 && error.status !== 503) return 'internal server error';
+  return error.message;
+}
+
+export const flatStyle: WireStyle = {
+  name: 'flat',
+  tokens(issued) {
+    return {
+      token: issued.accessToken,
+      refresh_token: issued.refreshToken,
+      expires_at: issued.expiresAt,
+      token_type: 'Bearer',
+    };
+  },
+  ok(view) {
+    return plain(view);
+  },
+  list(items, page) {
+    return { items: items.map(plain), total: page.total, page: page.page, page_size: page.pageSize };
+  },
+  error(error) {
+    return { status: error.status, body: { error: sentence(error) } };
+  },
+};

@@ -1,0 +1,42 @@
+/**
+ * A wire style renders Latchkey's results and errors in one of the two contracts. Routes build plain
+ * views (snake_case keys, `Date` for instants) and hand them to the style; no route knows which style
+ * is in force.
+ */
+import type { IssuedTokens } from '../../auth/sessions.ts';
+import type { LatchkeyError } from '../../errors.ts';
+
+export interface ResponseMeta {
+  readonly requestId: string;
+  readonly now: Date;
+}
+
+/** A response view: snake_case keys; instants as `Date`. */
+export type View = { readonly [key: string]: ViewValue };
+export type ViewValue = string | number | boolean | null | Date | View | readonly ViewValue[];
+
+export interface PageInfo {
+  readonly total: number;
+  readonly page: number;
+  readonly pageSize: number;
+}
+
+export interface Rendered {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface WireStyle {
+  readonly name: 'flat' | 'envelope';
+  /** A token pair (login, refresh, sign-in). */
+  tokens(issued: IssuedTokens, meta: ResponseMeta): unknown;
+  /** Any other successful body. */
+  ok(view: View, meta: ResponseMeta): unknown;
+  list(items: readonly View[], page: PageInfo, meta: ResponseMeta): unknown;
+  error(error: LatchkeyError, meta: ResponseMeta): Rendered;
+}
+
+/** `2026-01-13T10:00:00Z`: ISO-8601 UTC to the second, as the Vulcan contract shows it. */
+export function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

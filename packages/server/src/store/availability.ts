@@ -1,0 +1,20 @@
+/**
+ * Tells a database that is away (refused, reset, timed out, shutting down) from a query that is wrong.
+ * The former is a 503 that heals by itself; the latter is a bug.
+ */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
+
+export function isUnavailableError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    if (NETWORK_CODES.has(code)) return true;
+    // PostgreSQL SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown).
+    if (/^08/.test(code) || /^57P0[1-3]$/.test(code)) return true;
+    if (code === 'SQLITE_BUSY') return true;
+  }
+  if (typeof message === 'string') {
+    return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(message);
+  }
+  return false;
+}

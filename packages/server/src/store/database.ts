@@ -1,0 +1,86 @@
+/**
+ * The seam where the database engine shows: `openStore(url)` returns a Kysely instance over SQLite
+ * (better-sqlite3) or PostgreSQL (pg). Everything above this file is engine-neutral.
+ *
+ * @example
+ *   const store = await openStore('sqlite:./data/latchkey.db');
+ *   await store.migrate();
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { StaticMigrationProvider } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type Engine = 'sqlite' | 'postgres';
+
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly engine: Engine;
+  /** Applies every pending migration; returns the names applied. */
+  migrate(): Promise<string[]>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  readonly poolSize?: number;
+}
+
+function openSqlite(url: string): Kysely<Database> {
+  const path = url.slice('sqlite:'.length);
+  const file = path === ':memory:' ? ':memory:' : resolve(path);
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  // WAL lets readers run beside the one writer; NORMAL sync is durable across a process crash (kill -9)
+  // and keeps the file consistent on power loss. The busy timeout makes writers from other processes wait.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+function openPostgres(url: string, poolSize: number): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Fail fast when the server is gone instead of queueing requests behind a dead connection.
+    connectionTimeoutMillis: 2000,
+    query_timeout: 5000,
+    types: {
+      getTypeParser(oid: number, format?: 'text' | 'binary') {
+        // int8 (bigint) holds our millisecond timestamps; they fit a JavaScript number.
+        if (oid === 20) return (value: string) => Number(value);
+        return pg.types.getTypeParser(oid, format);
+      },
+    } as pg.CustomTypesConfig,
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
+  const engine: Engine = url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+  const db = engine === 'sqlite' ? openSqlite(url) : openPostgres(url, options.poolSize ?? 10);
+  return {
+    db,
+    engine,
+    async migrate() {
+      const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine) });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) throw error instanceof Error ? error : new Error(String(error));
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The one `Database` interface every query is checked against. Timestamps are integer milliseconds
+ * since the epoch and flags are 0/1 integers, so SQLite and PostgreSQL store the same values.
+ */
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  /** `username` lower-cased by JavaScript, unique: usernames compare case-insensitively. */
+  username_key: string;
+  email: string | null;
+  email_key: string | null;
+  role: string;
+  /** null for accounts that only sign in with an identity provider. */
+  password_hash: string | null;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+  last_login_at: number | null;
+  google_sub: string | null;
+}
+
+export interface SessionsTable {
+  /** The `sid` claim: 128 random bits, base64url. */
+  id: string;
+  user_id: number;
+  created_at: number;
+  /** Absolute end (LATCHKEY_SESSION_MAX_AGE after login); null when sessions have no absolute limit. */
+  expires_at: number | null;
+  last_used_at: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface RefreshTokensTable {
+  /** SHA-256 of the token's `jti`, base64url: the jti itself is never stored. */
+  jti_hash: string;
+  session_id: string;
+  parent_hash: string | null;
+  issued_at: number;
+  expires_at: number;
+  spent_at: number | null;
+}
+
+/** Revoked sessions whose access tokens may still be alive; kept until `expires_at`, then pruned. */
+export interface RevokedSessionsTable {
+  session_id: string;
+  user_id: number;
+  revoked_at: number;
+  expires_at: number;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  actor_user_id: number | null;
+  user_id: number | null;
+  session_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  /** JSON object with event-specific, never secret, details. */
+  details: string | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  /** HS256 secret or private key PEM; encrypted when LATCHKEY_KEY_ENCRYPTION_SECRET is set. */
+  secret: string;
+  /** Public JWK as JSON (asymmetric algorithms only). */
+  public_jwk: string | null;
+  created_at: number;
+  /** When a newer key took over signing; the key keeps verifying until `expires_at`. */
+  retired_at: number | null;
+  expires_at: number | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  revoked_sessions: RevokedSessionsTable;
+  audit_events: AuditEventsTable;
+  signing_keys: SigningKeysTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;

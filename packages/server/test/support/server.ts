@@ -1,0 +1,187 @@
+/**
+ * Test support: a real Latchkey server on an ephemeral port over a real database of its own
+ * (a fresh SQLite file, or a fresh PostgreSQL database when TEST_DATABASE_URL is set), and a tiny
+ * HTTP client that returns status, headers and parsed body.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { parseConfig } from '../../src/config.ts';
+import type { Role } from '../../src/config.ts';
+import { type RunningServer, type ServerOptions, startServer } from '../../src/server.ts';
+import type { UserRow } from '../../src/store/schema.ts';
+
+export type Engine = 'sqlite' | 'postgres';
+export type Style = 'flat' | 'envelope';
+
+export const STYLES: readonly Style[] = ['flat', 'envelope'];
+
+/** SQLite always; PostgreSQL too when TEST_DATABASE_URL names a server. */
+export function engines(): Engine[] {
+  return process.env.TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+}
+
+/** Every (style, engine) pair a server test runs under. */
+export function matrix(): { style: Style; engine: Engine; name: string }[] {
+  return STYLES.flatMap((style) => engines().map((engine) => ({ style, engine, name: `${style} style on ${engine}` })));
+}
+
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
+export const PASSWORD = 'Tr0ub4dor&3-horse';
+
+export interface TestDatabase {
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+/** A database of its own: a SQLite file in a temporary folder, or a new PostgreSQL database. */
+export async function createTestDatabase(engine: Engine): Promise<TestDatabase> {
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-test-'));
+    return { url: `sqlite:${join(dir, 'latchkey.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const adminUrl = process.env.TEST_DATABASE_URL;
+  if (!adminUrl) throw new Error('TEST_DATABASE_URL is not set');
+  const name = `latchkey_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`drop database if exists ${name} with (force)`);
+      await client.end();
+    },
+  };
+}
+
+export interface HttpResult<T = any> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+  readonly text: string;
+}
+
+export interface RequestOptions {
+  readonly body?: unknown;
+  /** Sent as is, not JSON-encoded. */
+  readonly raw?: string;
+  readonly token?: string;
+  readonly headers?: Record<string, string>;
+}
+
+export class TestServer {
+  constructor(
+    readonly server: RunningServer,
+    readonly database: TestDatabase,
+    readonly style: Style,
+  ) {}
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  get core() {
+    return this.server.core;
+  }
+
+  async request<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<HttpResult<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    let body: string | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    const response = await fetch(this.url + path, { method, headers, ...(body === undefined ? {} : { body }) });
+    const text = await response.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: parsed as T, text };
+  }
+
+  async createUser(username: string, options: { password?: string; role?: Role; email?: string } = {}): Promise<UserRow> {
+    return this.core.accounts.create({
+      username,
+      password: options.password ?? PASSWORD,
+      role: options.role ?? 'STANDARD',
+      email: options.email ?? null,
+    });
+  }
+
+  /** Logs in and returns the access and refresh tokens, whatever the style. */
+  async login(identifier: string, password = PASSWORD): Promise<{ access: string; refresh: string; result: HttpResult }> {
+    const result = await this.request('POST', '/api/auth/login', { body: { username: identifier, password } });
+    if (result.status !== 200) throw new Error(`login failed: ${result.status} ${result.text}`);
+    return { ...tokensOf(result, this.style), result };
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+    await this.database.drop();
+  }
+}
+
+/** The token pair of a login or refresh response in either style. */
+export function tokensOf(result: HttpResult, style: Style): { access: string; refresh: string } {
+  const data = style === 'flat' ? result.body : result.body.data;
+  return { access: data.token, refresh: style === 'flat' ? data.refresh_token : data.refreshToken };
+}
+
+/** The error of a response: the flat sentence, or the envelope's code. */
+export function errorOf(result: HttpResult, style: Style): string {
+  return style === 'flat' ? result.body.error : result.body.error.code;
+}
+
+/** Decodes a JWT's payload without verifying it (tests only). */
+export function claimsOf(token: string): Record<string, any> {
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+}
+
+export function headerOf(token: string): Record<string, any> {
+  return JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8'));
+}
+
+export interface StartOptions extends ServerOptions {
+  readonly style?: Style;
+  readonly engine?: Engine;
+  readonly env?: Record<string, string>;
+  /** Keep the generated first admin (default: an explicit admin is configured instead). */
+  readonly bootstrap?: boolean;
+}
+
+/** Starts a server on a fresh database. Limits are off unless `env` turns them on. */
+export async function startTestServer(options: StartOptions = {}): Promise<TestServer> {
+  const style = options.style ?? 'flat';
+  const database = await createTestDatabase(options.engine ?? 'sqlite');
+  const env: Record<string, string> = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: database.url,
+    LATCHKEY_API_STYLE: style,
+    LATCHKEY_JWT_SECRET: TEST_SECRET,
+    LATCHKEY_LIMITS: 'off',
+    LOG_LEVEL: 'silent',
+    ...(options.bootstrap ? {} : { LATCHKEY_ADMIN_USERNAME: 'root', LATCHKEY_ADMIN_PASSWORD: 'root-password-for-tests' }),
+    ...options.env,
+  };
+  try {
+    const server = await startServer(parseConfig(env), { logger: false, ...options });
+    return new TestServer(server, database, style);
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+}
