@@ -78,3 +78,8 @@ export function refreshCookie(request: FastifyRequest): string | undefined {
   const value = request.cookies[REFRESH_COOKIE];
   return value === undefined || value === '' ? undefined : value;
 }
+
+/** For routes whose body is optional (refresh and logout can work from the cookie alone): no body is `{}`. */
+export async function optionalBody(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {};
+}

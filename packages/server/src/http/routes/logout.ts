@@ -1,7 +1,7 @@
 /** `POST /api/auth/logout` and `POST /api/auth/logout-all`: revoke this session, or all of the user's. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LatchkeyError, MissingAuthorization } from '../../errors.ts';
-import { type RouteContext, authenticate, clearRefreshCookie, refreshCookie, requestContext } from '../context.ts';
+import { optionalBody, type RouteContext, authenticate, clearRefreshCookie, refreshCookie, requestContext } from '../context.ts';
 import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
 
 /** The session to end: the Bearer token's, else the refresh token's (body, then cookie). */
@@ -31,6 +31,7 @@ export function logoutRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/logout',
     {
+      preValidation: optionalBody,
       schema: {
         tags: ['auth'],
         summary: 'Log out: revoke this session',

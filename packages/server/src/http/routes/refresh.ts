@@ -1,7 +1,7 @@
 /** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
 import type { FastifyInstance } from 'fastify';
 import { ValidationFailed } from '../../errors.ts';
-import { type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
+import { optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
 import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
 
 export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -9,6 +9,7 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/refresh',
     {
+      preValidation: optionalBody,
       schema: {
         tags: ['auth'],
         summary: 'Rotate a refresh token',
