@@ -5,7 +5,7 @@
  */
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Role } from '../config.ts';
-import { Conflict, InvalidCredentials } from '../errors.ts';
+import { Conflict, Forbidden } from '../errors.ts';
 import type { UserRow } from '../store/schema.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { SessionService } from './sessions.ts';
@@ -35,8 +35,9 @@ export class AccountService {
   async changeOwnPassword(userId: number, currentSession: string, current: string, next: string, ctx: RequestContext = {}): Promise<void> {
     const user = await this.users.getById(userId);
     const ok = user.password_hash !== null ? await this.hasher.verify(user.password_hash, current) : await this.hasher.verifyDummy(current);
-    if (!ok) throw new InvalidCredentials();
-    await this.users.setPassword(userId, next);
+    // 403, not 401: the caller is authenticated; a 401 would make clients drop a perfectly good session.
+    if (!ok) throw new Forbidden('current password is incorrect');
+    await this.users.setPassword(userId, next, 'new_password');
     await this.sessions.revokeAllOfUser(userId, 'password_changed', ctx, currentSession);
     await this.audit.write('password_changed', { userId, sessionId: currentSession }, ctx);
   }

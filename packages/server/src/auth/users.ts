@@ -211,8 +211,8 @@ export class UserStore {
   }
 
   /** Checks the rules, hashes and stores a new password. */
-  async setPassword(id: number, password: string, now = Date.now()): Promise<void> {
-    checkNewPassword(password, this.hashAlgorithm);
+  async setPassword(id: number, password: string, field = 'password', now = Date.now()): Promise<void> {
+    checkNewPassword(password, this.hashAlgorithm, field);
     await this.storeHash(id, await this.hasher.hash(password), now);
   }
 
