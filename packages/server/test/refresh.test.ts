@@ -142,6 +142,9 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(session.revoke_reason, 'refresh_token_reuse');
       const audit = await server.core.store.db.selectFrom('audit_events').selectAll().where('type', '=', 'refresh_token_reuse').where('session_id', '=', sid).execute();
       assert.equal(audit.length, 1);
+      const metrics = await server.request('GET', '/metrics');
+      assert.match(metrics.text, /^latchkey_refresh_token_reuse_total 1$/m);
+      assert.match(metrics.text, /^latchkey_refreshes_total\{outcome="reuse"\} 1$/m);
       // Another session of the same user is untouched.
       const other = await server.login('ada');
       assert.equal((await refresh(other.refresh)).status, 200);

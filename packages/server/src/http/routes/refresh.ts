@@ -1,6 +1,6 @@
 /** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
 import type { FastifyInstance } from 'fastify';
-import { ValidationFailed } from '../../errors.ts';
+import { InvalidRefreshToken, RateLimited, RefreshTokenReused, ValidationFailed } from '../../errors.ts';
 import { optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
 import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
 
@@ -23,9 +23,24 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const body = (request.body ?? {}) as RefreshBody;
       const token = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
       if (token === undefined) throw new ValidationFailed([{ field: 'refresh_token', message: 'is required (in the body or the latchkey_refresh cookie)' }]);
-      await ctx.core.limiter.beforeRefresh(request.ip);
-      const issued = await ctx.core.sessions.rotate(token, requestContext(request));
-      return sendTokens(ctx, request, reply, issued);
+      const { metrics } = ctx.core;
+      try {
+        await ctx.core.limiter.beforeRefresh(request.ip);
+        const issued = await ctx.core.sessions.rotate(token, requestContext(request));
+        metrics.refreshes.inc({ outcome: 'success' });
+        return sendTokens(ctx, request, reply, issued);
+      } catch (error) {
+        if (error instanceof RateLimited) {
+          metrics.rateLimited.inc({ limit: error.limit });
+          metrics.refreshes.inc({ outcome: 'rate_limited' });
+        } else if (error instanceof RefreshTokenReused) {
+          metrics.refreshReuse.inc();
+          metrics.refreshes.inc({ outcome: 'reuse' });
+        } else if (error instanceof InvalidRefreshToken) {
+          metrics.refreshes.inc({ outcome: 'invalid' });
+        }
+        throw error;
+      }
     },
   );
 }
