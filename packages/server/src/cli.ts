@@ -2,12 +2,16 @@
  * The `latchkey` command (SPEC §1). Exit codes: 0 success; 1 runtime failure or conflict (the user
  * exists, no such user); 2 bad usage, bad configuration or a refused value (naming the variable or flag).
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import dotenv from 'dotenv';
+import { pino } from 'pino';
+import { CLOCK_SKEW_MS } from './auth/tokens.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
-import { openCore, type Core } from './core.ts';
+import { bootstrapAdmin, openCore, type Core } from './core.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
+import { parseWorkers, runPrimary, workerServerOptions } from './scale/cluster.ts';
 import { startServer } from './server.ts';
 
 export const EXIT_OK = 0;
@@ -18,7 +22,8 @@ class UsageError extends Error {}
 
 const USAGE = `Usage: latchkey <command>
 
-  serve [--port N] [--host H] [--database URL]   run the server (applies migrations)
+  serve [--port N] [--host H] [--database URL] [--workers N|auto]
+                                                 run the server (applies migrations); N processes share the port
   migrate [--database URL]                       apply schema migrations
   users create --username U [--email E] [--role ADMIN|STANDARD] [--password P | --password-stdin]
   users list [--json]
@@ -85,16 +90,21 @@ async function withCore<T>(config: Config, run: (core: Core) => Promise<T>): Pro
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, database: { type: 'string' } });
+  const { values } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, database: { type: 'string' }, workers: { type: 'string' } });
   const config = configFrom(process.env, values);
-  const server = await startServer(config);
+  const workers = parseWorkers(typeof values.workers === 'string' ? values.workers : undefined, config);
+  if (workers > 1 && cluster.isPrimary) return servePrimary(config, workers);
+  const server = await startServer(config, cluster.isWorker ? workerServerOptions(config, config.accessTtlMs + CLOCK_SKEW_MS) : {});
   if (server.generatedAdminPassword !== undefined) {
     // Printed once, on the start that created the account; never logged.
     out(`admin password: ${server.generatedAdminPassword}`);
   }
   server.app.log.info({ url: server.url, style: config.apiStyle }, 'latchkey listening');
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
+      if (stopping) return; // Ctrl-C reaches a cluster worker twice: from the terminal and from its primary
+      stopping = true;
       server.app.log.info({ signal }, 'shutting down');
       server.close().then(resolve, resolve);
     };
@@ -102,6 +112,14 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return EXIT_OK;
+}
+
+/** `serve --workers N`: migrations and the first admin once, here, then the workers (scale/cluster.ts). */
+async function servePrimary(config: Config, workers: number): Promise<number> {
+  const admin = await withCore(config, (core) => bootstrapAdmin(core));
+  if (admin?.generatedPassword !== undefined) out(`admin password: ${admin.generatedPassword}`);
+  const log = pino({ level: config.logLevel, base: { role: 'primary', pid: process.pid } });
+  return runPrimary({ workers, sharedLimits: config.redisUrl === undefined, log });
 }
 
 async function migrate(args: string[]): Promise<number> {

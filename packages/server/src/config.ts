@@ -23,6 +23,8 @@ export interface Config {
   readonly databaseUrl: string;
   readonly dbPoolSize: number;
   readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel, so deployments (and test runs) can share one Redis. */
+  readonly redisPrefix: string;
   readonly apiStyle: ApiStyle;
   readonly issuer: string;
   readonly audience: string | undefined;
@@ -174,6 +176,17 @@ function parseDatabaseUrl(name: string, value: string): string {
   throw new ConfigError(name, `must be sqlite:PATH, sqlite::memory: or postgres://… (got "${value}")`);
 }
 
+function parseRedisUrl(name: string, value: string | undefined): string | undefined {
+  if (value === undefined || /^rediss?:\/\/.+/.test(value)) return value;
+  throw new ConfigError(name, 'must be redis://… or rediss://…');
+}
+
+function parseRedisPrefix(name: string, value: string): string {
+  // Printable, no spaces or glob characters: the prefix is also used to find and delete a deployment's keys.
+  if (/^[A-Za-z0-9:._-]{1,64}$/.test(value)) return value;
+  throw new ConfigError(name, `must be 1-64 letters, digits, ":", ".", "_" or "-" (got "${value}")`);
+}
+
 function parseGoogle(read: EnvReader): GoogleConfig | undefined {
   const clientId = read.string('LATCHKEY_GOOGLE_CLIENT_ID');
   if (clientId === undefined) return undefined;
@@ -223,7 +236,8 @@ export function parseConfig(env: Env): Config {
     host: read.string('HOST') ?? '127.0.0.1',
     databaseUrl: parseDatabaseUrl('DATABASE_URL', read.string('DATABASE_URL') ?? 'sqlite:./data/latchkey.db'),
     dbPoolSize: read.integer('LATCHKEY_DB_POOL', 10, 1, 1000),
-    redisUrl: read.string('REDIS_URL'),
+    redisUrl: parseRedisUrl('REDIS_URL', read.string('REDIS_URL')),
+    redisPrefix: parseRedisPrefix('LATCHKEY_REDIS_PREFIX', read.string('LATCHKEY_REDIS_PREFIX') ?? 'latchkey:'),
     apiStyle: read.oneOf('LATCHKEY_API_STYLE', ['flat', 'envelope'], 'flat'),
     issuer: read.string('LATCHKEY_ISSUER') ?? 'latchkey',
     audience: read.string('LATCHKEY_AUDIENCE'),

@@ -30,6 +30,8 @@ export interface CoreOptions {
   readonly revocationBus?: RevocationBus;
   /** Run background jobs (revocation polling, key reloads, pruning). The CLI's one-shot commands don't. */
   readonly background?: boolean;
+  /** Apply pending migrations (default). A cluster worker doesn't: its primary did, once, before forking. */
+  readonly migrate?: boolean;
   readonly metrics?: Metrics;
 }
 
@@ -62,7 +64,7 @@ const PRUNE_MS = 60 * 60_000;
 export async function openCore(config: Config, options: CoreOptions = {}): Promise<Core> {
   const store = await openStore(config.databaseUrl, { poolSize: config.dbPoolSize });
   try {
-    await store.migrate();
+    if (options.migrate ?? true) await store.migrate();
   } catch (error) {
     await store.close();
     throw error;

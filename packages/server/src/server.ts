@@ -8,9 +8,11 @@
  *   await server.close();
  */
 import type { FastifyInstance } from 'fastify';
+import { CLOCK_SKEW_MS } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { type Core, type CoreOptions, bootstrapAdmin, openCore } from './core.ts';
 import { type AppOptions, buildApp } from './http/app.ts';
+import { openRedisScale } from './scale/redis.ts';
 
 export interface RunningServer {
   readonly core: Core;
@@ -23,14 +25,34 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export interface ServerOptions extends CoreOptions, AppOptions {}
+export interface ServerOptions extends CoreOptions, AppOptions {
+  /** Create the first admin (default). A cluster worker doesn't: its primary did, once, before forking. */
+  readonly createFirstAdmin?: boolean;
+}
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
-  const core = await openCore(config, options);
+  // REDIS_URL: rate limits and revocations are shared with the other instances (scale/redis.ts).
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : await openRedisScale({ url: config.redisUrl, prefix: config.redisPrefix, maxRevocationMs: config.accessTtlMs + CLOCK_SKEW_MS });
+  let core: Core;
+  try {
+    core = await openCore(config, {
+      ...options,
+      limiters: options.limiters ?? redis?.limiters,
+      revocationBus: options.revocationBus ?? redis?.revocationBus,
+    });
+  } catch (error) {
+    await redis?.close();
+    throw error;
+  }
+  if (redis) core.addReadinessProbe('redis', () => redis.ping());
   let app: FastifyInstance | undefined;
   try {
-    const admin = await bootstrapAdmin(core);
+    const admin = options.createFirstAdmin === false ? undefined : await bootstrapAdmin(core);
     app = await buildApp(core, options);
+    redis?.setLogger(app.log);
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -44,11 +66,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       async close() {
         await running.close();
         await core.close();
+        await redis?.close();
       },
     };
   } catch (error) {
     await app?.close();
     await core.close();
+    await redis?.close();
     throw error;
   }
 }

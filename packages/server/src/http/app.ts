@@ -11,9 +11,9 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
 import type { Core } from '../core.ts';
-import { MethodNotAllowed, NotFound, RateLimited } from '../errors.ts';
+import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
 import { toLatchkeyError } from './errors.ts';
 import { loginRoutes } from './routes/login.ts';
@@ -83,6 +83,12 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A path that does not decode (`/%zz`) or an over-long path parameter never reaches a route, a hook
+    // or the error handler; without this, Fastify answers in its own body shape and without a request id.
+    frameworkErrors: (_error, request, reply) => {
+      const rendered = style.error(new ValidationFailed([{ field: 'url', message: 'malformed or over-long URL' }]), responseMeta(request));
+      (reply as FastifyReply).code(rendered.status).header('x-request-id', request.id).type('application/json; charset=utf-8').send(rendered.body);
+    },
   });
 
   // Response schemas document the API; bodies are serialised as built, so a schema can never drop a field.

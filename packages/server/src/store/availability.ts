@@ -9,12 +9,14 @@ export function isUnavailableError(error: unknown): boolean {
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {
     if (NETWORK_CODES.has(code)) return true;
-    // PostgreSQL SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown).
-    if (/^08/.test(code) || /^57P0[1-3]$/.test(code)) return true;
-    if (code === 'SQLITE_BUSY') return true;
+    // PostgreSQL SQLSTATE classes 08 (connection exception), 53 (insufficient resources: too many
+    // connections, out of memory, disk full) and 57P (operator intervention: shutdown, starting up).
+    if (/^08/.test(code) || /^53/.test(code) || /^57P0[1-3]$/.test(code)) return true;
+    // SQLite: another process holds the write lock past the busy timeout (SQLITE_BUSY, _SNAPSHOT, _TIMEOUT).
+    if (code.startsWith('SQLITE_BUSY')) return true;
   }
   if (typeof message === 'string') {
-    return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(message);
+    return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(message);
   }
   return false;
 }

@@ -44,13 +44,23 @@ function openSqlite(url: string): Kysely<Database> {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
-function openPostgres(url: string, poolSize: number): Kysely<Database> {
+/**
+ * How long a request waits for PostgreSQL before it is answered 503: for a free connection from the
+ * pool, for a new connection, and for a query's answer. Latchkey's queries are point lookups and small
+ * writes that take milliseconds, so anything near this limit means the server is away or hung.
+ */
+export const PG_FAIL_FAST_MS = 1500;
+
+function openPostgres(url: string, poolSize: number, serving: boolean): Kysely<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
-    // Fail fast when the server is gone instead of queueing requests behind a dead connection.
-    connectionTimeoutMillis: 2000,
-    query_timeout: 5000,
+    // Fail fast when the server is gone or hung instead of queueing requests behind a dead connection.
+    connectionTimeoutMillis: PG_FAIL_FAST_MS,
+    // Migrations may legitimately run long; they get a pool of their own without a query deadline.
+    ...(serving ? { query_timeout: PG_FAIL_FAST_MS } : {}),
+    // Notice a peer that vanished (network cut, host crash) without closing its connections.
+    keepAlive: true,
     types: {
       getTypeParser(oid: number, format?: 'text' | 'binary') {
         // int8 (bigint) holds our millisecond timestamps; they fit a JavaScript number.
@@ -66,15 +76,21 @@ function openPostgres(url: string, poolSize: number): Kysely<Database> {
 
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const engine: Engine = url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
-  const db = engine === 'sqlite' ? openSqlite(url) : openPostgres(url, options.poolSize ?? 10);
+  const db = engine === 'sqlite' ? openSqlite(url) : openPostgres(url, options.poolSize ?? 10, true);
   return {
     db,
     engine,
     async migrate() {
-      const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine) });
-      const { error, results } = await migrator.migrateToLatest();
-      if (error) throw error instanceof Error ? error : new Error(String(error));
-      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+      const migrationDb = engine === 'sqlite' ? db : openPostgres(url, 1, false);
+      try {
+        // Kysely's migrator takes a lock, so instances starting together apply each migration once.
+        const migrator = new Migrator({ db: migrationDb, provider: new StaticMigrationProvider(engine) });
+        const { error, results } = await migrator.migrateToLatest();
+        if (error) throw error instanceof Error ? error : new Error(String(error));
+        return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+      } finally {
+        if (migrationDb !== db) await migrationDb.destroy();
+      }
     },
     async ping() {
       await sql`select 1`.execute(db);
