@@ -16,11 +16,15 @@ import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
 import { toLatchkeyError } from './errors.ts';
+import { adminAuditRoutes } from './routes/admin-audit.ts';
+import { adminUserRoutes } from './routes/admin-users.ts';
 import { loginRoutes } from './routes/login.ts';
 import { logoutRoutes } from './routes/logout.ts';
 import { meRoutes } from './routes/me.ts';
+import { oidcRoutes } from './routes/oidc.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { refreshRoutes } from './routes/refresh.ts';
+import { revocationRoutes } from './routes/revocations.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { verifyRoutes } from './routes/verify.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
@@ -175,6 +179,10 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     sessionRoutes,
     operationsRoutes,
     wellKnownRoutes,
+    adminUserRoutes,
+    adminAuditRoutes,
+    oidcRoutes,
+    revocationRoutes,
     ...(options.routes ?? []),
   ]) {
     await install(app, ctx);

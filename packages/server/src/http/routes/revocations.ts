@@ -1,0 +1,92 @@
+/**
+ * `GET /api/auth/revocations`: a Server-Sent Events stream of revoked sessions, so that resource
+ * servers (`@latchkey/verify`) refuse a logged-out session's access tokens at once without calling
+ * Latchkey on every request.
+ *
+ * Every event is `event: revoked` with `data: {"sid": "…", "exp": <Unix seconds>}`: after `exp` no access
+ * token of that session can still be valid, so a subscriber may forget it. A subscriber first receives
+ * every revocation still relevant, then `event: ready`, then live revocations. A comment line is sent
+ * every {@link HEARTBEAT_MS} so that both ends notice a dead connection.
+ *
+ * @example
+ *   curl -N -H 'Authorization: Bearer $LATCHKEY_REVOCATION_FEED_KEY' http://127.0.0.1:8080/api/auth/revocations
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Revocation } from '../../auth/revocations.ts';
+import { InvalidAccessToken } from '../../errors.ts';
+import { type RouteContext, bearerToken } from '../context.ts';
+import { responseSchemas } from '../schemas.ts';
+
+/** Short enough for proxies that drop idle connections after 30–60 s; verifiers allow three missed beats. */
+export const HEARTBEAT_MS = 15_000;
+
+/** How long EventSource clients wait before reconnecting (the `retry:` field). */
+const RETRY_MS = 1000;
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Refuses the request unless it carries the feed key; digests make the comparison constant-time whatever the lengths. */
+function checkFeedKey(request: FastifyRequest, key: string): void {
+  const presented = bearerToken(request);
+  if (!timingSafeEqual(digest(presented), digest(key))) throw new InvalidAccessToken('wrong revocation feed key');
+}
+
+function revokedEvent(revocation: Revocation): string {
+  const data = JSON.stringify({ sid: revocation.sessionId, exp: Math.ceil(revocation.expiresAt / 1000) });
+  return `event: revoked\ndata: ${data}\n\n`;
+}
+
+export function revocationRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const docs = responseSchemas(ctx.style);
+  const open = new Set<ServerResponse>();
+  // Streams never finish on their own: end them when the server closes, or close() would wait forever.
+  app.addHook('preClose', async () => {
+    for (const stream of open) stream.end();
+  });
+
+  app.get(
+    '/api/auth/revocations',
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'Revoked sessions, as Server-Sent Events',
+        description:
+          'Events `revoked` with data `{"sid", "exp"}` (exp in Unix seconds): first every revocation still relevant, then `ready`, then live ones. ' +
+          'Requires `Authorization: Bearer <LATCHKEY_REVOCATION_FEED_KEY>` when that variable is set.',
+        security: [{ bearer: [] }],
+        response: { 200: { type: 'string', description: 'text/event-stream' }, 401: docs.error },
+      },
+    },
+    async (request, reply) => {
+      const key = ctx.core.config.revocationFeedKey;
+      if (key !== undefined) checkFeedKey(request, key);
+
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        // nginx buffers responses by default, which would hold events back.
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+      });
+      open.add(raw);
+      // Subscribe before reading the current list, so that nothing revoked in between is missed (a
+      // duplicate is harmless to a subscriber).
+      const unsubscribe = ctx.core.revocations.onRevoked((revocation) => raw.write(revokedEvent(revocation)));
+      const initial = ctx.core.revocations.current();
+      raw.write(`retry: ${RETRY_MS}\n\n` + initial.map(revokedEvent).join('') + `event: ready\ndata: ${JSON.stringify({ count: initial.length })}\n\n`);
+      const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS).unref();
+      raw.on('close', () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        open.delete(raw);
+      });
+    },
+  );
+}
