@@ -6,7 +6,7 @@
  *   await audit.write('login_failed', { details: { identifier_hash } }, requestContext);
  */
 import type { Kysely } from 'kysely';
-import type { Database } from './store/schema.ts';
+import type { AuditEventRow, Database } from './store/schema.ts';
 
 export type AuditEventType =
   | 'login_success'
@@ -43,6 +43,15 @@ export interface AuditFields {
   readonly details?: Readonly<Record<string, string | number | boolean | null>>;
 }
 
+export interface AuditFilter {
+  readonly userId?: number;
+  readonly type?: string;
+  readonly since?: number;
+  readonly until?: number;
+  readonly page?: number;
+  readonly pageSize?: number;
+}
+
 export class AuditLog {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -61,6 +70,25 @@ export class AuditLog {
         details: fields.details === undefined ? null : JSON.stringify(fields.details),
       })
       .execute();
+  }
+
+  /**
+   * Events matching every given filter, newest first: `userId` is the subject user, `since` inclusive
+   * and `until` exclusive (milliseconds).
+   */
+  async list(filter: AuditFilter = {}): Promise<{ items: AuditEventRow[]; total: number }> {
+    const page = Math.max(1, filter.page ?? 1);
+    const pageSize = Math.min(200, Math.max(1, filter.pageSize ?? 50));
+    let query = this.db.selectFrom('audit_events');
+    if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+    if (filter.type !== undefined) query = query.where('type', '=', filter.type);
+    if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
+    if (filter.until !== undefined) query = query.where('at', '<', filter.until);
+    const [items, total] = await Promise.all([
+      query.selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
+      query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { items, total: Number(total.n) };
   }
 
   /** Deletes events older than the retention period; returns how many went. 0 = keep forever. */

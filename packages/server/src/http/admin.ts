@@ -1,0 +1,179 @@
+/**
+ * What the admin API's route groups share: the ADMIN guard, query-string refusals, id parsing, and the
+ * documentation schemas of views in either wire style.
+ *
+ * @example
+ *   app.get('/api/admin/users', { onRequest: adminOnly(ctx), schema }, async (request) => {
+ *     const admin = adminOf(request); // { userId, sessionId }
+ *   });
+ */
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { Forbidden, InvalidAccessToken, NotFound, RefusedValue } from '../errors.ts';
+import { type RouteContext, authenticate } from './context.ts';
+import { responseSchemas } from './schemas.ts';
+import { camelCase } from './styles/envelope.ts';
+import type { View, WireStyle } from './styles/style.ts';
+
+export interface AdminCaller {
+  readonly userId: number;
+  readonly sessionId: string;
+}
+
+const callers = new WeakMap<FastifyRequest, AdminCaller>();
+
+/**
+ * An `onRequest` hook: 401 without a valid access token, 403 unless the caller is an ADMIN. The role is
+ * read from the database, not the token, so a demotion takes effect at once rather than at the token's
+ * expiry. Runs before the body and query are validated, so an anonymous caller learns nothing about them.
+ */
+export function adminOnly(ctx: RouteContext): onRequestAsyncHookHandler {
+  return async function adminGuard(request: FastifyRequest, reply: FastifyReply) {
+    // Admin answers hold personal data; no shared cache may keep them, errors included.
+    reply.header('cache-control', 'no-store');
+    const claims = authenticate(ctx, request);
+    const user = await ctx.core.users.findById(claims.user_id);
+    if (!user || user.disabled) throw new InvalidAccessToken('user gone');
+    if (user.role !== 'ADMIN') throw new Forbidden();
+    callers.set(request, { userId: user.id, sessionId: claims.sid });
+  };
+}
+
+/** The ADMIN making this request (set by {@link adminOnly}). */
+export function adminOf(request: FastifyRequest): AdminCaller {
+  const caller = callers.get(request);
+  if (caller === undefined) throw new Forbidden();
+  return caller;
+}
+
+// PostgreSQL's integer column: a larger id names no user, and must not reach the database as a 500.
+const MAX_ID = 2_147_483_647;
+
+/** The `:id` of a user path; anything that is not a user id names no user (404). */
+export function userIdParam(request: FastifyRequest): number {
+  const { id } = request.params as { id: string };
+  const value = /^[1-9][0-9]{0,9}$/.test(id) ? Number(id) : NaN;
+  if (!(value <= MAX_ID)) throw new NotFound('no such user');
+  return value;
+}
+
+export const userIdParams = {
+  type: 'object',
+  properties: { id: { type: 'string', description: 'The user id (an integer)', examples: ['42'] } },
+  required: ['id'],
+} as const;
+
+/** Query-string rules, as JSON schema, with the sentence a refusal shows. */
+export interface QueryRule {
+  readonly schema: Readonly<Record<string, unknown>>;
+  readonly message: string;
+}
+
+export const PAGE: QueryRule = {
+  schema: { type: 'string', pattern: '^[1-9][0-9]{0,5}$', description: 'Page number, from 1', examples: ['1'] },
+  message: 'must be a whole number from 1 to 999999',
+};
+export const PAGE_SIZE: QueryRule = {
+  schema: { type: 'string', pattern: '^([1-9][0-9]?|1[0-9][0-9]|200)$', description: 'Items per page, 1 to 200 (default 50)', examples: ['50'] },
+  message: 'must be a whole number from 1 to 200',
+};
+
+/** A querystring schema from rules; unknown parameters are ignored (cache busters and the like). */
+export function querySchema(rules: Readonly<Record<string, QueryRule>>) {
+  return {
+    type: 'object',
+    properties: Object.fromEntries(Object.entries(rules).map(([name, rule]) => [name, rule.schema])),
+  } as const;
+}
+
+/**
+ * Turns a query-string validation failure (routes set `attachValidation`) into a 400 naming the
+ * parameter. A repeated parameter (`?page=1&page=2`) arrives as an array and is refused the same way.
+ */
+export function checkQuery(request: FastifyRequest, rules: Readonly<Record<string, QueryRule>>): void {
+  const failure = request.validationError;
+  if (failure === undefined) return;
+  const first = (failure.validation as { instancePath?: string }[] | undefined)?.[0];
+  const name = (first?.instancePath ?? '').split('/')[1] ?? '';
+  const rule = rules[name];
+  throw new RefusedValue(rule === undefined ? 'query' : name, rule === undefined ? 'is invalid' : rule.message);
+}
+
+/** Page and page size from a validated query. */
+export function pageOf(query: { page?: string; page_size?: string }): { page: number; pageSize: number } {
+  return { page: query.page === undefined ? 1 : Number(query.page), pageSize: query.page_size === undefined ? 50 : Number(query.page_size) };
+}
+
+/** The keys of a view as the style shows them. */
+function keyFor(style: WireStyle, key: string): string {
+  return style.name === 'envelope' ? camelCase(key) : key;
+}
+
+/** A documentation schema of an object view with snake_case `properties`, in the style's casing. */
+export function objectSchema(style: WireStyle, properties: Readonly<Record<string, object>>, required: readonly string[] = []) {
+  return {
+    type: 'object',
+    properties: Object.fromEntries(Object.entries(properties).map(([key, schema]) => [keyFor(style, key), schema])),
+    ...(required.length > 0 ? { required: required.map((key) => keyFor(style, key)) } : {}),
+  };
+}
+
+/** An instant: Unix seconds in the flat style, ISO-8601 UTC in the envelope. */
+export function instantSchema(style: WireStyle, nullable = false): object {
+  const type = style.name === 'flat' ? 'integer' : 'string';
+  return {
+    type: nullable ? [type, 'null'] : type,
+    ...(style.name === 'envelope' ? { format: 'date-time' } : { description: 'Unix seconds' }),
+  };
+}
+
+const EXAMPLE_META = { requestId: '3f1c7d9e-2b1a-4c55-9d0e-8a7b6c5d4e3f', now: new Date('2026-01-13T10:00:00Z') };
+
+/** A body and its example, as the style renders `view`. */
+export function okDoc(style: WireStyle, schema: object, example: View): object {
+  const docs = responseSchemas(style);
+  const body = style.name === 'flat' ? schema : docs.envelope(schema);
+  return { ...body, examples: [style.ok(example, EXAMPLE_META)] };
+}
+
+/** A paginated list body and its example, as the style renders `items`. */
+export function listDoc(style: WireStyle, itemSchema: object, example: readonly View[]): object {
+  const page = { total: example.length, page: 1, pageSize: 50 };
+  const body =
+    style.name === 'flat'
+      ? {
+          type: 'object',
+          properties: { items: { type: 'array', items: itemSchema }, total: { type: 'integer' }, page: { type: 'integer' }, page_size: { type: 'integer' } },
+        }
+      : {
+          type: 'object',
+          properties: {
+            data: { type: 'array', items: itemSchema },
+            error: { type: 'null' },
+            meta: {
+              type: 'object',
+              properties: {
+                total: { type: 'integer' },
+                page: { type: 'integer' },
+                pageSize: { type: 'integer' },
+                timestamp: { type: 'string' },
+                requestId: { type: 'string' },
+              },
+            },
+          },
+        };
+  return { ...body, examples: [style.list(example, page, EXAMPLE_META)] };
+}
+
+/** The error bodies of an admin route, documented once. */
+export function adminErrors(style: WireStyle, ...statuses: number[]): Record<number, object> {
+  const { error } = responseSchemas(style);
+  return Object.fromEntries([401, 403, ...statuses].map((status) => [status, { ...error, description: ERROR_DESCRIPTIONS[status] ?? 'Error' }]));
+}
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'A malformed body or query, or a value the rules refuse',
+  401: 'No valid access token',
+  403: 'The caller is not an ADMIN',
+  404: 'No such user',
+  409: 'The username or email is taken, or the change would leave no active ADMIN',
+};
