@@ -94,7 +94,8 @@ export class TokenService {
       ...(this.config.audience === undefined ? {} : { allowedAud: this.config.audience }),
       clockTolerance: CLOCK_SKEW_MS,
       checkTyp: 'JWT',
-      requiredClaims: ['exp', 'iat', 'iss', 'sub', 'jti', 'sid', 'token_type', 'user_id'],
+      // fast-jwt checks `aud` only when a token carries one: a configured audience must also be required.
+      requiredClaims: ['exp', 'iat', 'iss', 'sub', 'jti', 'sid', 'token_type', 'user_id', ...(this.config.audience === undefined ? [] : ['aud'])],
     };
     return {
       // fast-jwt keeps the payload's own iat and exp (no expiresIn is given).
