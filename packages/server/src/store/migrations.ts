@@ -2,7 +2,7 @@
  * Ordered, named, forward-only schema migrations. The engine only shows in `idColumn`: everything else
  * is the same DDL on SQLite and PostgreSQL. Never edit a migration that has shipped; add the next one.
  */
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import type { Engine } from './database.ts';
 
 // Kysely migrations are untyped on purpose: they describe the schema at their own point in history.
@@ -95,10 +95,53 @@ function migration0001(engine: Engine): Migration {
   };
 }
 
+/**
+ * OpenID sign-in: identities keyed by (issuer, subject), spent sign-in states (replay refusal across
+ * instances), and server secrets created once (the key that signs sign-in transaction cookies).
+ * `users.google_sub` is superseded: its values move to `identities` under Google's issuer and the
+ * column stays, unused (SQLite cannot drop a UNIQUE column).
+ */
+function migration0003(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('identities')
+        .addColumn('issuer', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('email', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('identities_pkey', ['issuer', 'subject'])
+        .execute();
+      await db.schema.createIndex('identities_user_id').on('identities').column('user_id').execute();
+      await sql`insert into identities (issuer, subject, provider, user_id, email, created_at, last_used_at)
+        select 'https://accounts.google.com', google_sub, 'google', id, email, created_at, created_at
+        from users where google_sub is not null`.execute(db);
+
+      await db.schema
+        .createTable('oidc_spent_states')
+        .addColumn('state_hash', 'text', (c) => c.primaryKey())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('oidc_spent_states_expires_at').on('oidc_spent_states').column('expires_at').execute();
+
+      await db.schema
+        .createTable('server_secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** All migrations, in order. Names sort in the order they must run. */
 export function migrations(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': migration0001(engine),
+    '0003_oidc_identities': migration0003(),
   };
 }
 

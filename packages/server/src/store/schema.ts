@@ -80,6 +80,32 @@ export interface SigningKeysTable {
   expires_at: number | null;
 }
 
+/** A sign-in identity at an OpenID provider, keyed by (issuer, subject) as OpenID Connect Core §5.7 requires. */
+export interface IdentitiesTable {
+  issuer: string;
+  subject: string;
+  /** The configured provider id it was linked through (informational: the issuer is the key). */
+  provider: string;
+  user_id: number;
+  /** The email the provider last asserted, verified. */
+  email: string | null;
+  created_at: number;
+  last_used_at: number;
+}
+
+/** SHA-256 of sign-in `state` values already used, kept until the transaction would have expired. */
+export interface OidcSpentStatesTable {
+  state_hash: string;
+  expires_at: number;
+}
+
+/** Random secrets created once and shared by every instance; encrypted like signing keys when configured. */
+export interface ServerSecretsTable {
+  name: string;
+  secret: string;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -87,6 +113,9 @@ export interface Database {
   revoked_sessions: RevokedSessionsTable;
   audit_events: AuditEventsTable;
   signing_keys: SigningKeysTable;
+  identities: IdentitiesTable;
+  oidc_spent_states: OidcSpentStatesTable;
+  server_secrets: ServerSecretsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -95,3 +124,4 @@ export type UserUpdate = Updateable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
+export type IdentityRow = Selectable<IdentitiesTable>;
