@@ -266,6 +266,14 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await identityOf(acme.issuer, person.sub))?.provider, 'acme');
     });
 
+    test('/openapi.json documents the sign-in endpoints', async () => {
+      const res = await server.request('GET', '/openapi.json');
+      assert.equal(res.status, 200);
+      for (const path of ['/api/auth/google/login', '/api/auth/google/callback', '/api/auth/google', '/api/auth/oidc/{provider}/login', '/api/auth/oidc/{provider}']) {
+        assert.ok(res.body.paths[path], path);
+      }
+    });
+
     test('Google is also reachable as /api/auth/oidc/google', async () => {
       const { location } = await startLogin('/api/auth/oidc/google/login');
       assert.equal(new URL(location).searchParams.get('redirect_uri'), `${server.url}/api/auth/oidc/google/callback`);
