@@ -1,0 +1,20 @@
+/**
+ * `@latchkey/client`: log in to Latchkey, keep the tokens fresh, call your APIs with them. No runtime
+ * dependencies; browsers and Node 20. React hooks are in `@latchkey/client/react`.
+ */
+export {
+  createAuthClient,
+  type AuthClient,
+  type AuthClientOptions,
+  type AuthEvent,
+  type AuthEventType,
+  type AuthSession,
+  type LoginCredentials,
+  type Me,
+  type Role,
+  type SessionInfo,
+  type WireStyle,
+} from './client.ts';
+export { LatchkeyError, type FieldProblem } from './errors.ts';
+export { memoryStorage, type StorageOption, type TokenStorage, type StoredSession } from './storage.ts';
+export { attachAxios, type AxiosInstanceLike, type AxiosRequestConfigLike, type AxiosErrorLike } from './axios.ts';
