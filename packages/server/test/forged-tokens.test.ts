@@ -154,7 +154,7 @@ for (const { style, engine, name } of matrix()) {
 
     test('the Authorization header: missing, malformed, and a case-insensitive Bearer scheme', async () => {
       for (const path of PROTECTED) {
-        for (const headers of [{}, { authorization: '' }]) {
+        for (const headers of [{}, { authorization: '' }] as Record<string, string>[]) {
           const res = await server.request('GET', path, { headers });
           assert.equal(res.status, 401);
           assert.equal(res.headers.get('www-authenticate'), 'Bearer');
