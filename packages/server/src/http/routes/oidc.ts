@@ -86,6 +86,15 @@ function withError(returnTo: string, code: string): string {
   return url.href;
 }
 
+function isAllowed(oidc: OidcSignIn, returnTo: string): boolean {
+  try {
+    oidc.allowedReturn(returnTo);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function reasonOf(error: unknown): string {
   if (error instanceof OidcSignInRefused) return error.reason;
   const { error: mapped } = toLatchkeyError(error);
@@ -157,6 +166,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
         // Single use, whatever happens next.
         reply.clearCookie(name, cookieOptions(request));
         if (transaction === undefined) throw new OidcSignInRefused('invalid_state');
+        // Checked again: the origin may have left LATCHKEY_ALLOWED_REDIRECTS since the sign-in began.
+        const returnTo = transaction.returnTo !== null && isAllowed(oidc, transaction.returnTo) ? transaction.returnTo : null;
         const url = request.url;
         const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
         let issued;
@@ -166,13 +177,13 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
           const reason = reasonOf(error);
           if (reason === 'server_error') request.log.error({ err: error }, 'unexpected error');
           request.log.warn({ event: 'oidc_sign_in_failed', provider: id, reason }, 'sign-in refused');
-          if (transaction.returnTo === null) throw error;
-          return redirectNoStore(reply, withError(transaction.returnTo, reason));
+          if (returnTo === null) throw error;
+          return redirectNoStore(reply, withError(returnTo, reason));
         }
         request.log.info({ event: 'oidc_sign_in', provider: id, user_id: issued.user.id }, 'signed in');
-        if (transaction.returnTo === null) return sendTokens(ctx, request, reply, issued);
+        if (returnTo === null) return sendTokens(ctx, request, reply, issued);
         setRefreshCookie(request, reply, issued);
-        return redirectNoStore(reply, transaction.returnTo);
+        return redirectNoStore(reply, returnTo);
       },
     );
 
