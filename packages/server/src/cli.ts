@@ -10,6 +10,8 @@ import { pino } from 'pino';
 import { CLOCK_SKEW_MS } from './auth/tokens.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
 import { bootstrapAdmin, openCore, type Core } from './core.ts';
+import { IMPORT_FORMATS, ImportFileError, type ImportFormat, importUsers, readImportSource } from './auth/import.ts';
+import { listSigningKeys, rotateSigningKeys } from './auth/keys.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
 import { parseWorkers, runPrimary, workerServerOptions } from './scale/cluster.ts';
 import { startServer } from './server.ts';
@@ -30,6 +32,9 @@ const USAGE = `Usage: latchkey <command>
   users set-role --username U --role ADMIN|STANDARD
   users set-password --username U (--password P | --password-stdin)
   users disable|enable|delete --username U
+  users import FILE [--format json|csv|vega]     import users with their password hashes (re-runs skip existing)
+  keys rotate                                    a new signing key; old ones verify until their tokens expire
+  keys list [--json]                             the signing keys and what each is used for
 
 Configuration comes from the environment and a .env file; flags override it.`;
 
@@ -146,8 +151,9 @@ async function users(args: string[]): Promise<number> {
     'password-stdin': { type: 'boolean' },
     json: { type: 'boolean' },
     database: { type: 'string' },
+    format: { type: 'string' },
   };
-  const { values } = parse(rest, options);
+  const { values, positionals } = parse(rest, options);
   const config = configFrom(process.env, values);
   const ctx = { actorUserId: null };
   return withCore(config, async (core) => {
@@ -213,9 +219,64 @@ async function users(args: string[]): Promise<number> {
         out(`${user.username} deleted`);
         return EXIT_OK;
       }
+      case 'import':
+        return importCommand(core, positionals, values);
       default:
         throw new UsageError(`unknown users command: ${sub ?? '(none)'}`);
     }
+  });
+}
+
+/** `users import FILE [--format json|csv|vega]`: exit 0 when every row was imported or already there, 1 when some were refused. */
+async function importCommand(core: Core, positionals: string[], values: Values): Promise<number> {
+  const [file, ...extra] = positionals;
+  if (file === undefined || extra.length > 0) throw new UsageError('users import takes one FILE');
+  const format = values.format;
+  if (format !== undefined && !(IMPORT_FORMATS as readonly unknown[]).includes(format)) {
+    throw new ConfigError('--format', `must be one of ${IMPORT_FORMATS.join(', ')}`);
+  }
+  let source;
+  try {
+    source = readImportSource(file, format as ImportFormat | undefined);
+  } catch (error) {
+    const reason = error instanceof ImportFileError ? error.message : `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+    throw new ConfigError('FILE', `${file}: ${reason}`);
+  }
+  const report = await importUsers(core, source, { actorUserId: null });
+  const existing = report.skipped.filter((s) => s.kind === 'exists').length;
+  const refused = report.skipped.length - existing;
+  for (const s of report.skipped) out(`skipped ${s.ref}${s.username === null ? '' : ` (${s.username})`}: ${s.reason}`);
+  out(`imported ${report.imported.length} of ${source.rows.length} users (${report.format}); skipped ${existing} existing, ${refused} refused`);
+  return refused > 0 ? EXIT_FAILURE : EXIT_OK;
+}
+
+async function keys(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { json: { type: 'boolean' }, database: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  if (sub !== 'rotate' && sub !== 'list') throw new UsageError(`unknown keys command: ${sub ?? '(none)'}`);
+  const config = configFrom(process.env, values);
+  return withCore(config, async (core) => {
+    if (sub === 'rotate') {
+      const rotation = await rotateSigningKeys(core.store.db, config);
+      await core.audit.write('key_rotated', { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } }, { actorUserId: null });
+      out(`new ${rotation.alg} signing key ${rotation.kid}; running servers switch to it within 60 s`);
+      if (rotation.retired.length > 0) out(`retired ${rotation.retired.join(', ')}: they verify until ${new Date(rotation.verifyUntil).toISOString()}`);
+      if (rotation.removed > 0) out(`removed ${rotation.removed} expired key(s)`);
+      return EXIT_OK;
+    }
+    const listing = await listSigningKeys(core.store.db, config);
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    if (values.json) {
+      out(JSON.stringify(listing.map((k) => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: iso(k.createdAt), retired_at: iso(k.retiredAt), expires_at: iso(k.expiresAt) })), null, 2));
+    } else {
+      for (const k of listing) {
+        const until = k.state === 'verifying' && k.expiresAt !== null ? ` until ${iso(k.expiresAt)}` : '';
+        const created = config.jwtSecret !== undefined && config.jwtAlg === 'HS256' ? 'LATCHKEY_JWT_SECRET' : iso(k.createdAt);
+        out(`${k.kid}\t${k.alg}\t${k.state}${until}\t${created}`);
+      }
+    }
+    return EXIT_OK;
   });
 }
 
@@ -231,6 +292,8 @@ export async function main(argv: string[]): Promise<number> {
         return await migrate(args);
       case 'users':
         return await users(args);
+      case 'keys':
+        return await keys(args);
       case undefined:
       case 'help':
       case '--help':

@@ -52,8 +52,8 @@ export interface Core {
   readiness(): Readonly<Record<string, () => Promise<void>>>;
   /** Adds a `/readyz` probe (Redis, when configured). */
   addReadinessProbe(name: string, probe: () => Promise<void>): void;
-  /** Re-reads the signing keys (picks up `latchkey keys rotate`); returns true when they changed. */
-  reloadKeys(): Promise<boolean>;
+  /** Re-reads the signing keys (picks up `latchkey keys rotate`) as of `now`; returns true when they changed. */
+  reloadKeys(now?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -85,8 +85,8 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
 
   const timers: NodeJS.Timeout[] = [];
   const probes: Record<string, () => Promise<void>> = { database: () => store.ping() };
-  const reloadKeys = async (): Promise<boolean> => {
-    const ring = await KeyRing.load(db, config);
+  const reloadKeys = async (now = Date.now()): Promise<boolean> => {
+    const ring = await KeyRing.load(db, config, now);
     if (ring.fingerprint === tokens.keyRing.fingerprint) return false;
     tokens.useKeyRing(ring);
     return true;
@@ -98,6 +98,14 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
       audit.prune(config.auditRetentionMs).catch(() => {});
     };
     timers.push(setInterval(() => void reloadKeys().catch(() => {}), KEY_RELOAD_MS).unref());
+    // A token signed by a key this instance has not loaded yet (another instance saw a rotation first):
+    // re-read the keys at once, at most once a second, instead of refusing such tokens for up to 30 s.
+    let lastUnknownKeyReload = 0;
+    tokens.onUnknownKey(() => {
+      if (Date.now() - lastUnknownKeyReload < 1000) return;
+      lastUnknownKeyReload = Date.now();
+      void reloadKeys().catch(() => {});
+    });
     timers.push(setInterval(prune, PRUNE_MS).unref());
     prune();
   }

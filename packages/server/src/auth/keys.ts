@@ -9,8 +9,9 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Config, JwtAlg } from '../config.ts';
+import { ConfigError, type Config, type JwtAlg } from '../config.ts';
 import type { Database, SigningKeyRow } from '../store/schema.ts';
+import { CLOCK_SKEW_MS } from './tokens.ts';
 
 export interface SigningKey {
   readonly kid: string;
@@ -115,6 +116,105 @@ export async function createSigningKey(db: Kysely<Database>, config: Config, now
     })
     .execute();
   return kid;
+}
+
+/**
+ * How long after a key is retired another instance may still sign with it: instances re-read the keys
+ * every 30 s, and SPEC §1 promises that a rotation is picked up within 60 s.
+ */
+export const KEY_PICKUP_MS = 60_000;
+
+/**
+ * The longest any token can live: an access token, or a refresh token (whose `exp` never passes the
+ * session's absolute end). A grace-period reissue signs with the current key, so it adds nothing.
+ */
+export function longestTokenLifetimeMs(config: Config): number {
+  const refresh = config.sessionMaxAgeMs === 0 ? config.refreshTtlMs : Math.min(config.refreshTtlMs, config.sessionMaxAgeMs);
+  return Math.max(config.accessTtlMs, refresh);
+}
+
+/** When a key retired at `retiredAt` can no longer have signed a valid token, and leaves the JWKS. */
+export function retiredKeyExpiry(config: Config, retiredAt: number): number {
+  return retiredAt + KEY_PICKUP_MS + longestTokenLifetimeMs(config) + CLOCK_SKEW_MS;
+}
+
+export interface Rotation {
+  /** The new signing key. */
+  readonly kid: string;
+  readonly alg: JwtAlg;
+  /** Keys that stopped signing now and keep verifying until `verifyUntil`. */
+  readonly retired: readonly string[];
+  readonly verifyUntil: number;
+  /** Expired keys deleted from the database (their private parts with them). */
+  readonly removed: number;
+}
+
+/**
+ * `latchkey keys rotate`: a new key signs from now on; every other key of the configured algorithm is
+ * retired and keeps verifying until the last token it may have signed has expired. A configured
+ * `LATCHKEY_JWT_SECRET` is a fixed key: rotating it means changing the secret, so this refuses.
+ */
+export async function rotateSigningKeys(db: Kysely<Database>, config: Config, now = Date.now()): Promise<Rotation> {
+  if (config.jwtAlg === 'HS256' && config.jwtSecret !== undefined) {
+    throw new ConfigError(
+      'LATCHKEY_JWT_SECRET',
+      'is a fixed HS256 key and cannot be rotated by `keys rotate`; rotate it by changing the secret (tokens signed with the old one stop verifying), or unset it to use rotating keys kept in the database',
+    );
+  }
+  const verifyUntil = retiredKeyExpiry(config, now);
+  return db.transaction().execute(async (trx) => {
+    const removed = await trx.deleteFrom('signing_keys').where('expires_at', '<=', now).executeTakeFirst();
+    const retired = await trx
+      .updateTable('signing_keys')
+      .set({ retired_at: now, expires_at: verifyUntil })
+      .where('alg', '=', config.jwtAlg)
+      .where('retired_at', 'is', null)
+      .returning('kid')
+      .execute();
+    const kid = await createSigningKey(trx, config, now);
+    return { kid, alg: config.jwtAlg, retired: retired.map((r) => r.kid), verifyUntil, removed: Number(removed.numDeletedRows) };
+  });
+}
+
+export type KeyState = 'signing' | 'verifying' | 'expired' | 'other-algorithm';
+
+export interface KeyListing {
+  readonly kid: string;
+  readonly alg: string;
+  readonly state: KeyState;
+  readonly createdAt: number;
+  readonly retiredAt: number | null;
+  readonly expiresAt: number | null;
+}
+
+/** `latchkey keys list`: every stored key, newest first, with what it is used for now. No secret. */
+export async function listSigningKeys(db: Kysely<Database>, config: Config, now = Date.now()): Promise<KeyListing[]> {
+  if (config.jwtAlg === 'HS256' && config.jwtSecret !== undefined) {
+    const key = (await KeyRing.load(db, config, now)).current;
+    return [{ kid: key.kid, alg: 'HS256', state: 'signing', createdAt: key.createdAt, retiredAt: null, expiresAt: null }];
+  }
+  const current = (await KeyRing.load(db, config, now)).current.kid;
+  const rows = await db
+    .selectFrom('signing_keys')
+    .select(['kid', 'alg', 'created_at', 'retired_at', 'expires_at'])
+    .orderBy('created_at', 'desc')
+    .orderBy('kid', 'desc')
+    .execute();
+  return rows.map((row) => ({
+    kid: row.kid,
+    alg: row.alg,
+    state:
+      row.alg !== config.jwtAlg
+        ? 'other-algorithm'
+        : row.kid === current
+          ? 'signing'
+          : row.expires_at !== null && row.expires_at <= now
+            ? 'expired'
+            : 'verifying',
+    createdAt: row.created_at,
+    retiredAt: row.retired_at,
+    expiresAt: row.expires_at,
+  }));
 }
 
 /** The keys that sign and verify tokens, as read from the database (or the configured HS256 secret). */

@@ -66,6 +66,7 @@ function isClaims(value: unknown, type: TokenType): value is TokenClaims {
 export class TokenService {
   #tools = new Map<string, KeyTools>();
   #ring!: KeyRing;
+  #unknownKeyListener: (() => void) | undefined;
 
   constructor(
     private readonly config: Config,
@@ -84,6 +85,11 @@ export class TokenService {
     for (const key of ring.keys.values()) tools.set(key.kid, this.#tools.get(key.kid) ?? this.#compile(key));
     this.#tools = tools;
     this.#ring = ring;
+  }
+
+  /** Called when a token names a `kid` this ring does not hold (so the owner can re-read the keys). */
+  onUnknownKey(listener: () => void): void {
+    this.#unknownKeyListener = listener;
   }
 
   #compile(key: SigningKey): KeyTools {
@@ -149,7 +155,10 @@ export class TokenService {
       throw new Error('malformed token');
     }
     const tools = typeof kid === 'string' ? this.#tools.get(kid) : undefined;
-    if (tools === undefined) throw new Error('unknown key');
+    if (tools === undefined) {
+      if (typeof kid === 'string') this.#unknownKeyListener?.();
+      throw new Error('unknown key');
+    }
     const claims = type === 'access' ? tools.verifyAccess(token) : tools.verifyRefresh(token);
     if (!isClaims(claims, type)) throw new Error(`not an ${type} token`);
     return claims;
