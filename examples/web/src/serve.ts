@@ -1,0 +1,60 @@
+/**
+ * Serves the built page (`dist/`) and `/config.json`, which tells the page where Latchkey and the
+ * jobs API are. The config is set after the other servers have their ports.
+ */
+import { readFile } from 'node:fs/promises';
+import { type Server, createServer } from 'node:http';
+import { extname, join, normalize, sep } from 'node:path';
+import type { PageConfig } from './App.tsx';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
+};
+
+export interface PageServer {
+  readonly url: string;
+  setConfig(config: PageConfig): void;
+  close(): Promise<void>;
+}
+
+export async function servePage(dir: string, options: { port?: number; host?: string } = {}): Promise<PageServer> {
+  let config: PageConfig | undefined;
+  const root = normalize(dir) + sep;
+  const server: Server = createServer(async (req, res) => {
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+    if (path === '/config.json') {
+      res.writeHead(config ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(config ?? { error: 'starting' }));
+      return;
+    }
+    // Files under dist only; everything else is the page itself.
+    const file = normalize(join(root, path));
+    const target = file.startsWith(root) && extname(file) !== '' ? file : join(root, 'index.html');
+    try {
+      const body = await readFile(target);
+      res.writeHead(200, { 'content-type': TYPES[extname(target)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+    }
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  return {
+    url: `http://${host}:${port}`,
+    setConfig: (next) => void (config = next),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
