@@ -44,8 +44,9 @@ export function AuthProvider({ client, onUnauthenticated, children }: AuthProvid
     () =>
       client.onChange((event) => {
         if (event.type === 'unauthenticated') {
-          // Whatever was fetched for this user must not be shown to the next one.
-          queryClient.clear();
+          // Whatever was fetched for this user must not be shown to the next one. The session query
+          // itself stays (it may be the one in flight that found no session): it is set to null.
+          queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== 'latchkey' || query.queryKey[1] !== 'session' });
           queryClient.setQueryData(latchkeyKeys.session, null);
           redirect.current?.();
           return;

@@ -1,0 +1,132 @@
+/**
+ * End to end in Debian's Chromium: Latchkey, the jobs API and the built page, driven by playwright-core.
+ * The page is built here with Vite's JS API; `@latchkey/verify` (used by the jobs API under Node) is
+ * built from source first when its dist/ is missing or older than its source.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Stack } from '../src/stack.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const artifacts = join(repo, 'test-artifacts');
+
+function newestMtime(dir: string): number {
+  return Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => statSync(join(dir, f)).mtimeMs));
+}
+
+/** The jobs API runs under Node, which resolves `@latchkey/verify` to its built dist/. */
+function ensureVerifyBuilt(): void {
+  const pkg = join(repo, 'packages/verify');
+  const built = join(pkg, 'dist/index.js');
+  if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(pkg, 'src'))) return;
+  execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(pkg, 'tsconfig.build.json')], { stdio: 'inherit' });
+}
+
+describe('the demo page in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)` }, () => {
+  let stack: Stack;
+  let browser: Browser;
+  let workDir: string;
+
+  before(async () => {
+    ensureVerifyBuilt();
+    workDir = mkdtempSync(join(tmpdir(), 'latchkey-browser-'));
+    const { build } = await import('vite');
+    await build({ configFile: join(repo, 'examples/web/vite.config.ts'), build: { outDir: join(workDir, 'page'), emptyOutDir: true, sourcemap: false }, logLevel: 'silent' });
+    const { startStack } = await import('../src/stack.ts');
+    stack = await startStack({
+      pageDir: join(workDir, 'page'),
+      databaseUrl: `sqlite:${join(workDir, 'latchkey.db')}`,
+      // Two-second access tokens: they expire during the test, and every call is due for a refresh.
+      env: { LATCHKEY_ACCESS_TTL: '2s' },
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.close();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  async function openTab(context: Awaited<ReturnType<Browser['newContext']>>): Promise<Page> {
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(stack.pageUrl);
+    return page;
+  }
+
+  test('sign in, see the jobs, keep working after the token expires, and log out of every tab at once', async () => {
+    const context = await browser.newContext();
+    const tabA = await openTab(context);
+    const refreshes: number[] = [];
+    tabA.on('request', (request) => {
+      if (request.url() === `${stack.latchkey.url}/api/auth/refresh`) refreshes.push(Date.now());
+    });
+
+    // Nobody is signed in: the page sends us to its login form.
+    await tabA.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.match(tabA.url(), /#\/login$/);
+
+    // A wrong password is told apart from other failures.
+    await tabA.getByLabel('Username or email').fill('admin');
+    await tabA.getByLabel('Password').fill('not-the-password');
+    await tabA.getByRole('button', { name: 'Sign in' }).click();
+    await tabA.getByRole('alert').filter({ hasText: 'Wrong username or password.' }).waitFor();
+
+    await tabA.getByLabel('Password').fill(stack.latchkey.generatedAdminPassword ?? '');
+    await tabA.getByRole('button', { name: 'Sign in' }).click();
+    await tabA.getByTestId('who').filter({ hasText: 'Signed in as admin (ADMIN)' }).waitFor();
+    await tabA.getByTestId('jobs').getByText('Backend engineer (TypeScript)').waitFor();
+    assert.equal(await tabA.getByTestId('jobs').locator('tr').count(), 3);
+    assert.match(tabA.url(), /#\/$/);
+    await tabA.getByTestId('sessions').getByText('This browser').waitFor();
+
+    // The refresh token never reached the page's JavaScript: only the HttpOnly cookie holds it.
+    const cookies = await context.cookies(stack.latchkey.url + '/api/auth');
+    const refreshCookie = cookies.find((c) => c.name === 'latchkey_refresh');
+    assert.equal(refreshCookie?.httpOnly, true);
+    assert.equal(await tabA.evaluate(() => document.cookie.includes('latchkey_refresh')), false);
+    assert.equal(await tabA.evaluate(() => JSON.stringify(localStorage).includes('eyJ')), false);
+
+    // Let the access token expire, then use the page: it refreshes silently and keeps working.
+    await tabA.waitForTimeout(2500);
+    const before = refreshes.length;
+    const jobsResponse = tabA.waitForResponse((r) => r.url() === `${stack.jobsUrl}/api/jobs`);
+    await tabA.getByRole('button', { name: 'Reload jobs' }).click();
+    assert.equal((await jobsResponse).status(), 200);
+    assert.ok(refreshes.length > before, 'a silent refresh happened');
+    assert.equal(await tabA.getByTestId('jobs').locator('tr').count(), 3);
+    assert.match(tabA.url(), /#\/$/);
+
+    // A second tab of the same browser is signed in through the cookie.
+    const tabB = await openTab(context);
+    await tabB.getByTestId('who').filter({ hasText: 'Signed in as admin' }).waitFor();
+    await tabB.getByTestId('jobs').getByText('Site reliability engineer').waitFor();
+
+    mkdirSync(artifacts, { recursive: true });
+    await tabA.screenshot({ path: join(artifacts, 'web-demo-signed-in.png'), fullPage: true });
+
+    // Log out in tab A: tab B goes to the login page by itself.
+    await tabA.getByRole('button', { name: 'Log out' }).click();
+    await tabA.getByRole('button', { name: 'Sign in' }).waitFor();
+    await tabB.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.match(tabB.url(), /#\/login$/);
+    assert.equal(await tabB.getByTestId('jobs').count(), 0);
+    await tabB.screenshot({ path: join(artifacts, 'web-demo-other-tab-after-logout.png') });
+
+    // The session is over on the server too: a reload stays signed out.
+    await tabB.reload();
+    await tabB.getByRole('button', { name: 'Sign in' }).waitFor();
+    await context.close();
+  });
+});
