@@ -116,6 +116,8 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // A cluster worker's IPC channel to its primary would keep it alive; closing it lets the process end.
+  if (cluster.isWorker) process.disconnect();
   return EXIT_OK;
 }
 

@@ -136,12 +136,12 @@ export class RateLimited extends LatchkeyError {
   }
 }
 
-/** A dependency (database, Redis) does not answer. */
+/** A dependency (database, Redis) does not answer. Which one is logged and shown by `/readyz`, not sent. */
 export class ServiceUnavailable extends LatchkeyError {
   readonly code = 'SERVICE_UNAVAILABLE';
   readonly status = 503;
   constructor(readonly dependency: string) {
-    super(`${dependency} unavailable`);
+    super('service unavailable');
   }
 }
 

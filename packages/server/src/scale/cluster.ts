@@ -141,7 +141,9 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       log.info({ signal }, 'stopping workers');
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
       const killer = setTimeout(() => {
-        for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
+        const late = workers.filter((worker) => !worker.isDead());
+        log.warn({ workers: late.map((w) => w.process.pid) }, 'workers did not stop in time; killing them');
+        for (const worker of late) worker.process.kill('SIGKILL');
       }, options.shutdownTimeoutMs ?? 10_000);
       Promise.all(workers.map((worker) => (worker.isDead() ? undefined : new Promise((done) => worker.once('exit', done))))).then(() => {
         clearTimeout(killer);

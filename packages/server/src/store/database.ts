@@ -69,8 +69,11 @@ function openPostgres(url: string, poolSize: number, serving: boolean): Kysely<D
       },
     } as pg.CustomTypesConfig,
   });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
+  // A client losing its connection must not crash the process: pg emits 'error' on the client as well as
+  // failing its query, and a checked-out client has no listener of the pool's. The query's own error
+  // becomes the 503; the pool replaces the client.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -1,0 +1,165 @@
+/**
+ * `latchkey serve --workers N` (node:cluster): N processes share one port and behave as one server,
+ * on SQLite (WAL) and on PostgreSQL, without Redis. Real processes over a database of the test's own.
+ */
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hashJti } from '../../src/auth/sessions.ts';
+import { type Store, openStore } from '../../src/store/database.ts';
+import { type TestDatabase, claimsOf, createTestDatabase, engines } from '../support/server.ts';
+import { Instance, httpOnce } from './instances.ts';
+
+for (const engine of ['sqlite', 'postgres'] as const) {
+  const skip = engines().includes(engine) ? false : 'TEST_DATABASE_URL not set: needs a real PostgreSQL (CI sets it)';
+
+  describe(`serve --workers 2 on ${engine}`, { skip }, () => {
+    let database: TestDatabase;
+    let store: Store;
+    let server: Instance;
+    let admin: { username: string; password: string };
+    let nextAddress = 1;
+    const address = () => ({ 'x-forwarded-for': `192.0.2.${nextAddress++}` });
+
+    before(async () => {
+      database = await createTestDatabase(engine);
+      server = await Instance.start(
+        {
+          DATABASE_URL: database.url,
+          // No admin configured: the first admin is generated, and must be generated once.
+          LATCHKEY_ADMIN_USERNAME: '',
+          LATCHKEY_ADMIN_PASSWORD: '',
+          LATCHKEY_TRUST_PROXY: 'true',
+          LATCHKEY_LIMIT_LOGIN_PER_ADDRESS: '3/1m',
+          LOG_LEVEL: 'info',
+        },
+        ['--workers', '2'],
+      );
+      await server.waitForOutput(/latchkey workers listening/);
+      const password = /^admin password: (\S+)$/m.exec(server.output)?.[1];
+      assert.ok(password, server.output);
+      admin = { username: 'admin', password };
+      store = await openStore(database.url);
+    });
+
+    after(async () => {
+      await server?.stop();
+      await store?.close();
+      await database?.drop();
+    });
+
+    const login = async () => {
+      const res = await httpOnce(server.url, 'POST', '/api/auth/login', { body: admin, headers: address() });
+      assert.equal(res.status, 200, res.text);
+      return { access: res.body.token as string, refresh: res.body.refresh_token as string };
+    };
+
+    test('the primary migrated and created the first admin once, then forked two workers on one port', async () => {
+      assert.equal(server.output.match(/admin password:/g)?.length, 1);
+      assert.equal(server.workerPids().length, 2);
+      assert.equal((await store.db.selectFrom('users').select('username').execute()).length, 1);
+      await login();
+    });
+
+    test('new connections are spread over both workers', async () => {
+      for (let i = 0; i < 6; i++) assert.equal((await httpOnce(server.url, 'GET', '/healthz', { headers: { 'x-request-id': `spread-${i}` } })).status, 200);
+      const pids = new Set<number>();
+      for (const line of server.output.split('\n')) {
+        if (!/"request_id":"spread-\d"/.test(line)) continue;
+        pids.add(JSON.parse(line).pid);
+      }
+      assert.deepEqual([...pids].sort(), server.workerPids().sort());
+    });
+
+    test('20 concurrent refreshes of one token over both workers make exactly one successor', async () => {
+      const session = await login();
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => httpOnce(server.url, 'POST', '/api/auth/refresh', { body: { refresh_token: session.refresh }, headers: address() })),
+      );
+      assert.deepEqual(
+        answers.map((r) => r.status),
+        Array(20).fill(200),
+        answers.map((r) => r.text).join('\n'),
+      );
+      const successors = new Set(answers.map((r) => r.body.refresh_token as string));
+      assert.equal(successors.size, 1);
+      const rows = await store.db.selectFrom('refresh_tokens').select('jti_hash').where('parent_hash', '=', hashJti(claimsOf(session.refresh).jti)).execute();
+      assert.deepEqual(
+        rows.map((r) => r.jti_hash),
+        [hashJti(claimsOf([...successors][0] as string).jti)],
+      );
+    });
+
+    test('the login rate limit is counted once across the workers, without Redis', async () => {
+      const from = address();
+      const attempt = (i: number) => httpOnce(server.url, 'POST', '/api/auth/login', { body: { username: `nobody-${i}`, password: 'wrong-password' }, headers: from });
+      for (let i = 0; i < 3; i++) assert.equal((await attempt(i)).status, 401);
+      // Two more, on new connections: each worker refuses.
+      for (let i = 3; i < 5; i++) {
+        const res = await attempt(i);
+        assert.equal(res.status, 429);
+        assert.deepEqual(res.body, { error: 'Too many requests. Please try again later.' });
+      }
+    });
+
+    test('a logout on one worker is refused by the other within 1 s', async () => {
+      const session = await login();
+      assert.equal((await httpOnce(server.url, 'POST', '/api/auth/logout', { token: session.access })).status, 204);
+      const loggedOutAt = Date.now();
+      // Several new connections, so both workers answer.
+      for (let i = 0; i < 4; i++) {
+        let res = await httpOnce(server.url, 'GET', '/api/auth/verify', { token: session.access });
+        while (res.status === 200 && Date.now() - loggedOutAt < 1000) res = await httpOnce(server.url, 'GET', '/api/auth/verify', { token: session.access });
+        assert.equal(res.status, 401, `still accepted ${Date.now() - loggedOutAt} ms after the logout`);
+      }
+    });
+
+    test('a worker that dies is replaced', async () => {
+      const listening = () => server.output.match(/"msg":"latchkey listening"/g)?.length ?? 0;
+      const before = listening();
+      const [victim] = server.workerPids();
+      process.kill(victim as number, 'SIGKILL');
+      await server.waitForOutput(/worker died; starting a new one/);
+      const deadline = Date.now() + 20_000;
+      while (listening() === before) {
+        assert.ok(Date.now() < deadline, `no replacement worker:\n${server.output}`);
+        await sleep(50);
+      }
+      const workers = server.workerPids();
+      assert.equal(workers.length, 2);
+      assert.ok(!workers.includes(victim as number));
+      for (let i = 0; i < 4; i++) assert.equal((await httpOnce(server.url, 'GET', '/readyz')).status, 200);
+    });
+
+    test('SIGTERM on the primary lets a request in flight finish, then every process exits 0', async () => {
+      // A login whose body is still on its way when SIGTERM arrives.
+      const body = JSON.stringify(admin);
+      const workers = server.workerPids();
+      const answer = new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          `${server.url}/api/auth/login`,
+          { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(body.length), 'x-request-id': 'in-flight', ...address() } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.write(body.slice(0, 5));
+        server
+          .waitForOutput(/"request_id":"in-flight"[^\n]*incoming request/)
+          .then(() => {
+            process.kill(server.pid, 'SIGTERM');
+            return server.waitForOutput(/shutting down[\s\S]*shutting down/);
+          })
+          .then(() => req.end(body.slice(5)), reject);
+      });
+      assert.equal(await answer, 200);
+      const exit = await server.exited();
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.doesNotMatch(server.output, /did not stop in time/);
+      for (const pid of workers) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `worker ${pid} is still running`);
+    });
+  });
+}
