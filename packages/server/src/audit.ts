@@ -61,7 +61,8 @@ export class AuditLog {
       .values({
         at: now,
         type,
-        actor_user_id: ctx.actorUserId ?? fields.userId ?? null,
+        // An explicit null actor is the CLI (no user acted); an absent one means the subject acted.
+        actor_user_id: ctx.actorUserId !== undefined ? ctx.actorUserId : (fields.userId ?? null),
         user_id: fields.userId ?? null,
         session_id: fields.sessionId ?? null,
         ip: ctx.ip ?? null,

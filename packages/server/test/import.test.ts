@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as argon2 from '@node-rs/argon2';
+import * as bcrypt from '@node-rs/bcrypt';
+import SQLite from 'better-sqlite3';
+import { guessFormat, importUsers, readImportSource } from '../src/auth/import.ts';
+import { type TestServer, claimsOf, matrix, startTestServer } from './support/server.ts';
+
+const BIN = fileURLToPath(new URL('../bin/latchkey.js', import.meta.url));
+
+/** Runs the real `latchkey` command with only the given environment (and no .env file: cwd is a temp dir). */
+function latchkey(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'latchkey-import-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const VEGA_ADMIN_PASSWORD = 'vega admin passphrase';
+const JANE_PASSWORD = 'jane old passphrase';
+
+/** A Vega AI database as Vega's own migration creates it, with Go-style `$2a$` bcrypt hashes (cost 10). */
+async function buildVegaDatabase(path: string): Promise<void> {
+  const adminHash = await bcrypt.hash(VEGA_ADMIN_PASSWORD, { cost: 10, version: '2a' });
+  const janeHash = await bcrypt.hash(JANE_PASSWORD, { cost: 10, version: '2a' });
+  assert.match(adminHash, /^\$2a\$10\$/);
+  const db = new SQLite(path);
+  db.exec(`CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT UNIQUE NOT NULL, password TEXT NOT NULL,
+    role INTEGER NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, last_login TIMESTAMP)`);
+  const insert = db.prepare('INSERT INTO users (username, password, role) VALUES (?, ?, ?)');
+  insert.run('vega-admin', adminHash, 0);
+  insert.run('jane@example.com', janeHash, 1);
+  // Vega's Google sign-in creates users with an empty password.
+  insert.run('google.user@example.com', '', 1);
+  // Already in Latchkey (the test server's admin): skipped, untouched.
+  insert.run('root', janeHash, 1);
+  db.close();
+}
+
+const vegaFile = join(dir, 'vega.db');
+const vegaReady = buildVegaDatabase(vegaFile);
+
+for (const { style, engine, name } of matrix()) {
+  describe(`users import (${name})`, () => {
+    let server: TestServer;
+    before(async () => {
+      await vegaReady;
+      server = await startTestServer({ style, engine });
+    });
+    after(() => server.close());
+
+    const login = (username: string, password: string) => server.request('POST', '/api/auth/login', { body: { username, password } });
+
+    /**
+     * Imports the Vega file as an operator does: with the real command in the flat runs; in the envelope
+     * runs with the function the command calls, in-process (another CLI start per engine would only add
+     * seconds: the style changes nothing about importing). Returns the counts and, from the CLI, its output.
+     */
+    const importVega = async (args: string[]): Promise<{ imported: number; existing: number; refused: number; stdout?: string }> => {
+      if (style === 'flat') {
+        const res = await latchkey(['users', 'import', ...args, vegaFile], { DATABASE_URL: server.database.url });
+        assert.equal(res.code, 0, res.stderr);
+        const counts = /imported (\d+) of \d+ users \(vega\); skipped (\d+) existing, (\d+) refused\n$/.exec(res.stdout);
+        assert.ok(counts, res.stdout);
+        return { imported: Number(counts[1]), existing: Number(counts[2]), refused: Number(counts[3]), stdout: res.stdout };
+      }
+      const report = await importUsers(server.core, readImportSource(vegaFile, args[0] === '--format' ? 'vega' : undefined), { actorUserId: null });
+      const existing = report.skipped.filter((r) => r.kind === 'exists').length;
+      return { imported: report.imported.length, existing, refused: report.skipped.length - existing };
+    };
+
+    test('a Vega AI database imports with its roles; users log in with their old passwords, re-hashed on first login', async () => {
+      const rootBefore = await server.core.users.getByUsername('root');
+      const res = await importVega([]);
+      assert.deepEqual([res.imported, res.existing, res.refused], [3, 1, 0]);
+      if (res.stdout !== undefined) assert.equal(res.stdout, 'skipped id 4 (root): username exists\nimported 3 of 4 users (vega); skipped 1 existing, 0 refused\n');
+
+      const admin = await server.core.users.getByUsername('vega-admin');
+      assert.equal(admin.role, 'ADMIN');
+      assert.match(admin.password_hash ?? '', /^\$2a\$10\$/);
+      const ok = await login('vega-admin', VEGA_ADMIN_PASSWORD);
+      assert.equal(ok.status, 200);
+      const token = style === 'flat' ? ok.body.token : ok.body.data.token;
+      assert.equal(claimsOf(token).role, 'ADMIN');
+      assert.match((await server.core.users.getByUsername('vega-admin')).password_hash ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      assert.equal((await login('vega-admin', 'not the password')).status, 401);
+
+      // Vega's usernames are usually emails: kept as the email too, so either logs in.
+      const jane = await server.core.users.getByUsername('jane@example.com');
+      assert.deepEqual([jane.role, jane.email], ['STANDARD', 'jane@example.com']);
+      assert.equal((await login('jane@example.com', JANE_PASSWORD)).status, 200);
+
+      // A Google-only Vega account has no password here either.
+      assert.equal((await server.core.users.getByUsername('google.user@example.com')).password_hash, null);
+      assert.equal((await login('google.user@example.com', '')).status, 400);
+      assert.equal((await login('google.user@example.com', 'anything at all')).status, 401);
+
+      // The existing user was not touched.
+      assert.deepEqual(await server.core.users.getByUsername('root'), rootBefore);
+      const created = await server.core.audit.list({ type: 'user_created', userId: admin.id });
+      assert.equal(created.total, 1);
+      assert.equal(created.items[0]?.actor_user_id, null);
+    });
+
+    test('running the same import again changes nothing', async () => {
+      const count = await server.core.users.count();
+      const upgraded = (await server.core.users.getByUsername('vega-admin')).password_hash;
+      const res = await importVega(['--format', 'vega']);
+      assert.deepEqual([res.imported, res.existing, res.refused], [0, 4, 0]);
+      assert.equal(await server.core.users.count(), count);
+      // The upgraded hash is not replaced by the old bcrypt one.
+      assert.equal((await server.core.users.getByUsername('vega-admin')).password_hash, upgraded);
+      assert.equal((await login('vega-admin', VEGA_ADMIN_PASSWORD)).status, 200);
+    });
+
+    test('JSON rows import with bcrypt or argon2 hashes; bad rows are refused with the field at fault, never the hash', async () => {
+      const argonHash = await argon2.hash('json pass phrase', { algorithm: 2 as argon2.Algorithm, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+      const bcryptHash = await bcrypt.hash('bcrypt pass phrase', { cost: 10, version: '2b' });
+      const file = join(dir, `users-${style}-${engine}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          users: [
+            { username: 'jason', email: 'jason@example.com', role: 'ADMIN', password_hash: argonHash },
+            { username: 'bea', role: 'standard', password_hash: bcryptHash },
+            { username: 'nohash', email: null },
+            { username: 'leaky', password_hash: 'plain-text-password' },
+            { username: 'dupe', email: 'JASON@example.com', password_hash: bcryptHash },
+            { username: 'JASON' },
+            { username: 'ro' },
+            { username: 'rolebad', role: 'superuser' },
+            { username: 'mailbad', email: 'not an email' },
+            'not an object',
+          ],
+        }),
+      );
+      assert.equal(guessFormat(file), 'json');
+      const report = await importUsers(server.core, readImportSource(file), { actorUserId: null });
+      assert.deepEqual(report.imported.map((r) => r.username), ['jason', 'bea', 'nohash']);
+      assert.deepEqual(
+        report.skipped.map((s) => [s.ref, s.kind, s.reason]),
+        [
+          ['row 4', 'refused', 'password_hash is not a bcrypt or argon2 hash'],
+          ['row 5', 'refused', 'email is taken by another user'],
+          ['row 6', 'exists', 'username exists'],
+          ['row 7', 'refused', 'username must be 3 to 50 characters long'],
+          ['row 8', 'refused', 'role must be ADMIN or STANDARD (Vega: 0 or 1)'],
+          ['row 9', 'refused', 'email must be an email address'],
+          ['row 10', 'refused', 'username is missing'],
+        ],
+      );
+      assert.doesNotMatch(JSON.stringify(report), /plain-text-password|\$argon2|\$2b\$/);
+      assert.equal((await login('jason', 'json pass phrase')).status, 200);
+      assert.equal((await login('bea', 'bcrypt pass phrase')).status, 200);
+      assert.equal((await server.core.users.getByUsername('jason')).role, 'ADMIN');
+      assert.equal((await server.core.users.getByUsername('bea')).role, 'STANDARD');
+    });
+
+    test('CSV with a header, quotes, CRLF and a BOM imports; a record with the wrong column count is refused', async () => {
+      const hash = await bcrypt.hash('csv pass phrase', { cost: 10, version: '2y' });
+      const file = join(dir, `users-${style}-${engine}.csv`);
+      writeFileSync(
+        file,
+        '\uFEFFusername,email,role,password_hash\r\n' +
+          `"o""brien",obrien@example.com,admin,${hash}\r\n` +
+          '\r\n' +
+          `"smith, anna",,Standard,"${hash}"\r\n` +
+          'short,row\r\n',
+      );
+      assert.equal(guessFormat(file), 'csv');
+      const report = await importUsers(server.core, readImportSource(file));
+      assert.deepEqual(report.imported.map((r) => [r.ref, r.username]), [['line 2', 'o"brien'], ['line 4', 'smith, anna']]);
+      assert.deepEqual(report.skipped, [{ ref: 'line 5', username: null, kind: 'refused', reason: 'row has 2 columns where the header has 4' }]);
+      assert.equal((await server.core.users.getByUsername('o"brien')).role, 'ADMIN');
+      assert.equal((await login('smith, anna', 'csv pass phrase')).status, 200);
+      assert.equal(guessFormat(vegaFile), 'vega');
+    });
+
+    if (style === 'flat' && engine === 'sqlite') {
+      test('the command exits 1 when rows were refused, and 2 for a file it cannot read in the format given', async () => {
+        const file = join(dir, 'refused.json');
+        writeFileSync(file, JSON.stringify([{ username: 'fine-user' }, { username: 'x' }]));
+        const refused = await latchkey(['users', 'import', file], { DATABASE_URL: server.database.url });
+        assert.equal(refused.code, 1);
+        assert.equal(refused.stdout, 'skipped row 2 (x): username must be 3 to 50 characters long\nimported 1 of 2 users (json); skipped 0 existing, 1 refused\n');
+        const wrongFormat = await latchkey(['users', 'import', '--format', 'vega', file], { DATABASE_URL: server.database.url });
+        assert.equal(wrongFormat.code, 2);
+        assert.match(wrongFormat.stderr, /^latchkey: FILE: .*refused\.json: not a readable SQLite database/);
+      });
+    }
+  });
+}
+
+describe('users import file errors', () => {
+  test('unreadable files and bad JSON or CSV are refused before anything is imported', () => {
+    const missing = join(dir, 'missing.json');
+    assert.throws(() => readImportSource(missing), /ENOENT/);
+    const badJson = join(dir, 'bad.json');
+    writeFileSync(badJson, '[{"username": ');
+    assert.throws(() => readImportSource(badJson), /^ImportFileError: not valid JSON/);
+    writeFileSync(badJson, '{"people": []}');
+    assert.throws(() => readImportSource(badJson), /JSON must be an array of users/);
+    const badCsv = join(dir, 'bad.csv');
+    writeFileSync(badCsv, 'email,role\nx@example.com,ADMIN\n');
+    assert.throws(() => readImportSource(badCsv), /must name a username column/);
+    writeFileSync(badCsv, 'username\n"unterminated\n');
+    assert.throws(() => readImportSource(badCsv), /unterminated quoted field starting on line 2/);
+    const notVega = join(dir, 'other.db');
+    const db = new SQLite(notVega);
+    db.exec('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)');
+    db.close();
+    assert.throws(() => readImportSource(notVega), /not a Vega AI database: its users table has no username column/);
+  });
+});
