@@ -92,9 +92,10 @@ describe('kill -9 during writes on SQLite', () => {
   });
 
   test('after a restart on the same file every acknowledged user, session and rotation is there', async () => {
-    restarted = await Instance.start(env);
+    const again = await Instance.start(env);
+    restarted = again;
     for (const username of users) {
-      const res = await restarted.request('POST', '/api/auth/login', { body: { username, password: PASSWORD } });
+      const res = await again.request('POST', '/api/auth/login', { body: { username, password: PASSWORD } });
       assert.equal(res.status, 200, `${username}: ${res.text}`);
     }
     const file = database.url.slice('sqlite:'.length);
@@ -112,11 +113,11 @@ describe('kill -9 during writes on SQLite', () => {
     // The client carries on with the last token it was given: honoured, whether or not the unanswered
     // refresh had been committed (within the grace it gets that same successor back).
     for (const chain of chains) {
-      const res = await restarted.request('POST', '/api/auth/refresh', { body: { refresh_token: chain.token } });
+      const res = await again.request('POST', '/api/auth/refresh', { body: { refresh_token: chain.token } });
       assert.equal(res.status, 200, res.text);
       assert.equal(claimsOf(res.body.refresh_token).sid, chain.sid);
     }
     // Every session whose login was answered is there and rotates.
-    for (const token of logins) assert.equal((await restarted.request('POST', '/api/auth/refresh', { body: { refresh_token: token } })).status, 200);
+    for (const token of logins) assert.equal((await again.request('POST', '/api/auth/refresh', { body: { refresh_token: token } })).status, 200);
   });
 });
