@@ -129,14 +129,14 @@ export function instantSchema(style: WireStyle, nullable = false): object {
 const EXAMPLE_META = { requestId: '3f1c7d9e-2b1a-4c55-9d0e-8a7b6c5d4e3f', now: new Date('2026-01-13T10:00:00Z') };
 
 /** A body and its example, as the style renders `view`. */
-export function okDoc(style: WireStyle, schema: object, example: View): object {
+export function okDoc(style: WireStyle, description: string, schema: object, example: View): object {
   const docs = responseSchemas(style);
   const body = style.name === 'flat' ? schema : docs.envelope(schema);
-  return { ...body, examples: [style.ok(example, EXAMPLE_META)] };
+  return { ...body, description, examples: [style.ok(example, EXAMPLE_META)] };
 }
 
 /** A paginated list body and its example, as the style renders `items`. */
-export function listDoc(style: WireStyle, itemSchema: object, example: readonly View[]): object {
+export function listDoc(style: WireStyle, description: string, itemSchema: object, example: readonly View[]): object {
   const page = { total: example.length, page: 1, pageSize: 50 };
   const body =
     style.name === 'flat'
@@ -161,7 +161,7 @@ export function listDoc(style: WireStyle, itemSchema: object, example: readonly 
             },
           },
         };
-  return { ...body, examples: [style.list(example, page, EXAMPLE_META)] };
+  return { ...body, description, examples: [style.list(example, page, EXAMPLE_META)] };
 }
 
 /** The error bodies of an admin route, documented once. */

@@ -131,7 +131,7 @@ export function adminAuditRoutes(app: FastifyInstance, ctx: RouteContext): void 
         summary: 'The audit log',
         description: 'Newest first. `since` is inclusive and `until` exclusive; both take Unix seconds or ISO-8601.',
         querystring: querySchema(AUDIT_QUERY),
-        response: { 200: listDoc(style, eventSchema, [EXAMPLE_EVENT]), ...adminErrors(style, 400) },
+        response: { 200: listDoc(style, 'A page of audit events', eventSchema, [EXAMPLE_EVENT]), ...adminErrors(style, 400) },
       },
     },
     async (request) => {

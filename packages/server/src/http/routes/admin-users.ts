@@ -154,7 +154,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
         summary: 'List users',
         description: 'Ordered by id. `q` matches part of the username or email, case-insensitively.',
         querystring: querySchema(LIST_QUERY),
-        response: { 200: listDoc(style, userSchema, [EXAMPLE_USER]), ...adminErrors(style, 400) },
+        response: { 200: listDoc(style, 'A page of users', userSchema, [EXAMPLE_USER]), ...adminErrors(style, 400) },
       },
     },
     async (request) => {
@@ -179,7 +179,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
         security,
         summary: 'Create a user',
         body: createBody,
-        response: { 201: okDoc(style, userSchema, EXAMPLE_USER), ...adminErrors(style, 400, 409) },
+        response: { 201: okDoc(style, 'The user created', userSchema, EXAMPLE_USER), ...adminErrors(style, 400, 409) },
       },
     },
     async (request, reply) => {
@@ -208,7 +208,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
         security,
         summary: 'Get a user',
         params: userIdParams,
-        response: { 200: okDoc(style, userSchema, EXAMPLE_USER), ...adminErrors(style, 404) },
+        response: { 200: okDoc(style, 'The user', userSchema, EXAMPLE_USER), ...adminErrors(style, 404) },
       },
     },
     async (request) => {
@@ -230,7 +230,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
           'The last active ADMIN cannot be demoted or disabled (409).',
         params: userIdParams,
         body: updateBody,
-        response: { 200: okDoc(style, userSchema, EXAMPLE_USER), ...adminErrors(style, 400, 404, 409) },
+        response: { 200: okDoc(style, 'The user', userSchema, EXAMPLE_USER), ...adminErrors(style, 400, 404, 409) },
       },
     },
     async (request) => {
@@ -302,7 +302,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
         summary: "A user's active sessions",
         description: 'Newest first; all of them on one page.',
         params: userIdParams,
-        response: { 200: listDoc(style, sessionSchema, [EXAMPLE_SESSION]), ...adminErrors(style, 404) },
+        response: { 200: listDoc(style, "The user's active sessions", sessionSchema, [EXAMPLE_SESSION]), ...adminErrors(style, 404) },
       },
     },
     async (request) => {

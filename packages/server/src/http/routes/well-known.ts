@@ -56,6 +56,7 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: {
           200: {
             type: 'object',
+            description: 'The JWK Set',
             properties: { keys: { type: 'array', items: jwkSchema } },
             examples: [{ keys: [{ kty: 'OKP', kid: 'Xq3v9mD2kR1aB7cE', alg: 'EdDSA', use: 'sig', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }] }],
           },
@@ -85,6 +86,7 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: {
           200: {
             type: 'object',
+            description: 'The discovery document',
             properties: {
               issuer: { type: 'string' },
               jwks_uri: { type: 'string' },
