@@ -7,6 +7,17 @@ export default defineConfig({
   esbuild: { jsx: 'automatic' },
   // `source` resolves the workspace packages to their TypeScript, so the page builds without `npm run build` first.
   resolve: { conditions: ['source', ...defaultClientConditions] },
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: true,
+    rollupOptions: {
+      // React Query's "use client" directives mean nothing outside React Server Components.
+      onwarn(warning, warn) {
+        if (warning.code === 'MODULE_LEVEL_DIRECTIVE' || warning.code === 'SOURCEMAP_ERROR') return;
+        warn(warning);
+      },
+    },
+  },
   logLevel: 'warn',
 });
