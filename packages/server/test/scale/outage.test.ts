@@ -202,8 +202,9 @@ describe('a PostgreSQL outage', { skip: pgSkip }, () => {
       assert.ok(ready.ms < FAST_MS, `/readyz took ${ready.ms} ms`);
       const body = style === 'flat' ? ready.value.body : ready.value.body.data;
       assert.deepEqual(body, { status: 'unavailable', checks: { database: 'down' } });
-      // The process itself is alive.
+      // The process itself is alive, and what answers from memory still answers: /verify (forward auth).
       assert.equal((await http(server.url, 'GET', '/healthz')).status, 200);
+      assert.equal((await http(server.url, 'GET', '/api/auth/verify', { token: tokens.access })).status, 200);
     }
   });
 
