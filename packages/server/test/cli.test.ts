@@ -1,0 +1,369 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { PasswordHasher } from '../src/auth/passwords.ts';
+import { openStore } from '../src/store/database.ts';
+
+const BIN = fileURLToPath(new URL('../bin/latchkey.js', import.meta.url));
+const PASSWORD = 'Tr0ub4dor&3-horse';
+/** A process that has not finished by then is stuck; the test fails instead of hanging. */
+const PROCESS_TIMEOUT_MS = 60_000;
+
+interface Run {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+interface RunOptions {
+  readonly env?: Record<string, string>;
+  readonly input?: string;
+  readonly cwd?: string;
+}
+
+/**
+ * A minimal environment: nothing of the developer's own (a DATABASE_URL, a LATCHKEY_*) leaks into the
+ * command under test.
+ */
+function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { LOG_LEVEL: 'silent', NODE_ENV: 'test' };
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'SystemRoot']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
+function startLatchkey(args: string[], options: RunOptions & { dir: string }): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? options.dir, env: baseEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+function finished(child: ChildProcess): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`latchkey did not exit within ${PROCESS_TIMEOUT_MS} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, PROCESS_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A folder of its own with a SQLite file in it; commands run there, so no ./data or .env of the repository is touched. */
+function workspace() {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-'));
+  return {
+    dir,
+    url: `sqlite:${join(dir, 'latchkey.db')}`,
+    run(args: string[], options: RunOptions = {}): Promise<Run> {
+      const child = startLatchkey(args, { ...options, dir, env: { DATABASE_URL: `sqlite:${join(dir, 'latchkey.db')}`, ...options.env } });
+      const done = finished(child);
+      child.stdin?.end(options.input ?? '');
+      return done;
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The stored hash of one user, read straight from the database file. */
+async function storedHash(url: string, username: string): Promise<string | null | undefined> {
+  const store = await openStore(url);
+  try {
+    const row = await store.db.selectFrom('users').select('password_hash').where('username_key', '=', username.toLowerCase()).executeTakeFirst();
+    return row?.password_hash;
+  } finally {
+    await store.close();
+  }
+}
+
+const hasher = new PasswordHasher({ algorithm: 'argon2id', bcryptCost: 12 });
+
+/** Reads users straight from the database file, without spawning another command. */
+async function usersIn(url: string) {
+  const store = await openStore(url);
+  try {
+    return await store.db.selectFrom('users').select(['username', 'email', 'role', 'disabled', 'password_hash']).orderBy('id').execute();
+  } finally {
+    await store.close();
+  }
+}
+
+// Each command is a process of its own that loads the whole server, so this file spawns as few as
+// the behaviour needs, and checks results in the database file directly.
+describe('latchkey users', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  test('users create with --password and with --password-stdin', async () => {
+    const ada = await ws.run(['users', 'create', '--username', 'ada', '--email', 'ada@example.com', '--password', PASSWORD]);
+    assert.equal(ada.code, 0, ada.stderr);
+    assert.match(ada.stdout, /^created user ada \(id \d+, STANDARD\)\n$/);
+    // The trailing newline of `echo pw |` is not part of the password.
+    const bob = await ws.run(['users', 'create', '--username', 'bob', '--role', 'ADMIN', '--password-stdin'], { input: 'B0b has a long pass\n' });
+    assert.equal(bob.code, 0, bob.stderr);
+    assert.match(bob.stdout, /^created user bob \(id \d+, ADMIN\)\n$/);
+    assert.equal(await hasher.verify((await storedHash(ws.url, 'ada')) ?? '', PASSWORD), true);
+    assert.equal(await hasher.verify((await storedHash(ws.url, 'bob')) ?? '', 'B0b has a long pass'), true);
+  });
+
+  test('users list prints one line a user; --json prints the same as JSON, without hashes', async () => {
+    const [plain, json] = await Promise.all([ws.run(['users', 'list']), ws.run(['users', 'list', '--json'])]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /^\d+\tada\tada@example\.com\tSTANDARD\n\d+\tbob\t-\tADMIN\n$/);
+    assert.equal(json.code, 0, json.stderr);
+    const users = JSON.parse(json.stdout) as Record<string, unknown>[];
+    assert.deepEqual(
+      users.map((u) => [u.username, u.email, u.role, u.disabled, u.last_login_at]),
+      [
+        ['ada', 'ada@example.com', 'STANDARD', false, null],
+        ['bob', null, 'ADMIN', false, null],
+      ],
+    );
+    for (const u of users) {
+      assert.deepEqual(Object.keys(u), ['id', 'username', 'email', 'role', 'disabled', 'created_at', 'last_login_at']);
+      assert.match(String(u.created_at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+    assert.doesNotMatch(plain.stdout + json.stdout, /argon2|\$2b\$/);
+  });
+
+  test('users set-role, set-password, disable, enable and delete', async () => {
+    const ok = async (args: string[], expected: RegExp) => {
+      const res = await ws.run(args);
+      assert.equal(res.code, 0, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stdout, expected);
+    };
+    await ok(['users', 'set-role', '--username', 'ada', '--role', 'ADMIN'], /^ada is now ADMIN\n$/);
+    assert.equal((await usersIn(ws.url)).find((u) => u.username === 'ada')?.role, 'ADMIN');
+    await ok(['users', 'set-password', '--username', 'ADA', '--password', 'a brand new passphrase'], /^password of ada changed/);
+    assert.equal(await hasher.verify((await storedHash(ws.url, 'ada')) ?? '', 'a brand new passphrase'), true);
+    await ok(['users', 'disable', '--username', 'bob'], /^bob disabled\n$/);
+    assert.equal((await usersIn(ws.url)).find((u) => u.username === 'bob')?.disabled, 1);
+    await ok(['users', 'enable', '--username', 'bob'], /^bob enabled\n$/);
+    assert.equal((await usersIn(ws.url)).find((u) => u.username === 'bob')?.disabled, 0);
+    await ok(['users', 'delete', '--username', 'bob'], /^bob deleted\n$/);
+    assert.deepEqual((await usersIn(ws.url)).map((u) => u.username), ['ada']);
+  });
+
+  test('exit 1 for an existing user, no such user, or removing the last ADMIN; exit 2 for bad usage, values and configuration', async () => {
+    const cases: [number, string[], RegExp, RunOptions?][] = [
+      [1, ['users', 'create', '--username', 'ADA', '--password', PASSWORD], /taken/],
+      [1, ['users', 'set-role', '--username', 'nobody', '--role', 'ADMIN'], /no user named nobody/],
+      [1, ['users', 'delete', '--username', 'ada'], /last active ADMIN/],
+      [2, ['users', 'create', '--username', 'weak', '--password', 'password1'], /--password: .*common/],
+      [2, ['users', 'create', '--username', 'weak', '--password-stdin'], /--password: .*8 to 128/, { input: 'short\n' }],
+      [2, ['users', 'create', '--username', 'weak', '--role', 'GOD', '--password', PASSWORD], /--role/],
+      [2, ['users', 'create', '--password', PASSWORD], /--username is required/],
+      [2, ['frobnicate'], /unknown command: frobnicate/],
+      [2, ['users', 'list'], /LATCHKEY_ACCESS_TTL/, { env: { LATCHKEY_ACCESS_TTL: 'soon' } }],
+    ];
+    // Independent of one another: two at a time.
+    const results: Run[] = [];
+    for (let i = 0; i < cases.length; i += 2) {
+      results.push(...(await Promise.all(cases.slice(i, i + 2).map(([, args, , options]) => ws.run(args, options)))));
+    }
+    for (const [i, [code, args, message]] of cases.entries()) {
+      const res = results[i]!;
+      assert.equal(res.code, code, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, message, `${args.join(' ')}: ${res.stderr}`);
+      assert.equal(res.stdout, '', args.join(' '));
+    }
+    // Nothing was created or changed by a refused command.
+    assert.deepEqual((await usersIn(ws.url)).map((u) => [u.username, u.role]), [['ada', 'ADMIN']]);
+  });
+});
+
+describe('latchkey migrate', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  test('applies the migrations to a new database and creates no user', async () => {
+    const res = await ws.run(['migrate']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout, 'migrations applied\n');
+    const store = await openStore(ws.url);
+    try {
+      const tables = (await store.db.introspection.getTables()).map((t) => t.name);
+      for (const table of ['users', 'sessions', 'refresh_tokens', 'audit_events', 'signing_keys']) assert.ok(tables.includes(table), table);
+      assert.deepEqual(await store.migrate(), [], 'nothing left to apply');
+      // The first admin is serve's job.
+      assert.deepEqual(await store.db.selectFrom('users').select('id').execute(), []);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+interface Serving {
+  readonly child: ChildProcess;
+  readonly done: Promise<Run>;
+  /** Resolves with the first log record (or stdout line) that matches. */
+  waitFor(match: (line: string, record: Record<string, unknown> | undefined) => boolean): Promise<string>;
+  stdoutLines(): string[];
+}
+
+/** Starts `latchkey serve` with JSON logs on stdout, so that the test can follow what it does. */
+function serve(ws: ReturnType<typeof workspace>, env: Record<string, string> = {}): Serving {
+  const child = startLatchkey(['serve'], { dir: ws.dir, env: { DATABASE_URL: ws.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env } });
+  const lines: string[] = [];
+  const waiters: { match: (line: string, record: Record<string, unknown> | undefined) => boolean; resolve: (line: string) => void }[] = [];
+  let buffer = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      lines.push(line);
+      let record: Record<string, unknown> | undefined;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        record = undefined;
+      }
+      for (const waiter of waiters.splice(0)) {
+        if (waiter.match(line, record)) waiter.resolve(line);
+        else waiters.push(waiter);
+      }
+    }
+  });
+  const done = finished(child);
+  child.stdin?.end();
+  return {
+    child,
+    done,
+    stdoutLines: () => lines,
+    waitFor(match) {
+      const seen = lines.find((line) => {
+        try {
+          return match(line, JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          return match(line, undefined);
+        }
+      });
+      if (seen !== undefined) return Promise.resolve(seen);
+      return Promise.race([
+        new Promise<string>((resolve) => waiters.push({ match, resolve })),
+        done.then((run) => {
+          throw new Error(`serve exited (${run.code}) before the expected line; stderr: ${run.stderr}`);
+        }),
+      ]);
+    },
+  };
+}
+
+async function listeningUrl(server: Serving): Promise<string> {
+  const line = await server.waitFor((_, record) => record?.msg === 'latchkey listening');
+  const url = (JSON.parse(line) as { url?: unknown }).url;
+  assert.equal(typeof url, 'string');
+  return url as string;
+}
+
+describe('latchkey serve', () => {
+  const ws = workspace();
+  let adminPassword = '';
+  after(() => ws.remove());
+
+  const login = (url: string, username: string, password: string) =>
+    fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+
+  test('on an empty database prints the admin password once; it logs in; SIGTERM lets a request finish, then exits 0', async () => {
+    const server = serve(ws);
+    const url = await listeningUrl(server);
+    const printed = server.stdoutLines().filter((line) => line.startsWith('admin password: '));
+    assert.equal(printed.length, 1, server.stdoutLines().join('\n'));
+    adminPassword = printed[0]!.slice('admin password: '.length);
+    assert.match(adminPassword, /^[A-Za-z0-9_-]{16,}$/);
+    // Printed, never logged.
+    assert.equal(server.stdoutLines().filter((line) => line.includes(adminPassword)).length, 1);
+    assert.equal((await login(url, 'admin', adminPassword)).status, 200);
+
+    // A request whose body is still arriving when SIGTERM comes is answered before the process exits.
+    const body = JSON.stringify({ username: 'admin', password: adminPassword });
+    const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(
+        `${url}/api/auth/login`,
+        { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': 'in-flight-1' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.write(body.slice(0, 10));
+      void server
+        .waitFor((_, record) => record?.request_id === 'in-flight-1' && record.msg === 'incoming request')
+        .then(() => {
+          server.child.kill('SIGTERM');
+          return server.waitFor((_, record) => record?.msg === 'shutting down');
+        })
+        .then(() => req.end(body.slice(10)), reject);
+    });
+    const answered = await response;
+    assert.equal(answered.status, 200, answered.text);
+    const exit = await server.done;
+    assert.equal(exit.code, 0, exit.stderr);
+    assert.equal(exit.signal, null);
+  });
+
+  test('a second start prints no password, keeps the admin, and exits 0 on SIGINT', async () => {
+    const server = serve(ws);
+    const url = await listeningUrl(server);
+    assert.equal((await login(url, 'admin', adminPassword)).status, 200);
+    server.child.kill('SIGINT');
+    const exit = await server.done;
+    assert.equal(exit.code, 0, exit.stderr);
+    assert.ok(!exit.stdout.includes('admin password'), exit.stdout);
+    assert.ok(!exit.stdout.includes(adminPassword));
+  });
+
+  test('a weak LATCHKEY_ADMIN_PASSWORD stops serve with exit 2 naming the variable', async () => {
+    const fresh = workspace();
+    try {
+      const server = serve(fresh, { LATCHKEY_ADMIN_USERNAME: 'boss', LATCHKEY_ADMIN_PASSWORD: 'password1', LOG_LEVEL: 'silent' });
+      const exit = await server.done;
+      assert.equal(exit.code, 2, exit.stderr);
+      assert.match(exit.stderr, /LATCHKEY_ADMIN_PASSWORD/);
+      assert.doesNotMatch(exit.stderr + exit.stdout, /password1/, 'the refused value itself is not echoed');
+    } finally {
+      fresh.remove();
+    }
+  });
+});
+
+describe('.env in the working directory', () => {
+  const ws = workspace();
+  before(() => {
+    writeFileSync(join(ws.dir, '.env'), ['# read by every command', 'DATABASE_URL=sqlite:./from-dotenv.db', 'LATCHKEY_API_STYLE=bogus', ''].join('\n'));
+  });
+  after(() => ws.remove());
+
+  test('is read, and the environment wins over it', async () => {
+    // No DATABASE_URL in the environment: only the .env file names the database. Its bad
+    // LATCHKEY_API_STYLE would stop the command, but the environment's value wins.
+    const child = spawn(process.execPath, [BIN, 'users', 'create', '--username', 'eve', '--password', PASSWORD], {
+      cwd: ws.dir,
+      env: baseEnv({ LATCHKEY_API_STYLE: 'flat' }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const done = finished(child);
+    child.stdin?.end();
+    const res = await done;
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual((await usersIn(`sqlite:${join(ws.dir, 'from-dotenv.db')}`)).map((u) => u.username), ['eve']);
+    assert.ok(!existsSync(join(ws.dir, 'data')), 'the default database was not created');
+  });
+});
