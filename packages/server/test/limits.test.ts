@@ -142,6 +142,32 @@ for (const { style, engine, name } of matrix()) {
     });
   });
 
+  describe(`abuse limits without LATCHKEY_TRUST_PROXY (${name})`, () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer({ style, engine, env: { LATCHKEY_LIMITS: 'on' } });
+      await server.createUser('ada');
+    });
+    after(() => server.close());
+
+    test('X-Forwarded-For is ignored: a client cannot dodge the address limit by inventing addresses', async () => {
+      for (let i = 1; i <= 10; i++) {
+        const res = await server.request('POST', '/api/auth/login', {
+          body: { username: `nobody-${i}`, password: 'wrong password' },
+          headers: { 'x-forwarded-for': `198.51.100.${i}` },
+        });
+        assert.equal(res.status, 401, `attempt ${i}`);
+      }
+      const res = await server.request('POST', '/api/auth/login', {
+        body: { username: 'ada', password: PASSWORD },
+        headers: { 'x-forwarded-for': '198.51.100.99', 'x-request-id': `no-proxy-${style}` },
+      });
+      assertRateLimited(res, style, 60, 'spoofed addresses');
+      const rows = await server.core.store.db.selectFrom('audit_events').select('ip').where('request_id', '=', `no-proxy-${style}`).execute();
+      assert.deepEqual(rows, [{ ip: '127.0.0.1' }]);
+    });
+  });
+
   describe(`LATCHKEY_LIMITS=off (${name})`, () => {
     let server: TestServer;
     before(async () => {
