@@ -18,6 +18,7 @@ import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Config, Role } from '../config.ts';
 import { InvalidAccessToken, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
+import { prepare } from '../store/prepared.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
 import type { RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, type TokenClaims, type TokenService } from './tokens.ts';
@@ -70,14 +71,78 @@ function subjectOf(user: UserRow): { id: number; username: string; role: Role } 
   return { id: user.id, username: user.username, role: user.role as Role };
 }
 
+type LiveUserRow = UserRow & {
+  s_id: string;
+  s_created_at: number;
+  s_expires_at: number | null;
+  s_last_used_at: number;
+  s_revoked_at: number | null;
+  s_revoke_reason: string | null;
+  s_ip: string | null;
+  s_user_agent: string | null;
+};
+
+/** The statements of a rotation, compiled once: refresh is the hottest write path (see store/prepared.ts). */
+function rotationStatements(db: Kysely<Database>) {
+  return {
+    liveUser: prepare<LiveUserRow, 'sid'>((p) =>
+      db
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .selectAll('users')
+        .select([
+          'sessions.id as s_id',
+          'sessions.created_at as s_created_at',
+          'sessions.expires_at as s_expires_at',
+          'sessions.last_used_at as s_last_used_at',
+          'sessions.revoked_at as s_revoked_at',
+          'sessions.revoke_reason as s_revoke_reason',
+          'sessions.ip as s_ip',
+          'sessions.user_agent as s_user_agent',
+        ])
+        .where('sessions.id', '=', p('sid', '')),
+    ),
+    // The compare-and-set: of any number of concurrent rotations, exactly one sees spent_at IS NULL.
+    spend: prepare<{ jti_hash: string }, 'now' | 'parent' | 'sid'>((p) =>
+      db
+        .updateTable('refresh_tokens')
+        .set({ spent_at: p('now', 0) })
+        .where('jti_hash', '=', p('parent', ''))
+        .where('session_id', '=', p('sid', ''))
+        .where('spent_at', 'is', null)
+        .returning('jti_hash'),
+    ),
+    insertSuccessor: prepare<never, 'hash' | 'sid' | 'parent' | 'iat' | 'exp'>((p) =>
+      db.insertInto('refresh_tokens').values({
+        jti_hash: p('hash', ''),
+        session_id: p('sid', ''),
+        parent_hash: p<string | null>('parent', null),
+        issued_at: p('iat', 0),
+        expires_at: p('exp', 0),
+        spent_at: null,
+      }),
+    ),
+    touchSession: prepare<never, 'now' | 'ip' | 'sid'>((p) =>
+      db
+        .updateTable('sessions')
+        .set({ last_used_at: p('now', 0), ip: p<string | null>('ip', null) })
+        .where('id', '=', p('sid', '')),
+    ),
+  };
+}
+
 export class SessionService {
+  readonly #rotation: ReturnType<typeof rotationStatements>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly config: Config,
     private readonly tokens: TokenService,
     private readonly revocations: RevocationList,
     private readonly audit: AuditLog,
-  ) {}
+  ) {
+    this.#rotation = rotationStatements(db);
+  }
 
   #issue(user: UserRow, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number): IssuedTokens {
     const subject = subjectOf(user);
@@ -130,22 +195,7 @@ export class SessionService {
 
   /** Checks that the session and its user may still be used; returns the user. */
   async #liveUser(sid: string, userId: number, now: number): Promise<{ user: UserRow; session: SessionRow }> {
-    const row = await this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .selectAll('users')
-      .select([
-        'sessions.id as s_id',
-        'sessions.created_at as s_created_at',
-        'sessions.expires_at as s_expires_at',
-        'sessions.last_used_at as s_last_used_at',
-        'sessions.revoked_at as s_revoked_at',
-        'sessions.revoke_reason as s_revoke_reason',
-        'sessions.ip as s_ip',
-        'sessions.user_agent as s_user_agent',
-      ])
-      .where('sessions.id', '=', sid)
-      .executeTakeFirst();
+    const row = (await this.#rotation.liveUser.run(this.db, { sid })).rows[0];
     if (!row) throw new InvalidRefreshToken('unknown session');
     if (row.s_revoked_at !== null) throw new InvalidRefreshToken('session revoked');
     if (row.s_expires_at !== null && now >= row.s_expires_at) throw new InvalidRefreshToken('session ended');
@@ -180,29 +230,12 @@ export class SessionService {
     const exp = this.#refreshExp(now, session.expires_at);
     if (exp <= iat) throw new InvalidRefreshToken('session ended');
 
+    const rotation = this.#rotation;
     const won = await this.db.transaction().execute(async (trx) => {
-      // The compare-and-set: of any number of concurrent rotations, exactly one sees spent_at IS NULL.
-      const spent = await trx
-        .updateTable('refresh_tokens')
-        .set({ spent_at: now })
-        .where('jti_hash', '=', parentHash)
-        .where('session_id', '=', claims.sid)
-        .where('spent_at', 'is', null)
-        .returning('jti_hash')
-        .executeTakeFirst();
-      if (!spent) return false;
-      await trx
-        .insertInto('refresh_tokens')
-        .values({
-          jti_hash: hashJti(nextJti),
-          session_id: claims.sid,
-          parent_hash: parentHash,
-          issued_at: iat * 1000,
-          expires_at: exp * 1000,
-          spent_at: null,
-        })
-        .execute();
-      await trx.updateTable('sessions').set({ last_used_at: now, ip: ctx.ip ?? session.ip }).where('id', '=', claims.sid).execute();
+      const spent = await rotation.spend.run(trx, { now, parent: parentHash, sid: claims.sid });
+      if (spent.rows.length === 0) return false;
+      await rotation.insertSuccessor.run(trx, { hash: hashJti(nextJti), sid: claims.sid, parent: parentHash, iat: iat * 1000, exp: exp * 1000 });
+      await rotation.touchSession.run(trx, { now, ip: ctx.ip ?? session.ip, sid: claims.sid });
       return true;
     });
     if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now);
