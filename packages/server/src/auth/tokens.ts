@@ -63,9 +63,19 @@ function isClaims(value: unknown, type: TokenType): value is TokenClaims {
   );
 }
 
+/** How many verified access tokens are remembered (about 3 MB at most). */
+const VERIFIED_ACCESS_CACHE_SIZE = 10_000;
+
 export class TokenService {
   #tools = new Map<string, KeyTools>();
   #ring!: KeyRing;
+  /**
+   * Access tokens already verified, by the token itself, each until its `exp` plus the clock skew
+   * (exactly when a fresh verification would start refusing it). `/verify` and every Bearer request see
+   * the same tokens over and over: a hit skips decoding, the signature and the claim checks. Cleared
+   * whenever the key ring changes, so a removed key's tokens are verified (and refused) again.
+   */
+  #verifiedAccess = new Map<string, { readonly claims: TokenClaims; readonly until: number }>();
   #unknownKeyListener: (() => void) | undefined;
 
   constructor(
@@ -85,6 +95,7 @@ export class TokenService {
     for (const key of ring.keys.values()) tools.set(key.kid, this.#tools.get(key.kid) ?? this.#compile(key));
     this.#tools = tools;
     this.#ring = ring;
+    this.#verifiedAccess.clear();
   }
 
   /** Called when a token names a `kid` this ring does not hold (so the owner can re-read the keys). */
@@ -106,9 +117,8 @@ export class TokenService {
     return {
       // fast-jwt keeps the payload's own iat and exp (no expiresIn is given).
       sign: createSigner({ algorithm: key.alg, key: key.signingKey, kid: key.kid }),
-      // Access tokens are checked on every request of every service: cache verified ones (fast-jwt caps
-      // the cache entry at the token's own expiry).
-      verifyAccess: createVerifier({ ...common, key: key.verificationKey, cache: 10_000 }),
+      // Verified access tokens are cached by TokenService itself (see #verifiedAccess).
+      verifyAccess: createVerifier({ ...common, key: key.verificationKey }),
       verifyRefresh: createVerifier({ ...common, key: key.verificationKey }),
     };
   }
@@ -166,11 +176,21 @@ export class TokenService {
 
   /** Throws {@link InvalidAccessToken} unless `token` is a valid access token. Does not check revocation. */
   verifyAccess(token: string): TokenClaims {
+    const cached = this.#verifiedAccess.get(token);
+    if (cached !== undefined) {
+      if (Date.now() <= cached.until) return cached.claims;
+      this.#verifiedAccess.delete(token);
+    }
+    let claims: TokenClaims;
     try {
-      return this.#verify(token, 'access');
+      claims = this.#verify(token, 'access');
     } catch (error) {
       throw new InvalidAccessToken(error instanceof Error ? error.message : 'invalid');
     }
+    // Oldest first out: a token pushed out is simply verified again on its next use.
+    if (this.#verifiedAccess.size >= VERIFIED_ACCESS_CACHE_SIZE) this.#verifiedAccess.delete(this.#verifiedAccess.keys().next().value!);
+    this.#verifiedAccess.set(token, { claims, until: claims.exp * 1000 + CLOCK_SKEW_MS });
+    return claims;
   }
 
   /** Throws {@link InvalidRefreshToken} unless `token` is a valid refresh token. Does not check the store. */

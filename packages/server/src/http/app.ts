@@ -135,14 +135,17 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
   const routeTable = new RouteTable();
   app.addHook('onRoute', (route) => routeTable.add(route.url, route.method));
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks, not async ones: these run on every request, and an async hook costs a promise each.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) };
     core.metrics.httpRequests.inc(labels);
     core.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
 
   app.setErrorHandler(async (thrown, request, reply) => {
