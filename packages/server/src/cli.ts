@@ -13,8 +13,6 @@ import { bootstrapAdmin, openCore, type Core } from './core.ts';
 import { IMPORT_FORMATS, ImportFileError, type ImportFormat, importUsers, readImportSource } from './auth/import.ts';
 import { listSigningKeys, rotateSigningKeys } from './auth/keys.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
-import { parseWorkers, runPrimary, workerServerOptions } from './scale/cluster.ts';
-import { startServer } from './server.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -97,6 +95,9 @@ async function withCore<T>(config: Config, run: (core: Core) => Promise<T>): Pro
 async function serve(args: string[]): Promise<number> {
   const { values } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, database: { type: 'string' }, workers: { type: 'string' } });
   const config = configFrom(process.env, values);
+  // Loaded here, not at the top: the HTTP stack is most of the startup cost of one-shot commands.
+  const { parseWorkers, workerServerOptions } = await import('./scale/cluster.ts');
+  const { startServer } = await import('./server.ts');
   const workers = parseWorkers(typeof values.workers === 'string' ? values.workers : undefined, config);
   if (workers > 1 && cluster.isPrimary) return servePrimary(config, workers);
   const server = await startServer(config, cluster.isWorker ? workerServerOptions(config, config.accessTtlMs + CLOCK_SKEW_MS) : {});
@@ -126,6 +127,7 @@ async function servePrimary(config: Config, workers: number): Promise<number> {
   const admin = await withCore(config, (core) => bootstrapAdmin(core));
   if (admin?.generatedPassword !== undefined) out(`admin password: ${admin.generatedPassword}`);
   const log = pino({ level: config.logLevel, base: { role: 'primary', pid: process.pid } });
+  const { runPrimary } = await import('./scale/cluster.ts');
   return runPrimary({ workers, sharedLimits: config.redisUrl === undefined, log });
 }
 
