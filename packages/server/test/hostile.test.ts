@@ -338,3 +338,42 @@ for (const { style, engine, name } of matrix()) {
     });
   });
 }
+
+describe('bytes that are not HTTP', () => {
+  for (const style of ['flat', 'envelope'] as const) {
+    test(`a malformed request or oversized headers get JSON in the ${style} style, and the server keeps serving`, async () => {
+      const { connect } = await import('node:net');
+      const server = await startTestServer({ style });
+      try {
+        const port = Number(new URL(server.url).port);
+        const send = (raw: string) =>
+          new Promise<string>((resolve, reject) => {
+            const socket = connect(port, '127.0.0.1', () => socket.write(raw));
+            let answer = '';
+            socket.on('data', (chunk) => (answer += chunk.toString()));
+            socket.on('end', () => resolve(answer));
+            socket.on('error', reject);
+          });
+        const cases = [
+          { raw: 'GET /healthz HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n', status: 400 },
+          { raw: `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431 },
+        ];
+        for (const c of cases) {
+          const answer = await send(c.raw);
+          const [head = '', body = ''] = answer.split('\r\n\r\n');
+          assert.match(head, new RegExp(`^HTTP/1.1 ${c.status} `));
+          assert.match(head, /Content-Type: application\/json; charset=utf-8/);
+          const parsed = JSON.parse(body);
+          if (style === 'flat') assert.deepEqual(parsed, { error: 'invalid request body' });
+          else {
+            assert.equal(parsed.error.code, 'VALIDATION_ERROR');
+            assert.equal(parsed.data, null);
+          }
+        }
+        assert.equal((await server.request('GET', '/healthz')).status, 200);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});

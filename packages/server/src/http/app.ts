@@ -89,6 +89,22 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     forceCloseConnections: 'idle',
     // A path that does not decode (`/%zz`) or an over-long path parameter never reaches a route, a hook
     // or the error handler; without this, Fastify answers in its own body shape and without a request id.
+    // Bytes that are not HTTP (a malformed header, headers over the size limit) never become a request;
+    // they still get a JSON answer in the style's shape rather than Node's or Fastify's own.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const overflow = (error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
+      const rendered = style.error(
+        overflow ? new ValidationFailed([{ field: 'headers', message: 'request headers are too large' }]) : new ValidationFailed([{ field: 'request', message: 'malformed HTTP request' }]),
+        { requestId: randomUUID(), now: new Date() },
+      );
+      const status = overflow ? 431 : 400;
+      const body = JSON.stringify(rendered.body);
+      socket.end(
+        `HTTP/1.1 ${status} ${overflow ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
     frameworkErrors: (_error, request, reply) => {
       const rendered = style.error(new ValidationFailed([{ field: 'url', message: 'malformed or over-long URL' }]), responseMeta(request));
       (reply as FastifyReply).code(rendered.status).header('x-request-id', request.id).type('application/json; charset=utf-8').send(rendered.body);
