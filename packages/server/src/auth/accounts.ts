@@ -25,10 +25,14 @@ export class AccountService {
     return user;
   }
 
-  /** Refuses a change that would leave no active ADMIN. */
-  async #guardLastAdmin(user: UserRow, becomesNonAdmin: boolean): Promise<void> {
-    if (user.role !== 'ADMIN' || user.disabled || !becomesNonAdmin) return;
+  /**
+   * Refuses early (before any session is revoked) a change that would leave no active ADMIN, and says
+   * whether the write itself must re-check inside its transaction (the race-proof check, in UserStore).
+   */
+  async #guardLastAdmin(user: UserRow, becomesNonAdmin: boolean): Promise<boolean> {
+    if (user.role !== 'ADMIN' || user.disabled || !becomesNonAdmin) return false;
     if ((await this.users.countActiveAdmins()) <= 1) throw new Conflict('the last active ADMIN cannot be demoted, disabled or deleted');
+    return true;
   }
 
   /** The user changes their own password: the current one is required; other sessions end. */
@@ -54,8 +58,8 @@ export class AccountService {
   async update(userId: number, changes: UserChanges, ctx: RequestContext = {}): Promise<UserRow> {
     const before = await this.users.getById(userId);
     const demoted = changes.role !== undefined && changes.role !== 'ADMIN';
-    await this.#guardLastAdmin(before, demoted || changes.disabled === true);
-    const after = await this.users.update(userId, changes);
+    const keepAnAdmin = await this.#guardLastAdmin(before, demoted || changes.disabled === true);
+    const after = await this.users.update(userId, changes, { keepAnAdmin });
     if (changes.role !== undefined && changes.role !== before.role) {
       await this.audit.write('role_changed', { userId, details: { from: before.role, to: after.role } }, ctx);
     }
@@ -80,9 +84,9 @@ export class AccountService {
   /** Deletes a user after revoking every session (so their access tokens are refused at once). */
   async delete(userId: number, ctx: RequestContext = {}): Promise<void> {
     const user = await this.users.getById(userId);
-    await this.#guardLastAdmin(user, true);
+    const keepAnAdmin = await this.#guardLastAdmin(user, true);
     await this.sessions.revokeAllOfUser(userId, 'user_deleted', ctx);
-    await this.users.delete(userId);
+    await this.users.delete(userId, { keepAnAdmin });
     await this.audit.write('user_deleted', { userId }, ctx);
   }
 }

@@ -182,13 +182,42 @@ export class UserStore {
     return { items, total: Number(total.n) };
   }
 
-  async update(id: number, changes: UserChanges, now = Date.now()): Promise<UserRow> {
+  /**
+   * Runs `change` in a transaction that is rolled back when it would leave no active ADMIN. The count is
+   * read inside the same serializable transaction, so two admins demoting each other at once cannot both
+   * win: SQLite serialises writers, and PostgreSQL aborts one with a serialization failure (a Conflict).
+   */
+  async #keepingAnAdmin<T>(keep: boolean, change: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (!keep) return change(this.db);
+    try {
+      return await this.db
+        .transaction()
+        .setIsolationLevel('serializable')
+        .execute(async (trx) => {
+          const result = await change(trx);
+          const admins = await trx
+            .selectFrom('users')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('role', '=', 'ADMIN')
+            .where('disabled', '=', 0)
+            .executeTakeFirstOrThrow();
+          if (Number(admins.n) === 0) throw new Conflict('the last active ADMIN cannot be demoted, disabled or deleted');
+          return result;
+        });
+    } catch (error) {
+      if ((error as { code?: unknown }).code === '40001') throw new Conflict('a concurrent change to the administrators won; try again');
+      throw error;
+    }
+  }
+
+  /** Changes a user; with `keepAnAdmin`, refuses (409) a change that would leave no active ADMIN. */
+  async update(id: number, changes: UserChanges, options: { keepAnAdmin?: boolean } = {}, now = Date.now()): Promise<UserRow> {
     if (changes.username !== undefined) checkUsername(changes.username);
     if (changes.email !== undefined && changes.email !== null) checkEmail(changes.email);
     if (changes.role !== undefined) checkRole(changes.role);
     await this.#assertFree(changes.username, changes.email, id);
     try {
-      const row = await this.db
+      const row = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db
         .updateTable('users')
         .set({
           ...(changes.username === undefined ? {} : { username: changes.username, username_key: identifierKey(changes.username) }),
@@ -201,7 +230,7 @@ export class UserStore {
         })
         .where('id', '=', id)
         .returningAll()
-        .executeTakeFirst();
+        .executeTakeFirst());
       if (!row) throw new NotFound('no such user');
       return row;
     } catch (error) {
@@ -225,8 +254,8 @@ export class UserStore {
     await this.db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute();
   }
 
-  async delete(id: number): Promise<void> {
-    const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  async delete(id: number, options: { keepAnAdmin?: boolean } = {}): Promise<void> {
+    const result = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db.deleteFrom('users').where('id', '=', id).executeTakeFirst());
     if (Number(result.numDeletedRows) === 0) throw new NotFound('no such user');
   }
 }
