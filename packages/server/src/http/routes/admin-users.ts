@@ -27,6 +27,7 @@ import {
 import { type RouteContext, requestContext, responseMeta } from '../context.ts';
 import type { View } from '../styles/style.ts';
 import { userView } from './me.ts';
+import { sessionView } from './sessions.ts';
 
 const LIST_QUERY: Readonly<Record<string, QueryRule>> = {
   q: {
@@ -308,14 +309,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const user = await ctx.core.users.getById(userIdParam(request));
       const sessions = await ctx.core.sessions.listActive(user.id);
-      const items = sessions.map((s) => ({
-        id: s.id,
-        created_at: new Date(s.createdAt),
-        last_used_at: new Date(s.lastUsedAt),
-        expires_at: s.expiresAt === null ? null : new Date(s.expiresAt),
-        ip: s.ip,
-        user_agent: s.userAgent,
-      }));
+      const items = sessions.map((s) => sessionView(s));
       return style.list(items, { total: items.length, page: 1, pageSize: Math.max(1, items.length) }, responseMeta(request));
     },
   );

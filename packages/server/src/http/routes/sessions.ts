@@ -1,7 +1,22 @@
 /** `GET /api/auth/sessions` and `DELETE /api/auth/sessions/:id`: the user's own sessions. */
 import type { FastifyInstance } from 'fastify';
+import type { SessionInfo } from '../../auth/sessions.ts';
+import type { View } from '../styles/style.ts';
 import { type RouteContext, authenticate, requestContext, responseMeta } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
+
+/** A session as the self-service and admin lists show it; `current` only when the caller's session is known. */
+export function sessionView(s: SessionInfo, currentSid?: string): View {
+  return {
+    id: s.id,
+    created_at: new Date(s.createdAt),
+    last_used_at: new Date(s.lastUsedAt),
+    expires_at: s.expiresAt === null ? null : new Date(s.expiresAt),
+    ip: s.ip,
+    user_agent: s.userAgent,
+    ...(currentSid === undefined ? {} : { current: s.id === currentSid }),
+  };
+}
 
 export function sessionRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
@@ -19,15 +34,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request);
       const sessions = await ctx.core.sessions.listActive(claims.user_id);
-      const items = sessions.map((s) => ({
-        id: s.id,
-        created_at: new Date(s.createdAt),
-        last_used_at: new Date(s.lastUsedAt),
-        expires_at: s.expiresAt === null ? null : new Date(s.expiresAt),
-        ip: s.ip,
-        user_agent: s.userAgent,
-        current: s.id === claims.sid,
-      }));
+      const items = sessions.map((s) => sessionView(s, claims.sid));
       reply.header('cache-control', 'no-store');
       return ctx.style.list(items, { total: items.length, page: 1, pageSize: Math.max(1, items.length) }, responseMeta(request));
     },
