@@ -1,6 +1,7 @@
 /**
- * Password hashing and the rules for new passwords (SPEC §2). Hashing runs on libuv's thread pool
- * through @node-rs/argon2 and @node-rs/bcrypt, so it never blocks the event loop.
+ * Password hashing and the rules for new passwords (SPEC §2). Hashing runs on worker threads of its own
+ * at a lower CPU priority (hash-pool.ts), through @node-rs/argon2 and @node-rs/bcrypt, so it never
+ * blocks or slows the event loop.
  *
  * @example
  *   const hasher = new PasswordHasher({ algorithm: 'argon2id', bcryptCost: 12 });
@@ -12,6 +13,7 @@ import * as argon2 from '@node-rs/argon2';
 import type { Algorithm as Argon2Algorithm } from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { hashPool } from './hash-pool.ts';
 import { RefusedValue } from '../errors.ts';
 import type { PasswordHashAlg } from '../config.ts';
 
@@ -69,15 +71,15 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    if (this.#options.algorithm === 'bcrypt') return bcrypt.hash(password, { cost: this.#options.bcryptCost });
-    return argon2.hash(password, { algorithm: ARGON2ID, ...ARGON2_PARAMS });
+    if (this.#options.algorithm === 'bcrypt') return hashPool().run({ op: 'bcrypt.hash', password, cost: this.#options.bcryptCost });
+    return hashPool().run({ op: 'argon2.hash', password, options: { algorithm: ARGON2ID, ...ARGON2_PARAMS } });
   }
 
   /** Verifies against argon2 or bcrypt (`$2a$`/`$2b$`/`$2y$`) hashes; false for anything else. */
   async verify(stored: string, password: string): Promise<boolean> {
     try {
-      if (isArgon2Hash(stored)) return await argon2.verify(stored, password);
-      if (isBcryptHash(stored)) return await bcrypt.verify(password, stored);
+      if (isArgon2Hash(stored)) return await hashPool().run({ op: 'argon2.verify', stored, password });
+      if (isBcryptHash(stored)) return await hashPool().run({ op: 'bcrypt.verify', stored, password });
     } catch {
       // A corrupt stored hash is a failed login, not a server error.
     }
