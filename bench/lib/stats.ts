@@ -1,0 +1,59 @@
+/** Medians and the shapes results are recorded in. */
+import type { RunResult } from '../load.ts';
+
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface Measurement {
+  /** What was measured, for the report. */
+  readonly label: string;
+  readonly method: string;
+  readonly path: string;
+  readonly connections: number;
+  /** Fixed overall request rate, when the run was a latency run at a set rate. */
+  readonly rate?: number;
+  readonly runs: readonly RunResult[];
+  /** Medians over the runs. */
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  /** Non-2xx responses and connection errors over all runs (should be 0). */
+  readonly failures: number;
+}
+
+export function summarize(label: string, method: string, path: string, connections: number, runs: readonly RunResult[], rate?: number): Measurement {
+  return {
+    label,
+    method,
+    path,
+    connections,
+    ...(rate === undefined ? {} : { rate }),
+    runs,
+    rps: median(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    failures: runs.reduce((n, r) => n + r.non2xx + r.errors, 0),
+  };
+}
+
+export interface Target {
+  readonly id: string;
+  readonly measure: string;
+  readonly op: '>=' | '<=';
+  readonly threshold: number;
+  /** The measured figure; null when it could not be measured in this run. */
+  readonly value: number | null;
+  readonly unit: string;
+  readonly met: boolean | null;
+  /** How the figure was obtained (the two numbers behind a ratio). */
+  readonly detail: string;
+}
+
+export function target(id: string, measure: string, op: '>=' | '<=', threshold: number, value: number | null, unit: string, detail: string): Target {
+  const ok = value === null || !Number.isFinite(value) ? null : op === '>=' ? value >= threshold : value <= threshold;
+  return { id, measure, op, threshold, value: value !== null && Number.isFinite(value) ? value : null, unit, met: ok, detail };
+}
