@@ -18,7 +18,7 @@ import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Config, Role } from '../config.ts';
 import { InvalidAccessToken, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
-import { prepare } from '../store/prepared.ts';
+import { type QueryRunner, prepare } from '../store/prepared.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
 import type { RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, type TokenClaims, type TokenService } from './tokens.ts';
@@ -69,6 +69,16 @@ export function successorJti(jti: string): string {
 
 function subjectOf(user: UserRow): { id: number; username: string; role: Role } {
   return { id: user.id, username: user.username, role: user.role as Role };
+}
+
+interface RotationWrite {
+  readonly now: number;
+  readonly parent: string;
+  readonly sid: string;
+  readonly hash: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly ip: string | null;
 }
 
 type LiveUserRow = UserRow & {
@@ -133,6 +143,8 @@ function rotationStatements(db: Kysely<Database>) {
 
 export class SessionService {
   readonly #rotation: ReturnType<typeof rotationStatements>;
+  /** Rotations waiting for the next group commit (see #write). */
+  #queue: { write: RotationWrite; resolve: (won: boolean) => void; reject: (error: unknown) => void }[] = [];
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -230,16 +242,49 @@ export class SessionService {
     const exp = this.#refreshExp(now, session.expires_at);
     if (exp <= iat) throw new InvalidRefreshToken('session ended');
 
-    const rotation = this.#rotation;
-    const won = await this.db.transaction().execute(async (trx) => {
-      const spent = await rotation.spend.run(trx, { now, parent: parentHash, sid: claims.sid });
-      if (spent.rows.length === 0) return false;
-      await rotation.insertSuccessor.run(trx, { hash: hashJti(nextJti), sid: claims.sid, parent: parentHash, iat: iat * 1000, exp: exp * 1000 });
-      await rotation.touchSession.run(trx, { now, ip: ctx.ip ?? session.ip, sid: claims.sid });
-      return true;
-    });
+    const won = await this.#write({ now, parent: parentHash, sid: claims.sid, hash: hashJti(nextJti), iat: iat * 1000, exp: exp * 1000, ip: ctx.ip ?? session.ip });
     if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now);
     return this.#replay(claims, user, parentHash, nextJti, ctx, now);
+  }
+
+  /**
+   * Group commit: the rotations that arrive in one turn of the event loop are written in one
+   * transaction (each still its own compare-and-set), so one commit serves them all. If the batch
+   * fails, each rotation is retried in a transaction of its own, so one bad write fails only itself.
+   */
+  #write(write: RotationWrite): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.#queue.push({ write, resolve, reject }) === 1) setImmediate(() => void this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#queue;
+    this.#queue = [];
+    const rotation = this.#rotation;
+    const apply = async (trx: QueryRunner, w: RotationWrite): Promise<boolean> => {
+      const spent = await rotation.spend.run(trx, { now: w.now, parent: w.parent, sid: w.sid });
+      if (spent.rows.length === 0) return false;
+      await rotation.insertSuccessor.run(trx, { hash: w.hash, sid: w.sid, parent: w.parent, iat: w.iat, exp: w.exp });
+      await rotation.touchSession.run(trx, { now: w.now, ip: w.ip, sid: w.sid });
+      return true;
+    };
+    try {
+      const results = await this.db.transaction().execute(async (trx) => {
+        const out: boolean[] = [];
+        for (const item of batch) out.push(await apply(trx, item.write));
+        return out;
+      });
+      batch.forEach((item, i) => item.resolve(results[i]!));
+    } catch {
+      for (const item of batch) {
+        try {
+          item.resolve(await this.db.transaction().execute((trx) => apply(trx, item.write)));
+        } catch (error) {
+          item.reject(error);
+        }
+      }
+    }
   }
 
   /** A spent token came back: the same successor within the grace, theft after it. */

@@ -1,0 +1,68 @@
+/**
+ * Refresh rotations that arrive together are written in one transaction (group commit). Each keeps
+ * its own compare-and-set, and a rotation whose write fails takes no other one down with it.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { hashJti, successorJti } from '../src/auth/sessions.ts';
+import { parseConfig } from '../src/config.ts';
+import { type Core, openCore } from '../src/core.ts';
+import { PASSWORD, createTestDatabase, engines } from './support/server.ts';
+
+async function openTestCore(engine: 'sqlite' | 'postgres'): Promise<{ core: Core; close(): Promise<void> }> {
+  const database = await createTestDatabase(engine);
+  const core = await openCore(parseConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' }), { background: false });
+  return {
+    core,
+    async close() {
+      await core.close();
+      await database.drop();
+    },
+  };
+}
+
+for (const engine of engines()) {
+  describe(`rotations written together (${engine})`, () => {
+    test('twenty sessions refreshed at once each get their own working successor', async (t) => {
+      const { core, close } = await openTestCore(engine);
+      t.after(close);
+      const user = await core.accounts.create({ username: 'ada', password: PASSWORD });
+      const sessions = await Promise.all(Array.from({ length: 20 }, () => core.sessions.start(user)));
+      const rotated = await Promise.all(sessions.map((s) => core.sessions.rotate(s.refreshToken)));
+      assert.deepEqual(
+        rotated.map((r) => r.sessionId),
+        sessions.map((s) => s.sessionId),
+      );
+      assert.equal(new Set(rotated.map((r) => r.refreshToken)).size, 20);
+      // Every successor rotates again: each write of the batch was committed.
+      const again = await Promise.all(rotated.map((r) => core.sessions.rotate(r.refreshToken)));
+      assert.equal(again.length, 20);
+    });
+
+    test('a rotation whose write fails fails alone; the others in its batch succeed', async (t) => {
+      const { core, close } = await openTestCore(engine);
+      t.after(close);
+      const user = await core.accounts.create({ username: 'ada', password: PASSWORD });
+      const good = await core.sessions.start(user);
+      const bad = await core.sessions.start(user);
+      // Occupy the bad token's successor slot, so that its insert breaks the shared transaction.
+      const { jti } = core.tokens.verifyRefresh(bad.refreshToken);
+      const now = Date.now();
+      await core.store.db
+        .insertInto('refresh_tokens')
+        .values({ jti_hash: hashJti(successorJti(jti)), session_id: bad.sessionId, parent_hash: null, issued_at: now, expires_at: now + 60_000, spent_at: null })
+        .execute();
+
+      const [goodResult, badResult] = await Promise.allSettled([core.sessions.rotate(good.refreshToken), core.sessions.rotate(bad.refreshToken)]);
+      assert.equal(goodResult.status, 'fulfilled');
+      assert.equal(badResult.status, 'rejected');
+      if (goodResult.status === 'fulfilled') {
+        const next = await core.sessions.rotate(goodResult.value.refreshToken);
+        assert.equal(next.sessionId, good.sessionId);
+      }
+      // The failed rotation spent nothing: its token is still unspent in the store.
+      const row = await core.store.db.selectFrom('refresh_tokens').select('spent_at').where('jti_hash', '=', hashJti(jti)).executeTakeFirstOrThrow();
+      assert.equal(row.spent_at, null);
+    });
+  });
+}
