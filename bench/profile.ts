@@ -25,6 +25,8 @@ if (file === undefined) {
   process.exit(2);
 }
 const top = Number(topArg ?? '30');
+// Piped into `head`: a closed pipe ends the output, not with a crash.
+process.stdout.on('error', () => process.exit(0));
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
