@@ -15,6 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { cpus, freemem, loadavg, release, totalmem, type as osType } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +24,8 @@ import { PASSWORD, createDatabase, latchkeyEnv, seedFillerSessions, seedSessions
 import { type LoadResult, ROOT, type Server, StartFailed, load, loadAll, startBetterAuth, startFloor, startLatchkey } from './lib/processes.ts';
 import { type BenchResults, renderMarkdown, renderSvg } from './lib/report.ts';
 import { type Measurement, summarize, target } from './lib/stats.ts';
+import * as argon2 from '@node-rs/argon2';
+import * as bcrypt from '@node-rs/bcrypt';
 import { PasswordHasher } from '../packages/server/src/auth/passwords.ts';
 
 const { values: flags } = parseArgs({
@@ -103,18 +106,20 @@ async function loginStorm(
   verifyToken: string,
   label: string,
 ): Promise<{ idle: Measurement; storm: Measurement; verify: Measurement }> {
+  // autocannon paces a set rate per whole second (a burst each second): windows of whole seconds.
+  const seconds = { durationS: Math.ceil(SETTINGS.durationS) };
   const verifyAtRate = (extra: Partial<LoadSpec> = {}) =>
-    spec(`${server.url}/api/auth/verify`, 'GET', { headers: bearer(verifyToken), rate: VERIFY_RATE, connections: VERIFY_RATE_CONNECTIONS, ...extra });
+    spec(`${server.url}/api/auth/verify`, 'GET', { headers: bearer(verifyToken), rate: VERIFY_RATE, connections: VERIFY_RATE_CONNECTIONS, ...seconds, ...extra });
   const idleSpec = verifyAtRate();
   const startAt = Date.now() + LOAD_START_MS + specSeconds(idleSpec) * 1000 + 500;
   const [verifyResults, stormResult] = await Promise.all([
     loadAll([idleSpec, verifyAtRate({ startAt })]),
-    load(spec(`${server.url}/api/auth/login`, 'POST', { headers: json, bodies: loginBodies(prefix), startAt, tailS: 1 })),
+    load(spec(`${server.url}/api/auth/login`, 'POST', { headers: json, bodies: loginBodies(prefix), startAt, tailS: 1, ...seconds })),
   ]);
   return {
     idle: summarizeRuns(`${label}: /verify idle`, idleSpec, verifyResults[0]!.runs),
     verify: summarizeRuns(`${label}: /verify during the storm`, verifyAtRate({ startAt }), verifyResults[1]!.runs),
-    storm: summarizeRuns(`${label}: logins`, spec(`${server.url}/api/auth/login`, 'POST', { startAt }), stormResult.runs),
+    storm: summarizeRuns(`${label}: logins`, spec(`${server.url}/api/auth/login`, 'POST', { startAt, ...seconds }), stormResult.runs),
   };
 }
 
@@ -126,8 +131,10 @@ function refreshSpec(server: Server, seeds: readonly string[]): LoadSpec {
 }
 
 /**
- * Single-hash rate of the configured algorithm: verifications one at a time, through the same
- * `PasswordHasher` login uses, before any server starts. The ceiling is cores × that rate. The rate with
+ * Single-hash rate of the configured algorithm: verifications one at a time, before any server starts,
+ * of a hash made by the server's own `PasswordHasher` (so the parameters are the configured ones),
+ * verified by the same @node-rs function at normal priority (the server's hashing threads run at nice
+ * 10: on a busy machine that would flatter the ceiling). The ceiling is cores × that rate. The rate with
  * one verification per core at once is kept too: below the ceiling, it shows what the machine gives
  * right now (memory bandwidth shared by the hashes, other work on the machine).
  */
@@ -136,11 +143,12 @@ async function hashRate(
   seconds: number,
 ): Promise<{ perHashMs: number; perSecondOneCore: number; ceiling: number; samples: number; parallelPerSecond: number }> {
   const stored = await hasher.hash(PASSWORD);
-  await hasher.verify(stored, PASSWORD); // warm
+  const verify = stored.startsWith('$argon2') ? () => argon2.verify(stored, PASSWORD) : () => bcrypt.verify(PASSWORD, stored);
+  if (!(await verify())) throw new Error('hash did not verify');
   let n = 0;
   let started = performance.now();
   while (performance.now() - started < seconds * 1000 || n < 5) {
-    if (!(await hasher.verify(stored, PASSWORD))) throw new Error('hash did not verify');
+    await verify();
     n++;
   }
   const perHashMs = (performance.now() - started) / n;
@@ -150,7 +158,7 @@ async function hashRate(
   await Promise.all(
     Array.from({ length: CORES }, async () => {
       while (performance.now() - started < seconds * 1000) {
-        await hasher.verify(stored, PASSWORD);
+        await verify();
         done++;
       }
     }),
@@ -223,12 +231,16 @@ async function main(): Promise<void> {
     const db = await createDatabase('sqlite');
     try {
       const env = latchkeyEnv(db.url);
-      const { access, refresh } = await withCore(env, async (core) => {
+      const seeds = refreshSeeds();
+      const { userId, access, refresh, later } = await withCore(env, async (core) => {
         await seedUsers(core, 'login', LOGIN_USERS);
         const [user] = await seedUsers(core, 'verify', 1);
-        const tokens = await seedSessions(core, user!, refreshSeeds());
-        return { access: tokens[0]!.access, refresh: tokens.map((t) => t.refresh) };
+        const tokens = await seedSessions(core, user!, 2 * seeds);
+        return { userId: user!.id, access: tokens[0]!.access, refresh: tokens.slice(0, seeds).map((t) => t.refresh), later: tokens.slice(seeds).map((t) => t.refresh) };
       });
+      // 1,000 sessions stored for the main measurements: they are the small end of the growth test too.
+      await seedFillerSessions(db.url, userId, GROWTH_SMALL - 2 * seeds);
+      results.sessionsStored = { small: countSessions(db.url) };
       const server = await startLatchkey({ env, nodeArgs });
       try {
         [m.verify, m.refresh] = await measureAll([
@@ -241,6 +253,11 @@ async function main(): Promise<void> {
         m.verifyStormArgon2 = verify;
       } finally {
         await server.stop();
+      }
+      if (wanted('growth')) {
+        m.growthRefreshSmall = m.refresh;
+        m.growthVerifySmall = m.verify;
+        await growthLarge(results, env, db.url, userId, access, later);
       }
     } finally {
       await db.drop();
@@ -271,7 +288,7 @@ async function main(): Promise<void> {
   }
 
   if (wanted('better-auth')) await betterAuth(results);
-  if (wanted('growth')) await growth(results);
+  if (wanted('growth') && !wanted('latchkey')) await growth(results);
   if (wanted('rss')) await rss(results);
   if (wanted('postgres')) await postgres(results);
   if (wanted('workers')) await workers(results);
@@ -346,42 +363,60 @@ async function betterAuth(results: BenchResults): Promise<void> {
   }
 }
 
-/** Refresh and /verify with 1 k sessions stored, then with 1 M (100 k in a quick run). */
+function countSessions(databaseUrl: string): number {
+  const db = new Database(databaseUrl.slice('sqlite:'.length), { readonly: true });
+  try {
+    return (db.prepare('select count(*) as n from sessions').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/** Fills the database up to the large size, restarts the server on it, and measures refresh and /verify. */
+async function growthLarge(results: BenchResults, env: Record<string, string>, dbUrl: string, userId: number, access: string, tokens: readonly string[]): Promise<void> {
+  const m = results.measurements;
+  const started = performance.now();
+  const missing = SETTINGS.growthLarge - countSessions(dbUrl);
+  await seedFillerSessions(dbUrl, userId, missing);
+  results.growthSeedSeconds = Math.round(performance.now() - started) / 1000;
+  results.sessionsStored = { ...results.sessionsStored, large: countSessions(dbUrl) };
+  log(`seeded ${missing} sessions in ${results.growthSeedSeconds} s`);
+  const server = await startLatchkey({ env, nodeArgs });
+  try {
+    const size = SETTINGS.growthLarge.toLocaleString('en');
+    [m.growthRefreshLarge, m.growthVerifyLarge] = await measureAll([
+      [`refresh, ${size} sessions stored`, refreshSpec(server, tokens)],
+      [`/verify, ${size} sessions stored`, spec(`${server.url}/api/auth/verify`, 'GET', { headers: bearer(access) })],
+    ]);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The growth test on its own (`--only growth`): 1 k sessions stored, then 1 M (100 k in a quick run). */
 async function growth(results: BenchResults): Promise<void> {
   const m = results.measurements;
   const db = await createDatabase('sqlite');
   try {
     const env = latchkeyEnv(db.url);
-    const seeds = 2 * refreshSeeds();
+    const seeds = refreshSeeds();
     const { userId, access, refresh } = await withCore(env, async (core) => {
       const [user] = await seedUsers(core, 'growth', 1);
-      const tokens = await seedSessions(core, user!, seeds);
+      const tokens = await seedSessions(core, user!, 2 * seeds);
       return { userId: user!.id, access: tokens[0]!.access, refresh: tokens.map((t) => t.refresh) };
     });
-    const small = refresh.slice(0, seeds / 2);
-    const large = refresh.slice(seeds / 2);
-    await seedFillerSessions(db.url, userId, GROWTH_SMALL - seeds);
-    for (const [size, tokens] of [
-      [GROWTH_SMALL, small],
-      [SETTINGS.growthLarge, large],
-    ] as const) {
-      if (size !== GROWTH_SMALL) {
-        const started = performance.now();
-        await seedFillerSessions(db.url, userId, SETTINGS.growthLarge - GROWTH_SMALL);
-        results.growthSeedSeconds = Math.round(performance.now() - started) / 1000;
-        log(`seeded ${SETTINGS.growthLarge - GROWTH_SMALL} sessions in ${results.growthSeedSeconds} s`);
-      }
-      const server = await startLatchkey({ env, nodeArgs });
-      try {
-        const name = size === GROWTH_SMALL ? 'Small' : 'Large';
-        [m[`growthRefresh${name}`], m[`growthVerify${name}`]] = await measureAll([
-          [`refresh, ${size.toLocaleString('en')} sessions stored`, refreshSpec(server, tokens)],
-          [`/verify, ${size.toLocaleString('en')} sessions stored`, spec(`${server.url}/api/auth/verify`, 'GET', { headers: bearer(access) })],
-        ]);
-      } finally {
-        await server.stop();
-      }
+    await seedFillerSessions(db.url, userId, GROWTH_SMALL - 2 * seeds);
+    results.sessionsStored = { small: countSessions(db.url) };
+    const server = await startLatchkey({ env, nodeArgs });
+    try {
+      [m.growthRefreshSmall, m.growthVerifySmall] = await measureAll([
+        [`refresh, ${GROWTH_SMALL.toLocaleString('en')} sessions stored`, refreshSpec(server, refresh.slice(0, seeds))],
+        [`/verify, ${GROWTH_SMALL.toLocaleString('en')} sessions stored`, spec(`${server.url}/api/auth/verify`, 'GET', { headers: bearer(access) })],
+      ]);
+    } finally {
+      await server.stop();
     }
+    await growthLarge(results, env, db.url, userId, access, refresh.slice(seeds));
   } finally {
     await db.drop();
   }
@@ -401,7 +436,7 @@ async function rss(results: BenchResults): Promise<void> {
     await withCore(env, (core) => seedUsers(core, 'login', LOGIN_USERS));
     const server = await startLatchkey({ env, nodeArgs });
     try {
-      const phases = quick ? 2 : 6;
+      const phases = quick ? 1 : 6;
       const settleMs = quick ? 700 : 2000;
       const settled = async (): Promise<number> => {
         let lowest = Number.POSITIVE_INFINITY;
@@ -429,18 +464,35 @@ async function rss(results: BenchResults): Promise<void> {
         readings.push({ logins, rss: await settled() });
       }
       clearInterval(timer);
-      // Least squares of settled RSS over logins done.
-      const mx = readings.reduce((a, r) => a + r.logins, 0) / readings.length;
-      const my = readings.reduce((a, r) => a + r.rss, 0) / readings.length;
+      // Least squares of settled RSS over logins done, with the slope's standard error. Growth is carried
+      // on only when it stands clear of the noise (slope > 2 standard errors); a quick run has too few
+      // readings to tell, and reports the last reading.
+      const n = readings.length;
+      const mx = readings.reduce((a, r) => a + r.logins, 0) / n;
+      const my = readings.reduce((a, r) => a + r.rss, 0) / n;
       const den = readings.reduce((a, r) => a + (r.logins - mx) ** 2, 0);
       const slope = den === 0 ? 0 : readings.reduce((a, r) => a + (r.logins - mx) * (r.rss - my), 0) / den;
-      const end = readings[readings.length - 1]!.rss;
+      const residual = readings.reduce((a, r) => a + (r.rss - (my + slope * (r.logins - mx))) ** 2, 0);
+      const slopeError = n > 2 && den > 0 ? Math.sqrt(residual / (n - 2) / den) : Number.POSITIVE_INFINITY;
+      const growth = slope > 2 * slopeError ? slope : 0;
+      const end = readings[n - 1]!.rss;
       const peak = Math.max(end, ...samples.map((s) => s.rss));
-      const extrapolated = end + Math.max(0, slope) * Math.max(0, RSS_LOGINS - logins);
-      results.rss = { atStartBytes: atStart, readings, peakBytes: peak, endBytes: end, logins, slopeBytesPerLogin: slope, extrapolatedBytes: extrapolated, samples };
+      const extrapolated = end + growth * Math.max(0, RSS_LOGINS - logins);
+      results.rss = {
+        atStartBytes: atStart,
+        readings,
+        peakBytes: peak,
+        endBytes: end,
+        logins,
+        slopeBytesPerLogin: slope,
+        slopeErrorBytesPerLogin: Number.isFinite(slopeError) ? slopeError : null,
+        growthBytesPerLogin: growth,
+        extrapolatedBytes: extrapolated,
+        samples,
+      };
       log(
         `RSS: ${(atStart / 2 ** 20).toFixed(0)} MiB at start, settled ${readings.map((r) => `${(r.rss / 2 ** 20).toFixed(0)}@${r.logins}`).join(' ')} ` +
-          `(peak ${(peak / 2 ** 20).toFixed(0)}), ${slope.toFixed(0)} B/login, ~${(extrapolated / 2 ** 20).toFixed(0)} MiB at ${RSS_LOGINS}`,
+          `(peak ${(peak / 2 ** 20).toFixed(0)}), ${slope.toFixed(0)} ± ${Number.isFinite(slopeError) ? slopeError.toFixed(0) : '?'} B/login, ~${(extrapolated / 2 ** 20).toFixed(0)} MiB at ${RSS_LOGINS}`,
       );
     } finally {
       await server.stop();
@@ -469,8 +521,8 @@ async function postgres(results: BenchResults): Promise<void> {
     const server = await startLatchkey({ env, nodeArgs });
     try {
       m.pgRefresh = await measure('Latchkey refresh (PostgreSQL)', refreshSpec(server, refresh));
-      const { storm } = await loginStorm(server, 'login', access, 'argon2id on PostgreSQL');
-      m.pgLogin = storm;
+      // A quick run stays under 90 s: the login storm on PostgreSQL is left to the full run.
+      if (!quick) m.pgLogin = (await loginStorm(server, 'login', access, 'argon2id on PostgreSQL')).storm;
     } finally {
       await server.stop();
     }
@@ -527,9 +579,9 @@ function targets(r: BenchResults): BenchResults['targets'] {
   const b = r.hash.bcrypt;
   const out = [
     target('login-argon2id', 'logins/s ÷ hash-bound ceiling (argon2id)', '>=', 0.9, ratio(m.loginArgon2?.rps, a?.ceiling), '×',
-      `${f0(m.loginArgon2?.rps)} logins/s vs ${f0(a?.ceiling)}/s = ${CORES} cores × ${f0(a?.perSecondOneCore)} hashes/s`),
+      `${f0(m.loginArgon2?.rps)} logins/s vs ${f0(a?.ceiling)}/s = ${CORES} cores × ${f0(a?.perSecondOneCore)} hashes/s (${f0(a?.parallelPerSecond)}/s measured with ${CORES} at once)`),
     target('login-bcrypt', `logins/s ÷ hash-bound ceiling (bcrypt ${b?.params ?? ''})`, '>=', 0.9, ratio(m.loginBcrypt?.rps, b?.ceiling), '×',
-      `${f2(m.loginBcrypt?.rps)} logins/s vs ${f2(b?.ceiling)}/s = ${CORES} cores × ${f2(b?.perSecondOneCore)} hashes/s`),
+      `${f2(m.loginBcrypt?.rps)} logins/s vs ${f2(b?.ceiling)}/s = ${CORES} cores × ${f2(b?.perSecondOneCore)} hashes/s (${f2(b?.parallelPerSecond)}/s measured with ${CORES} at once)`),
     target('verify-storm-argon2id', '/verify p99 during the argon2id login storm ÷ idle p99', '<=', 3, ratio(m.verifyStormArgon2?.p99, m.verifyIdleArgon2?.p99), '×',
       `${f2(m.verifyStormArgon2?.p99)} ms vs ${f2(m.verifyIdleArgon2?.p99)} ms at ${VERIFY_RATE} req/s`),
     target('verify-storm-bcrypt', '/verify p99 during the bcrypt login storm ÷ idle p99', '<=', 3, ratio(m.verifyStormBcrypt?.p99, m.verifyIdleBcrypt?.p99), '×',
@@ -543,7 +595,9 @@ function targets(r: BenchResults): BenchResults['targets'] {
     target('growth-refresh', `refresh p50 at ${r.settings.growthLarge.toLocaleString('en')} sessions ÷ at 1,000`, '<=', 1.3, ratio(m.growthRefreshLarge?.p50, m.growthRefreshSmall?.p50), '×',
       `${f2(m.growthRefreshLarge?.p50)} ms vs ${f2(m.growthRefreshSmall?.p50)} ms`),
     target('rss', `RSS after ${RSS_LOGINS.toLocaleString('en')} logins`, '<=', 200, r.rss === undefined ? null : r.rss.extrapolatedBytes / 2 ** 20, 'MiB',
-      r.rss === undefined ? 'n/a' : `${mib(r.rss.endBytes)} after ${r.rss.logins} real argon2id logins (settled), + ${Math.max(0, r.rss.slopeBytesPerLogin).toFixed(0)} B/login extrapolated; peak ${mib(r.rss.peakBytes)}`),
+      r.rss === undefined
+        ? 'n/a'
+        : `${mib(r.rss.endBytes)} after ${r.rss.logins} real argon2id logins (settled), + ${r.rss.growthBytesPerLogin.toFixed(0)} B/login carried on (fit ${r.rss.slopeBytesPerLogin.toFixed(0)} ± ${r.rss.slopeErrorBytesPerLogin?.toFixed(0) ?? '?'}); peak ${mib(r.rss.peakBytes)}`),
   ];
   return out;
 }
