@@ -9,9 +9,9 @@ import { parseConfig } from '../src/config.ts';
 import { type Core, openCore } from '../src/core.ts';
 import { PASSWORD, createTestDatabase, engines } from './support/server.ts';
 
-async function openTestCore(engine: 'sqlite' | 'postgres'): Promise<{ core: Core; close(): Promise<void> }> {
+async function openTestCore(engine: 'sqlite' | 'postgres', env: Record<string, string> = {}): Promise<{ core: Core; close(): Promise<void> }> {
   const database = await createTestDatabase(engine);
-  const core = await openCore(parseConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' }), { background: false });
+  const core = await openCore(parseConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...env }), { background: false });
   return {
     core,
     async close() {
@@ -37,6 +37,17 @@ for (const engine of engines()) {
       // Every successor rotates again: each write of the batch was committed.
       const again = await Promise.all(rotated.map((r) => core.sessions.rotate(r.refreshToken)));
       assert.equal(again.length, 20);
+    });
+
+    test('with no grace, one token rotated twenty times in one batch has exactly one winner', async (t) => {
+      const { core, close } = await openTestCore(engine, { LATCHKEY_REFRESH_REUSE_GRACE: '0' });
+      t.after(close);
+      const user = await core.accounts.create({ username: 'ada', password: PASSWORD });
+      const session = await core.sessions.start(user);
+      // Same tick, often the same millisecond as the winning rotation: still a second use, not a grace replay.
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => core.sessions.rotate(session.refreshToken)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      assert.equal(results.filter((r) => r.status === 'rejected').length, 19);
     });
 
     test('a rotation whose write fails fails alone; the others in its batch succeed', async (t) => {

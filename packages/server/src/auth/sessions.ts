@@ -304,7 +304,9 @@ export class SessionService {
     if (!parent || parent.session_id !== claims.sid || parent.spent_at === null) {
       throw new InvalidRefreshToken('unknown refresh token');
     }
-    if (now - parent.spent_at <= this.config.refreshReuseGraceMs) {
+    // With no grace there is no window at all: a presentation in the very millisecond of the rotation
+    // (concurrent requests rotated in one group commit) is a second use too.
+    if (this.config.refreshReuseGraceMs > 0 && now - parent.spent_at <= this.config.refreshReuseGraceMs) {
       const successor = await this.db
         .selectFrom('refresh_tokens')
         .select(['issued_at', 'expires_at'])
