@@ -9,6 +9,7 @@
  *   npm run bench -- --only a,b    only some sections (machine, hash, floor, latchkey, bcrypt, better-auth,
  *                                  growth, rss, postgres, workers), for tuning
  *   npm run bench -- --report FILE regenerates the docs from a results file
+ *   npm run bench -- --only rss --rss-seconds 600   a longer RSS run (does growth level off?)
  *
  * PostgreSQL is measured too when TEST_DATABASE_URL is set. Servers and load generators are child
  * processes on loopback addresses; every one is stopped when the run ends.
@@ -34,6 +35,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     only: { type: 'string' },
     report: { type: 'string' },
+    'rss-seconds': { type: 'string' },
   },
   strict: true,
 });
@@ -44,10 +46,14 @@ const only = flags.only === undefined ? new Set<Section>(SECTIONS) : new Set(fla
 const wanted = (section: Section) => only.has(section);
 
 const quick = flags.quick === true;
+const rssSeconds = flags['rss-seconds'] === undefined ? undefined : Number(flags['rss-seconds']);
+if (rssSeconds !== undefined && !(rssSeconds > 0)) throw new Error('--rss-seconds must be a positive number');
 /** Fixed durations: the same for every measurement of a run. */
 const SETTINGS = quick
   ? { warmupS: 0.4, durationS: 0.6, reps: 3, connections: 16, rssSeconds: 3, growthLarge: 100_000, bcryptCost: 10, hashSeconds: 0.5 }
   : { warmupS: 3, durationS: 8, reps: 3, connections: 16, rssSeconds: 60, growthLarge: 1_000_000, bcryptCost: 12, hashSeconds: 3 };
+if (rssSeconds !== undefined) SETTINGS.rssSeconds = rssSeconds;
+
 /** /verify latency during a login storm and idle: the same fixed rate both times, so only the storm differs. */
 const VERIFY_RATE = 500;
 const VERIFY_RATE_CONNECTIONS = 4;
@@ -436,7 +442,7 @@ async function rss(results: BenchResults): Promise<void> {
     await withCore(env, (core) => seedUsers(core, 'login', LOGIN_USERS));
     const server = await startLatchkey({ env, nodeArgs });
     try {
-      const phases = quick ? 1 : 6;
+      const phases = quick ? 1 : Math.max(6, Math.round(SETTINGS.rssSeconds / 15));
       const settleMs = quick ? 700 : 2000;
       const settled = async (): Promise<number> => {
         let lowest = Number.POSITIVE_INFINITY;

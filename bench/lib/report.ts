@@ -169,8 +169,11 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   p();
   p('## Hash-bound ceiling');
   p();
-  p('Measured in the same run, before any server starts: one verification at a time with the configured algorithm and parameters ' +
-    '(`PasswordHasher`, as login uses it); the ceiling is cores × that rate.');
+  p(
+    'Measured in the same run, before any server starts: a hash made by the server\'s own `PasswordHasher` (so with the configured ' +
+      'algorithm and parameters), verified one at a time by the same @node-rs function at normal priority; the ceiling is cores × that rate. ' +
+      'The last column runs one verification per core at once: what the machine gives to hashing right now.',
+  );
   p();
   p(`| algorithm | parameters | ms per hash | hashes/s on one core | ceiling (logins/s) | measured with ${mc.cores} at once |`);
   p('|---|---|---|---|---|---|');
