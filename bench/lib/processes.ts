@@ -4,7 +4,7 @@
  * autocannon is ever left running. Loopback addresses only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ const children = new Set<ChildProcess>();
 
 function killAll(): void {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(CHILD_CWD, { recursive: true, force: true });
 }
 process.once('exit', killAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
