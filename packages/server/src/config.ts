@@ -54,6 +54,11 @@ export interface Config {
   readonly oidcProviders: readonly OidcProviderConfig[];
   readonly allowedRedirects: readonly string[];
   readonly revocationFeedKey: string | undefined;
+  /**
+   * Where people reach Latchkey (`LATCHKEY_PUBLIC_URL`, default `http://HOST:PORT`): the base of links in mail,
+   * the passkey origin and RP ID, the discovery document. An origin plus an optional path, no trailing slash.
+   */
+  readonly publicUrl: string;
   readonly logLevel: string;
 }
 
@@ -192,6 +197,21 @@ class EnvReader {
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** `LATCHKEY_PUBLIC_URL`: an http(s) URL without query or fragment; kept without its trailing slash. */
+function parsePublicUrl(name: string, value: string | undefined, host: string, port: number): string {
+  const fallback = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  let url: URL;
+  try {
+    url = new URL(value ?? fallback);
+  } catch {
+    throw new ConfigError(name, `must be an http(s) URL such as https://auth.example.com (got "${value}")`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new ConfigError(name, `must be an http(s) URL without query, fragment or credentials (got "${value}")`);
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 
 function parseDatabaseUrl(name: string, value: string): string {
@@ -375,9 +395,12 @@ export function parseConfig(env: Env): Config {
   const google = parseGoogle(read);
   const logLevel = read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
 
+  const port = read.integer('PORT', 8080, 0, 65535);
+  const host = read.string('HOST') ?? '127.0.0.1';
+
   const config: Config = {
-    port: read.integer('PORT', 8080, 0, 65535),
-    host: read.string('HOST') ?? '127.0.0.1',
+    port,
+    host,
     databaseUrl: parseDatabaseUrl('DATABASE_URL', read.string('DATABASE_URL') ?? 'sqlite:./data/latchkey.db'),
     dbPoolSize: read.integer('LATCHKEY_DB_POOL', 10, 1, 1000),
     redisUrl: parseRedisUrl('REDIS_URL', read.string('REDIS_URL')),
@@ -408,6 +431,7 @@ export function parseConfig(env: Env): Config {
     oidcProviders: Object.freeze(parseOidcProviders(read, google)),
     allowedRedirects: Object.freeze(read.origins('LATCHKEY_ALLOWED_REDIRECTS')),
     revocationFeedKey: read.string('LATCHKEY_REVOCATION_FEED_KEY'),
+    publicUrl: parsePublicUrl('LATCHKEY_PUBLIC_URL', read.string('LATCHKEY_PUBLIC_URL'), host, port),
     logLevel,
   };
   return Object.freeze(config);

@@ -199,3 +199,18 @@ describe('parseConfig', () => {
     }
   });
 });
+
+describe('LATCHKEY_PUBLIC_URL', () => {
+  test('defaults to http://HOST:PORT, brackets an IPv6 host, and drops a trailing slash', () => {
+    assert.equal(parseConfig({}).publicUrl, 'http://127.0.0.1:8080');
+    assert.equal(parseConfig({ HOST: '::1', PORT: '9000' }).publicUrl, 'http://[::1]:9000');
+    assert.equal(parseConfig({ LATCHKEY_PUBLIC_URL: 'https://auth.example.com/' }).publicUrl, 'https://auth.example.com');
+    assert.equal(parseConfig({ LATCHKEY_PUBLIC_URL: 'https://example.com/auth/' }).publicUrl, 'https://example.com/auth');
+  });
+
+  test('refuses what is not a plain http(s) URL', () => {
+    for (const value of ['auth.example.com', 'ftp://example.com', 'https://example.com/?a=1', 'https://u:p@example.com', 'https://example.com/#x']) {
+      refuses({ LATCHKEY_PUBLIC_URL: value }, 'LATCHKEY_PUBLIC_URL');
+    }
+  });
+});
