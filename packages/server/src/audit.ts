@@ -11,6 +11,7 @@ import type { AuditEventRow, Database } from './store/schema.ts';
 export type AuditEventType =
   | 'login_success'
   | 'login_failed'
+  | 'password_check_failed'
   | 'refresh_token_reuse'
   | 'logout'
   | 'logout_all'

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { AccountService } from './auth/accounts.ts';
 import { KeyRing } from './auth/keys.ts';
 import { PasswordLogin } from './auth/login.ts';
+import { PasswordCheck } from './auth/password-check.ts';
 import { PasswordHasher, checkNewPassword } from './auth/passwords.ts';
 import { RevocationList, type RevocationBus } from './auth/revocations.ts';
 import { SessionService } from './auth/sessions.ts';
@@ -44,6 +45,8 @@ export interface Core {
   readonly sessions: SessionService;
   readonly accounts: AccountService;
   readonly passwordLogin: PasswordLogin;
+  /** Limits, audits and verifies every typed password: login and `checkCurrentPassword` (auth/password-check.ts). */
+  readonly passwordCheck: PasswordCheck;
   readonly revocations: RevocationList;
   readonly limiter: AbuseLimiter;
   readonly audit: AuditLog;
@@ -79,9 +82,10 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   if (options.revocationBus) await revocations.attachBus(options.revocationBus);
   const users = new UserStore(db, hasher, config.passwordHash);
   const sessions = new SessionService(db, config, tokens, revocations, audit);
-  const accounts = new AccountService(users, sessions, hasher, audit);
   const limiter = new AbuseLimiter(config, options.limiters ?? memoryLimiters);
-  const passwordLogin = new PasswordLogin({ users, hasher, sessions, limiter, audit, metrics });
+  const passwordCheck = new PasswordCheck({ hasher, limiter, audit, metrics });
+  const accounts = new AccountService(users, sessions, hasher, audit, passwordCheck);
+  const passwordLogin = new PasswordLogin({ users, hasher, sessions, passwordCheck, audit, metrics });
 
   const timers: NodeJS.Timeout[] = [];
   const probes: Record<string, () => Promise<void>> = { database: () => store.ping() };
@@ -119,6 +123,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     sessions,
     accounts,
     passwordLogin,
+    passwordCheck,
     revocations,
     limiter,
     audit,

@@ -5,11 +5,12 @@
  */
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Role } from '../config.ts';
-import { Conflict, Forbidden } from '../errors.ts';
+import { Conflict } from '../errors.ts';
 import type { UserRow } from '../store/schema.ts';
-import type { PasswordHasher } from './passwords.ts';
+import type { EventLogger, PasswordCheck } from './password-check.ts';
+import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 import type { SessionService } from './sessions.ts';
-import type { NewUserInput, UserChanges, UserStore } from './users.ts';
+import { isSerializationFailure, type NewUserInput, type UserChanges, type UserStore } from './users.ts';
 
 export class AccountService {
   constructor(
@@ -17,6 +18,7 @@ export class AccountService {
     private readonly sessions: SessionService,
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditLog,
+    private readonly passwordCheck: PasswordCheck,
   ) {}
 
   async create(input: NewUserInput, ctx: RequestContext = {}): Promise<UserRow> {
@@ -35,23 +37,40 @@ export class AccountService {
     return true;
   }
 
-  /** The user changes their own password: the current one is required; other sessions end. */
-  async changeOwnPassword(userId: number, currentSession: string, current: string, next: string, ctx: RequestContext = {}): Promise<void> {
+  /**
+   * The user changes their own password: the current one is checked through
+   * {@link PasswordCheck.checkCurrentPassword} (limited and audited like login); every other session ends
+   * in the same transaction as the change, and a change made meanwhile by someone else wins (409).
+   */
+  async changeOwnPassword(
+    userId: number,
+    currentSession: string,
+    current: string,
+    next: string,
+    ctx: RequestContext = {},
+    log?: EventLogger,
+  ): Promise<void> {
     const user = await this.users.getById(userId);
-    const ok = user.password_hash !== null ? await this.hasher.verify(user.password_hash, current) : await this.hasher.verifyDummy(current);
-    // 403, not 401: the caller is authenticated; a 401 would make clients drop a perfectly good session.
-    if (!ok) throw new Forbidden('current password is incorrect');
-    await this.users.setPassword(userId, next, 'new_password');
-    await this.sessions.revokeAllOfUser(userId, 'password_changed', ctx, currentSession);
+    await this.passwordCheck.checkCurrentPassword(user, current, ctx, { purpose: 'password_change', ...(log === undefined ? {} : { log }) });
+    checkNewPassword(next, this.users.hashAlgorithm, 'new_password');
+    const hash = await this.hasher.hash(next);
+    await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', (trx) => this.users.storeHash(userId, hash, Date.now(), trx), {
+      keep: currentSession,
+      expectedVersion: user.credential_version,
+    });
     await this.audit.write('password_changed', { userId, sessionId: currentSession }, ctx);
   }
 
-  /** An administrator (or the CLI) sets a password: every session of the user ends. */
-  async resetPassword(userId: number, next: string, ctx: RequestContext = {}): Promise<void> {
+  /**
+   * Sets a new password and ends every session of the user, in one transaction (issue 10 #1): the admin
+   * API, the CLI, and a reset by email call this.
+   */
+  async resetPassword(userId: number, next: string, ctx: RequestContext = {}, details: Readonly<Record<string, string | boolean>> = { by_admin: true }): Promise<void> {
     await this.users.getById(userId);
-    await this.users.setPassword(userId, next);
-    await this.sessions.revokeAllOfUser(userId, 'password_changed', ctx);
-    await this.audit.write('password_changed', { userId, details: { by_admin: true } }, ctx);
+    checkNewPassword(next, this.users.hashAlgorithm);
+    const hash = await this.hasher.hash(next);
+    await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', (trx) => this.users.storeHash(userId, hash, Date.now(), trx));
+    await this.audit.write('password_changed', { userId, details }, ctx);
   }
 
   /** Applies username, email, role and disabled changes, with their consequences. */
@@ -59,12 +78,19 @@ export class AccountService {
     const before = await this.users.getById(userId);
     const demoted = changes.role !== undefined && changes.role !== 'ADMIN';
     const keepAnAdmin = await this.#guardLastAdmin(before, demoted || changes.disabled === true);
-    const after = await this.users.update(userId, changes, { keepAnAdmin });
+    // Disabling ends every session in the transaction that disables (see SessionService.revokeAllForCredentialChange).
+    const after =
+      changes.disabled === true && !before.disabled
+        ? await this.#serialized(() =>
+            this.sessions.revokeAllForCredentialChange(userId, 'user_disabled', (trx) => this.users.update(userId, changes, { keepAnAdmin, within: trx }), {
+              serializable: keepAnAdmin,
+            }),
+          )
+        : await this.users.update(userId, changes, { keepAnAdmin });
     if (changes.role !== undefined && changes.role !== before.role) {
       await this.audit.write('role_changed', { userId, details: { from: before.role, to: after.role } }, ctx);
     }
     if (changes.disabled !== undefined && Boolean(before.disabled) !== changes.disabled) {
-      if (changes.disabled) await this.sessions.revokeAllOfUser(userId, 'user_disabled', ctx);
       await this.audit.write(changes.disabled ? 'user_disabled' : 'user_enabled', { userId }, ctx);
     }
     if (changes.username !== undefined || changes.email !== undefined) {
@@ -85,8 +111,22 @@ export class AccountService {
   async delete(userId: number, ctx: RequestContext = {}): Promise<void> {
     const user = await this.users.getById(userId);
     const keepAnAdmin = await this.#guardLastAdmin(user, true);
-    await this.sessions.revokeAllOfUser(userId, 'user_deleted', ctx);
-    await this.users.delete(userId, { keepAnAdmin });
+    // The revocation rows outlive the user, so its access tokens stay refused until they expire.
+    await this.#serialized(() =>
+      this.sessions.revokeAllForCredentialChange(userId, 'user_deleted', (trx) => this.users.delete(userId, { keepAnAdmin, within: trx }), {
+        serializable: keepAnAdmin,
+      }),
+    );
     await this.audit.write('user_deleted', { userId }, ctx);
+  }
+
+  /** PostgreSQL aborts one of two racing serializable changes to the administrators: a Conflict, as in UserStore. */
+  async #serialized<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isSerializationFailure(error)) throw new Conflict('a concurrent change to the administrators won; try again');
+      throw error;
+    }
   }
 }

@@ -1,18 +1,28 @@
 /**
- * Password hashing on worker threads of its own, one per core, each at a lower CPU priority (nice 10)
- * than the event loop. Hashing on libuv's pool kept it off the event loop, but on a busy machine the
- * hashing threads still took CPU turns from the event loop: during a login storm every other request
- * (`/verify` above all) waited behind them. At a lower priority the hashes use every idle cycle and yield
- * at once when a request arrives. Workers are unref'd while idle, so they never keep a process alive.
+ * Password hashing on a `piscina` worker pool, one thread per core, each at a lower CPU priority
+ * (`niceIncrement`) than the event loop: the hashes use every idle cycle and yield at once when a request
+ * arrives, so a login storm does not slow `/verify`. Idle workers are unref'd by piscina, so they never
+ * keep a process alive.
+ *
+ * The queue in front of the workers is bounded and fair (issue 10 #4):
+ * - fair: jobs wait in one FIFO per client address and the workers take them round-robin, so 150 guesses
+ *   from one address delay an unrelated login by at most one hash per other waiting address;
+ * - bounded: past {@link MAX_QUEUE_WAIT_MS} of work (a length derived from the hash time measured by the
+ *   workers themselves), a new job is refused with {@link RateLimited} (429 + `Retry-After`), except the
+ *   first job of an address that has none waiting, which is admitted up to twice that length.
  *
  * @example
- *   const stored = await hashPool().run<string>({ op: 'argon2.hash', password, options });
+ *   const stored = await hashPool().run<string>({ op: 'argon2.hash', password, options }, { queueKey: ip });
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { Piscina, type TaskQueue, queueOptionsSymbol } from 'piscina';
+import { RateLimited } from '../errors.ts';
 
-/** The hashing threads' nice value: the event loop (nice 0) gets about nine CPU turns for each of theirs. */
+/** The hashing threads' nice increment: the event loop (nice 0) gets about nine CPU turns for each of theirs. */
 const HASH_NICE = 10;
+
+/** The longest a job may expect to wait in the queue before new ones are refused. */
+export const MAX_QUEUE_WAIT_MS = 2000;
 
 export type HashJob =
   | { readonly op: 'argon2.hash'; readonly password: string; readonly options: Readonly<Record<string, number>> }
@@ -20,75 +30,113 @@ export type HashJob =
   | { readonly op: 'bcrypt.hash'; readonly password: string; readonly cost: number }
   | { readonly op: 'bcrypt.verify'; readonly stored: string; readonly password: string };
 
-interface Pending {
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: Error) => void;
+export interface QueueOptions {
+  /** Whose job this is (the client address); jobs without one share a queue. */
+  readonly queueKey?: string;
 }
 
-interface Slot {
-  worker: Worker;
-  /** The job running on it, if any. */
-  job: number | undefined;
+type Task = Parameters<TaskQueue['push']>[0];
+
+function keyOf(task: Task): string {
+  const options = task[queueOptionsSymbol] as { key?: string } | null;
+  return options?.key ?? '';
+}
+
+/** One FIFO per key, served round-robin. */
+export class FairQueue implements TaskQueue {
+  readonly #queues = new Map<string, Task[]>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** How many jobs of `key` are waiting. */
+  waiting(key: string): number {
+    return this.#queues.get(key)?.length ?? 0;
+  }
+
+  push(task: Task): void {
+    const key = keyOf(task);
+    const queue = this.#queues.get(key);
+    if (queue === undefined) this.#queues.set(key, [task]);
+    else queue.push(task);
+    this.#size++;
+  }
+
+  shift(): Task | null {
+    // Map iteration is insertion order: take the first key's oldest job, then move that key to the back.
+    for (const [key, queue] of this.#queues) {
+      const task = queue.shift();
+      this.#queues.delete(key);
+      if (queue.length > 0) this.#queues.set(key, queue);
+      if (task === undefined) continue;
+      this.#size--;
+      return task;
+    }
+    return null;
+  }
+
+  remove(task: Task): void {
+    const key = keyOf(task);
+    const queue = this.#queues.get(key);
+    const index = queue?.indexOf(task) ?? -1;
+    if (queue === undefined || index === -1) return;
+    queue.splice(index, 1);
+    if (queue.length === 0) this.#queues.delete(key);
+    this.#size--;
+  }
+}
+
+interface WorkerAnswer<T> {
+  readonly value: T;
+  /** The hash's own time in the worker, without the queue. */
+  readonly ms: number;
 }
 
 export class HashPool {
-  readonly #slots: Slot[] = [];
-  readonly #queue: { id: number; job: HashJob }[] = [];
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
+  readonly #queue = new FairQueue();
+  readonly #pool: Piscina;
+  readonly #threads: number;
+  /** Moving average of one hash's time (ms); undefined until a first job finished. */
+  #hashMs: number | undefined;
 
-  constructor(private readonly size = availableParallelism()) {}
-
-  run<T extends string | boolean>(job: HashJob): Promise<T> {
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.#queue.push({ id, job });
-      this.#dispatch();
+  constructor(threads = availableParallelism()) {
+    this.#threads = threads;
+    this.#pool = new Piscina({
+      filename: new URL('./hash-worker.mjs', import.meta.url).href,
+      minThreads: 1,
+      maxThreads: threads,
+      idleTimeout: 60_000,
+      niceIncrement: HASH_NICE,
+      taskQueue: this.#queue,
     });
   }
 
-  #dispatch(): void {
-    while (this.#queue.length > 0) {
-      let slot = this.#slots.find((s) => s.job === undefined);
-      if (slot === undefined && this.#slots.length < this.size) slot = this.#spawn();
-      if (slot === undefined) return;
-      const next = this.#queue.shift()!;
-      slot.job = next.id;
-      slot.worker.ref(); // a job in flight keeps the process alive until it answers
-      slot.worker.postMessage({ id: next.id, ...next.job });
-    }
+  /** The queue length past which jobs are refused: {@link MAX_QUEUE_WAIT_MS} of measured work (unbounded until measured). */
+  get queueLimit(): number {
+    if (this.#hashMs === undefined) return Number.POSITIVE_INFINITY;
+    return Math.max(this.#threads, Math.floor((MAX_QUEUE_WAIT_MS / this.#hashMs) * this.#threads));
   }
 
-  #spawn(): Slot {
-    const worker = new Worker(new URL('./hash-worker.mjs', import.meta.url), { workerData: { nice: HASH_NICE } });
-    const slot: Slot = { worker, job: undefined };
-    worker.unref();
-    worker.on('message', (message: { id: number; value?: string | boolean; error?: string }) => {
-      slot.job = undefined;
-      worker.unref();
-      const pending = this.#pending.get(message.id);
-      this.#pending.delete(message.id);
-      if (message.error !== undefined) pending?.reject(new Error(message.error));
-      else pending?.resolve(message.value);
-      this.#dispatch();
-    });
-    worker.on('error', (error) => this.#lost(slot, error));
-    worker.on('exit', (code) => this.#lost(slot, new Error(`hash worker exited with code ${code}`)));
-    this.#slots.push(slot);
-    return slot;
+  async run<T extends string | boolean>(job: HashJob, options: QueueOptions = {}): Promise<T> {
+    const key = options.queueKey ?? '';
+    const waiting = this.#queue.size;
+    const limit = this.queueLimit;
+    const newcomer = this.#queue.waiting(key) === 0;
+    if (waiting >= limit * (newcomer ? 2 : 1)) {
+      // The queue ahead drains at threads / hashMs jobs a millisecond.
+      const drainMs = (waiting * (this.#hashMs ?? 0)) / this.#threads;
+      throw new RateLimited(Math.max(1, Math.ceil(drainMs / 1000)), 'hash_queue');
+    }
+    // The symbol-keyed property steers the fair queue; structured cloning leaves it out of the worker's copy.
+    const answer = (await this.#pool.run({ ...job, [queueOptionsSymbol]: { key } })) as WorkerAnswer<T>;
+    this.#hashMs = this.#hashMs === undefined ? answer.ms : this.#hashMs * 0.9 + answer.ms * 0.1;
+    return answer.value;
   }
 
-  /** A worker died: fail its job, forget it, and let the next job start a new one. */
-  #lost(slot: Slot, error: Error): void {
-    const index = this.#slots.indexOf(slot);
-    if (index === -1) return;
-    this.#slots.splice(index, 1);
-    if (slot.job !== undefined) {
-      this.#pending.get(slot.job)?.reject(error);
-      this.#pending.delete(slot.job);
-    }
-    this.#dispatch();
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 }
 

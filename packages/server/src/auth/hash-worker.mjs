@@ -1,21 +1,11 @@
-// A password-hashing thread of the pool in hash-pool.ts. Plain JavaScript: worker threads do not share
-// the main thread's TypeScript loader. It lowers its own CPU priority first, so that a login storm
-// never delays the event loop (Linux only: elsewhere it runs at the normal priority).
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
-import { parentPort, workerData } from 'node:worker_threads';
+// A password-hashing thread of the piscina pool in hash-pool.ts. Plain JavaScript: worker threads do not
+// share the main thread's TypeScript loader. Piscina lowers its priority (niceIncrement). It answers the
+// hash's own duration too, from which the pool derives its queue bound.
+import { performance } from 'node:perf_hooks';
 import * as argon2 from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 
-try {
-  // /proc/thread-self names this thread; on Linux a thread id given to setpriority changes that thread only.
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid) && tid > 0) setPriority(tid, workerData.nice);
-} catch {
-  // Not Linux, or not allowed: hashing still runs off the event loop, at the normal priority.
-}
-
-function run(job) {
+function hash(job) {
   switch (job.op) {
     case 'argon2.hash':
       return argon2.hashSync(job.password, job.options);
@@ -30,10 +20,8 @@ function run(job) {
   }
 }
 
-parentPort.on('message', (job) => {
-  try {
-    parentPort.postMessage({ id: job.id, value: run(job) });
-  } catch (error) {
-    parentPort.postMessage({ id: job.id, error: error instanceof Error ? error.message : String(error) });
-  }
-});
+export default function run(job) {
+  const started = performance.now();
+  const value = hash(job);
+  return { value, ms: performance.now() - started };
+}

@@ -1,17 +1,20 @@
 /**
- * Password login (SPEC §2, §6): rate limits, constant-time behaviour for unknown users, hash upgrade,
- * session creation, and the `login_failed` log event and audit record.
+ * Password login (SPEC §2, §6): rate limits spent before the hash, constant-time behaviour for unknown
+ * users, hash upgrade, session creation, and the `login_failed` log event and audit record.
  *
  * @example
  *   const tokens = await login({ identifier: 'ada', password: '…' }, ctx);
  */
 import type { AuditLog, RequestContext } from '../audit.ts';
-import { InvalidCredentials, RateLimited } from '../errors.ts';
-import { type AbuseLimiter, hashIdentifier } from '../limits/abuse.ts';
+import { InvalidCredentials } from '../errors.ts';
+import { hashIdentifier } from '../limits/abuse.ts';
 import type { Metrics } from '../metrics.ts';
+import type { EventLogger, PasswordCheck } from './password-check.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { IssuedTokens, SessionService } from './sessions.ts';
 import type { UserStore } from './users.ts';
+
+export type { EventLogger } from './password-check.ts';
 
 export interface LoginInput {
   /** A username or an email. */
@@ -19,17 +22,11 @@ export interface LoginInput {
   readonly password: string;
 }
 
-/** The log calls login needs; pino's loggers fit. */
-export interface EventLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
 export interface LoginDeps {
   readonly users: UserStore;
   readonly hasher: PasswordHasher;
   readonly sessions: SessionService;
-  readonly limiter: AbuseLimiter;
+  readonly passwordCheck: PasswordCheck;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
 }
@@ -38,27 +35,15 @@ export class PasswordLogin {
   constructor(private readonly deps: LoginDeps) {}
 
   async login(input: LoginInput, ctx: RequestContext, log: EventLogger): Promise<IssuedTokens> {
-    const { users, hasher, sessions, limiter, audit, metrics } = this.deps;
+    const { users, hasher, sessions, passwordCheck, audit, metrics } = this.deps;
     const ip = ctx.ip ?? 'unknown';
-    try {
-      await limiter.beforeLogin(ip, input.identifier);
-    } catch (error) {
-      if (error instanceof RateLimited) {
-        metrics.rateLimited.inc({ limit: error.limit });
-        metrics.logins.inc({ outcome: 'rate_limited' });
-        log.warn({ event: 'rate_limited', limit: error.limit, ip }, 'login rate limited');
-        await audit.write('rate_limited', { details: { limit: error.limit, identifier_hash: hashIdentifier(input.identifier) } }, ctx);
-      }
-      throw error;
-    }
-
+    // Read first (no hashing yet): the budgets are the account's, whichever of its identifiers was typed.
     const user = await users.findByIdentifier(input.identifier);
-    // Unknown users and password-less accounts cost one hash verification too, so timing tells nothing.
-    const passwordOk =
-      user?.password_hash != null ? await hasher.verify(user.password_hash, input.password) : await hasher.verifyDummy(input.password);
+    const { ok: passwordOk, account } = await passwordCheck.attempt(user, input.identifier, input.password, ctx, log);
+    const succeeded = user !== undefined && passwordOk && !user.disabled;
+    await passwordCheck.settle(ctx, account, succeeded);
 
-    if (!user || !passwordOk || user.disabled) {
-      await limiter.loginFailed(ip, input.identifier);
+    if (!succeeded) {
       const identifierHash = hashIdentifier(input.identifier);
       const reason = !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'disabled';
       metrics.logins.inc({ outcome: 'failure' });
@@ -67,13 +52,22 @@ export class PasswordLogin {
       throw new InvalidCredentials();
     }
 
-    await limiter.loginSucceeded(ip, input.identifier);
-    if (user.password_hash !== null && hasher.needsRehash(user.password_hash)) {
-      // Upgrade imported bcrypt hashes and older parameters while the plain password is at hand.
-      await users.storeHash(user.id, await hasher.hash(input.password));
+    // Upgrade imported bcrypt hashes and older parameters while the plain password is at hand; stored by
+    // the session's own statement, so a password changed meanwhile is never overwritten with the old one.
+    const rehash = user.password_hash !== null && hasher.needsRehash(user.password_hash) ? await hasher.hash(input.password) : undefined;
+    let issued: IssuedTokens;
+    try {
+      issued = await sessions.start(user, ctx, Date.now(), rehash === undefined ? {} : { rehash });
+    } catch (error) {
+      // The password, the account's state or the account itself changed since it was read: that change
+      // wins (issue 10 items 1–2), and this login fails like any other.
+      if (error instanceof InvalidCredentials) {
+        metrics.logins.inc({ outcome: 'failure' });
+        log.info({ event: 'login_failed', ip, identifier_hash: hashIdentifier(input.identifier), reason: 'credentials_changed' }, 'login failed');
+        await audit.write('login_failed', { userId: user.id, details: { identifier_hash: hashIdentifier(input.identifier), reason: 'credentials_changed' } }, ctx);
+      }
+      throw error;
     }
-    await users.recordLogin(user.id);
-    const issued = await sessions.start(user, ctx);
     metrics.logins.inc({ outcome: 'success' });
     await audit.write('login_success', { userId: user.id, sessionId: issued.sessionId }, ctx);
     return issued;

@@ -1,6 +1,6 @@
 /**
- * Password hashing and the rules for new passwords (SPEC §2). Hashing runs on worker threads of its own
- * at a lower CPU priority (hash-pool.ts), through @node-rs/argon2 and @node-rs/bcrypt, so it never
+ * Password hashing and the rules for new passwords (SPEC §2). Hashing runs on a piscina worker pool
+ * at a lower CPU priority, behind a bounded, per-address fair queue (hash-pool.ts), through @node-rs/argon2 and @node-rs/bcrypt, so it never
  * blocks or slows the event loop.
  *
  * @example
@@ -13,8 +13,8 @@ import * as argon2 from '@node-rs/argon2';
 import type { Algorithm as Argon2Algorithm } from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { hashPool } from './hash-pool.ts';
-import { RefusedValue } from '../errors.ts';
+import { type HashJob, hashPool, type QueueOptions } from './hash-pool.ts';
+import { RateLimited, RefusedValue } from '../errors.ts';
 import type { PasswordHashAlg } from '../config.ts';
 
 /** OWASP Password Storage Cheat Sheet, first choice: argon2id, m=19 MiB, t=2, p=1. */
@@ -70,29 +70,39 @@ export class PasswordHasher {
     this.#options = options;
   }
 
-  hash(password: string): Promise<string> {
-    if (this.#options.algorithm === 'bcrypt') return hashPool().run({ op: 'bcrypt.hash', password, cost: this.#options.bcryptCost });
-    return hashPool().run({ op: 'argon2.hash', password, options: { algorithm: ARGON2ID, ...ARGON2_PARAMS } });
+  hash(password: string, queue: QueueOptions = {}): Promise<string> {
+    if (this.#options.algorithm === 'bcrypt') return hashPool().run({ op: 'bcrypt.hash', password, cost: this.#options.bcryptCost }, queue);
+    return hashPool().run({ op: 'argon2.hash', password, options: { algorithm: ARGON2ID, ...ARGON2_PARAMS } }, queue);
   }
 
-  /** Verifies against argon2 or bcrypt (`$2a$`/`$2b$`/`$2y$`) hashes; false for anything else. */
-  async verify(stored: string, password: string): Promise<boolean> {
+  /**
+   * Verifies against argon2 or bcrypt (`$2a$`/`$2b$`/`$2y$`) hashes; false for anything else. Throws
+   * RateLimited when the hash queue is full (hash-pool.ts); `queue.queueKey` is the client address.
+   */
+  async verify(stored: string, password: string, queue: QueueOptions = {}): Promise<boolean> {
+    let job: HashJob;
+    if (isArgon2Hash(stored)) job = { op: 'argon2.verify', stored, password };
+    else if (isBcryptHash(stored)) job = { op: 'bcrypt.verify', stored, password };
+    else return false;
     try {
-      if (isArgon2Hash(stored)) return await hashPool().run({ op: 'argon2.verify', stored, password });
-      if (isBcryptHash(stored)) return await hashPool().run({ op: 'bcrypt.verify', stored, password });
-    } catch {
+      return await hashPool().run<boolean>(job, queue);
+    } catch (error) {
+      if (error instanceof RateLimited) throw error;
       // A corrupt stored hash is a failed login, not a server error.
+      return false;
     }
-    return false;
   }
 
   /**
    * Spends the same time as a real verification, for unknown users and password-less accounts, so that
    * the response time does not reveal whether an account exists.
    */
-  async verifyDummy(password: string): Promise<false> {
-    this.#dummy ??= this.hash(randomBytes(18).toString('base64url'));
-    await this.verify(await this.#dummy, password);
+  async verifyDummy(password: string, queue: QueueOptions = {}): Promise<false> {
+    this.#dummy ??= this.hash(randomBytes(18).toString('base64url')).catch((error: unknown) => {
+      this.#dummy = undefined; // a refused (queue full) first hash must not stay cached
+      throw error;
+    });
+    await this.verify(await this.#dummy, password, queue);
     return false;
   }
 

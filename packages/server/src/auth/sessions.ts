@@ -17,10 +17,10 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Config, Role } from '../config.ts';
-import { InvalidAccessToken, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
+import { Conflict, InvalidAccessToken, InvalidCredentials, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
 import { type QueryRunner, prepare } from '../store/prepared.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
-import type { RevocationList } from './revocations.ts';
+import type { Revocation, RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, type TokenClaims, type TokenService } from './tokens.ts';
 
 export interface IssuedTokens {
@@ -90,6 +90,7 @@ type LiveUserRow = UserRow & {
   s_revoke_reason: string | null;
   s_ip: string | null;
   s_user_agent: string | null;
+  s_credential_version: number;
 };
 
 /** The statements of a rotation, compiled once: refresh is the hottest write path (see store/prepared.ts). */
@@ -109,6 +110,7 @@ function rotationStatements(db: Kysely<Database>) {
           'sessions.revoke_reason as s_revoke_reason',
           'sessions.ip as s_ip',
           'sessions.user_agent as s_user_agent',
+          'sessions.credential_version as s_credential_version',
         ])
         .where('sessions.id', '=', p('sid', '')),
     ),
@@ -175,14 +177,31 @@ export class SessionService {
     return Math.floor(end / 1000);
   }
 
-  /** Opens a session for `user` (a login) and issues its first token pair. */
-  async start(user: UserRow, ctx: RequestContext = {}, now = Date.now()): Promise<IssuedTokens> {
+  /**
+   * Opens a session for `user` (a login) and issues its first token pair. `user` is the row the caller
+   * read before checking the password: the session is created only if that user still exists, is not
+   * disabled and has the same `credential_version`. The check is an UPDATE of the user row (it also
+   * records the login, and stores `rehash` when given), so it locks the row until the session is in:
+   * a concurrent {@link revokeAllForCredentialChange} either runs first (and the login gets
+   * {@link InvalidCredentials}) or waits and then revokes the new session with the others. A login that
+   * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2).
+   */
+  async start(user: UserRow, ctx: RequestContext = {}, now = Date.now(), options: { rehash?: string } = {}): Promise<IssuedTokens> {
     const sid = randomId();
     const jti = randomId();
     const sessionEnd = this.config.sessionMaxAgeMs === 0 ? null : now + this.config.sessionMaxAgeMs;
     const iat = Math.floor(now / 1000);
     const exp = this.#refreshExp(now, sessionEnd);
-    await this.db.transaction().execute(async (trx) => {
+    const current = await this.db.transaction().execute(async (trx) => {
+      const live = await trx
+        .updateTable('users')
+        .set({ last_login_at: now, ...(options.rehash === undefined ? {} : { password_hash: options.rehash, updated_at: now }) })
+        .where('id', '=', user.id)
+        .where('credential_version', '=', user.credential_version)
+        .where('disabled', '=', 0)
+        .returningAll()
+        .executeTakeFirst();
+      if (live === undefined) return undefined;
       await trx
         .insertInto('sessions')
         .values({
@@ -195,14 +214,17 @@ export class SessionService {
           revoke_reason: null,
           ip: ctx.ip ?? null,
           user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+          credential_version: live.credential_version,
         })
         .execute();
       await trx
         .insertInto('refresh_tokens')
         .values({ jti_hash: hashJti(jti), session_id: sid, parent_hash: null, issued_at: iat * 1000, expires_at: exp * 1000, spent_at: null })
         .execute();
+      return live;
     });
-    return this.#issue(user, sid, { jti, iat, exp }, now);
+    if (current === undefined) throw new InvalidCredentials();
+    return this.#issue(current, sid, { jti, iat, exp }, now);
   }
 
   /** Checks that the session and its user may still be used; returns the user. */
@@ -213,7 +235,10 @@ export class SessionService {
     if (row.s_expires_at !== null && now >= row.s_expires_at) throw new InvalidRefreshToken('session ended');
     if (row.id !== userId) throw new InvalidRefreshToken('session of another user');
     if (row.disabled) throw new InvalidRefreshToken('user disabled');
-    const { s_id, s_created_at, s_expires_at, s_last_used_at, s_revoked_at, s_revoke_reason, s_ip, s_user_agent, ...user } = row;
+    // Redundant with the revocation that every credential change makes in the same transaction; kept so
+    // that a session can never outlive the credentials it was opened with, whatever wrote it.
+    if (row.credential_version !== row.s_credential_version) throw new InvalidRefreshToken('credentials changed');
+    const { s_id, s_created_at, s_expires_at, s_last_used_at, s_revoked_at, s_revoke_reason, s_ip, s_user_agent, s_credential_version, ...user } = row;
     const session: SessionRow = {
       id: s_id,
       user_id: user.id,
@@ -224,6 +249,7 @@ export class SessionService {
       revoke_reason: s_revoke_reason,
       ip: s_ip,
       user_agent: s_user_agent,
+      credential_version: s_credential_version,
     };
     return { user, session };
   }
@@ -346,14 +372,78 @@ export class SessionService {
     return revoked;
   }
 
-  /** Revokes every active session of a user, except `keep`. Returns how many were revoked. */
-  async revokeAllOfUser(userId: number, reason: RevokeReason, ctx: RequestContext = {}, keep?: string, now = Date.now()): Promise<number> {
-    let query = this.db.selectFrom('sessions').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null);
-    if (keep !== undefined) query = query.where('id', '!=', keep);
-    const rows = await query.execute();
-    let count = 0;
-    for (const row of rows) if (await this.revoke(row.id, reason, ctx, now)) count++;
-    return count;
+  /** Revokes every active session of a user, except `keep`, in one transaction. Returns how many were revoked. */
+  async revokeAllOfUser(userId: number, reason: RevokeReason, _ctx: RequestContext = {}, keep?: string, now = Date.now()): Promise<number> {
+    const revoked = await this.db.transaction().execute((trx) => this.#revokeAllIn(trx, userId, reason, keep, now));
+    await this.#announceAll(revoked);
+    return revoked.length;
+  }
+
+  /**
+   * The one operation behind every change that must end a user's sessions: a new password (self-service,
+   * admin, CLI, reset by email), disabling, deletion. In ONE transaction it raises the user's
+   * `credential_version` (which locks the user row), revokes every session but `keep`, moves `keep` to
+   * the new version, and runs `apply` (store the new hash, set disabled, delete the row). A login that
+   * checked the old password either committed its session before (and it is revoked here) or finds
+   * another version and gets a 401 ({@link start}); refresh compares versions too. Revocations reach
+   * `/verify`, `/me` and resource servers (the revocation feed) after the commit, as any revocation does.
+   *
+   * `expectedVersion` makes the change conditional (a self-service change whose current password was
+   * checked against that version): a concurrent change wins and this one throws {@link Conflict}.
+   * `serializable` runs the transaction at that isolation (the last-ADMIN check in UserStore needs it).
+   *
+   * @example
+   *   const hash = await hasher.hash(next);
+   *   await sessions.revokeAllForCredentialChange(user.id, 'password_changed', (trx) => users.storeHash(user.id, hash, Date.now(), trx));
+   */
+  async revokeAllForCredentialChange<T>(
+    userId: number,
+    reason: RevokeReason,
+    apply: (trx: Kysely<Database>) => Promise<T>,
+    options: { keep?: string; expectedVersion?: number; serializable?: boolean; now?: number } = {},
+  ): Promise<T> {
+    const now = options.now ?? Date.now();
+    const transaction = options.serializable ? this.db.transaction().setIsolationLevel('serializable') : this.db.transaction();
+    const { result, revoked } = await transaction.execute(async (trx) => {
+      let bump = trx
+        .updateTable('users')
+        .set((eb) => ({ credential_version: eb('credential_version', '+', 1) }))
+        .where('id', '=', userId);
+      if (options.expectedVersion !== undefined) bump = bump.where('credential_version', '=', options.expectedVersion);
+      const bumped = await bump.returning('credential_version').executeTakeFirst();
+      if (bumped === undefined) {
+        if (options.expectedVersion === undefined) throw new NotFound('no such user');
+        throw new Conflict('the account changed meanwhile; try again');
+      }
+      const revoked = await this.#revokeAllIn(trx, userId, reason, options.keep, now);
+      if (options.keep !== undefined) {
+        await trx.updateTable('sessions').set({ credential_version: bumped.credential_version }).where('id', '=', options.keep).execute();
+      }
+      return { result: await apply(trx), revoked };
+    });
+    await this.#announceAll(revoked);
+    return result;
+  }
+
+  /** Marks every active session of `userId` but `keep` revoked and records them for `/verify`. */
+  async #revokeAllIn(trx: Kysely<Database>, userId: number, reason: RevokeReason, keep: string | undefined, now: number): Promise<Revocation[]> {
+    let update = trx.updateTable('sessions').set({ revoked_at: now, revoke_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    if (keep !== undefined) update = update.where('id', '!=', keep);
+    const rows = await update.returning('id').execute();
+    const expiresAt = now + this.config.accessTtlMs + CLOCK_SKEW_MS;
+    // In chunks: PostgreSQL takes at most 65,535 parameters in one statement.
+    for (let i = 0; i < rows.length; i += 1000) {
+      await trx
+        .insertInto('revoked_sessions')
+        .values(rows.slice(i, i + 1000).map((row) => ({ session_id: row.id, user_id: userId, revoked_at: now, expires_at: expiresAt })))
+        .onConflict((oc) => oc.column('session_id').doNothing())
+        .execute();
+    }
+    return rows.map((row) => ({ sessionId: row.id, expiresAt }));
+  }
+
+  async #announceAll(revoked: readonly Revocation[]): Promise<void> {
+    for (const revocation of revoked) await this.revocations.announce(revocation);
   }
 
   /** The user's active sessions, newest first. */

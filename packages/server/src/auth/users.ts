@@ -9,6 +9,7 @@ import { type Kysely, sql } from 'kysely';
 import type { PasswordHashAlg, Role } from '../config.ts';
 import { Conflict, NotFound, RefusedValue } from '../errors.ts';
 import type { Database, UserRow } from '../store/schema.ts';
+import { emailKey, hasRefusedUsernameCharacter, usernameKey } from './identifiers.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 
 export const ROLES: readonly Role[] = ['ADMIN', 'STANDARD'];
@@ -17,9 +18,12 @@ export const ROLES: readonly Role[] = ['ADMIN', 'STANDARD'];
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** The case-insensitive key under which a username or email is unique. */
+/**
+ * The key a typed identifier is compared under as a username. Kept for callers that still name it:
+ * usernames use {@link usernameKey}, emails {@link emailKey} (auth/identifiers.ts).
+ */
 export function identifierKey(value: string): string {
-  return value.normalize('NFC').toLowerCase();
+  return usernameKey(value);
 }
 
 export function checkUsername(username: string, field = 'username'): void {
@@ -28,6 +32,8 @@ export function checkUsername(username: string, field = 'username'): void {
   if (CONTROL.test(username) || username.trim() !== username) {
     throw new RefusedValue(field, 'must not contain control characters or surrounding spaces');
   }
+  // Invisible, bidirectional-control and unpaired characters let one name pass for another (issue 10 #15).
+  if (hasRefusedUsernameCharacter(username)) throw new RefusedValue(field, 'must not contain invisible or bidirectional-control characters');
 }
 
 export function checkEmail(email: string, field = 'email'): void {
@@ -67,21 +73,26 @@ export class UserStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly hasher: PasswordHasher,
-    private readonly hashAlgorithm: PasswordHashAlg,
+    readonly hashAlgorithm: PasswordHashAlg,
   ) {}
 
-  async #assertFree(username: string | undefined, email: string | null | undefined, exceptId?: number): Promise<void> {
+  async #assertFree(username: string | undefined, email: string | null | undefined, exceptId?: number, db: Kysely<Database> = this.db): Promise<void> {
     if (username !== undefined) {
-      const taken = await this.db
+      const taken = await db
         .selectFrom('users')
         .select('id')
-        .where('username_key', '=', identifierKey(username))
+        .where('username_key', '=', usernameKey(username))
         .executeTakeFirst();
       if (taken && taken.id !== exceptId) throw new Conflict('username is taken');
+      // A username that is another user's email would make a login by that address reach the wrong account.
+      const asEmail = await db.selectFrom('users').select('id').where('email_key', '=', emailKey(username)).executeTakeFirst();
+      if (asEmail && asEmail.id !== exceptId) throw new Conflict('username is taken');
     }
     if (email !== undefined && email !== null) {
-      const taken = await this.db.selectFrom('users').select('id').where('email_key', '=', identifierKey(email)).executeTakeFirst();
+      const taken = await db.selectFrom('users').select('id').where('email_key', '=', emailKey(email)).executeTakeFirst();
       if (taken && taken.id !== exceptId) throw new Conflict('email is taken');
+      const asUsername = await db.selectFrom('users').select('id').where('username_key', '=', usernameKey(email)).executeTakeFirst();
+      if (asUsername && asUsername.id !== exceptId) throw new Conflict('email is taken');
     }
   }
 
@@ -98,9 +109,9 @@ export class UserStore {
         .insertInto('users')
         .values({
           username: input.username,
-          username_key: identifierKey(input.username),
+          username_key: usernameKey(input.username),
           email: input.email ?? null,
-          email_key: input.email ? identifierKey(input.email) : null,
+          email_key: input.email ? emailKey(input.email) : null,
           role: input.role ?? 'STANDARD',
           password_hash: passwordHash,
           disabled: 0,
@@ -129,7 +140,7 @@ export class UserStore {
   }
 
   findByUsername(username: string): Promise<UserRow | undefined> {
-    return this.db.selectFrom('users').selectAll().where('username_key', '=', identifierKey(username)).executeTakeFirst();
+    return this.db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst();
   }
 
   async getByUsername(username: string): Promise<UserRow> {
@@ -140,11 +151,14 @@ export class UserStore {
 
   /** The user whose username or email is `identifier`; a username match wins over an email match. */
   async findByIdentifier(identifier: string): Promise<UserRow | undefined> {
-    const key = identifierKey(identifier);
+    // Control characters never name a user; refusing them also keeps the keys that migration 0005 gave
+    // colliding usernames (they start with U+0001) unreachable by typing.
+    if (CONTROL.test(identifier)) return undefined;
+    const key = usernameKey(identifier);
     const rows = await this.db
       .selectFrom('users')
       .selectAll()
-      .where((eb) => eb.or([eb('username_key', '=', key), eb('email_key', '=', key)]))
+      .where((eb) => eb.or([eb('username_key', '=', key), eb('email_key', '=', emailKey(identifier))]))
       .limit(2)
       .execute();
     return rows.find((r) => r.username_key === key) ?? rows[0];
@@ -171,7 +185,7 @@ export class UserStore {
     const pageSize = Math.min(200, Math.max(1, options.pageSize ?? 50));
     let query = this.db.selectFrom('users');
     if (options.q) {
-      const pattern = '%' + identifierKey(options.q).replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+      const pattern = '%' + usernameKey(options.q).replace(/[\\%_]/g, (c) => '\\' + c) + '%';
       // ESCAPE makes `%` and `_` in the search literal on both engines.
       query = query.where(sql<boolean>`(username_key like ${pattern} escape '\\' or email_key like ${pattern} escape '\\')`);
     }
@@ -187,7 +201,13 @@ export class UserStore {
    * read inside the same serializable transaction, so two admins demoting each other at once cannot both
    * win: SQLite serialises writers, and PostgreSQL aborts one with a serialization failure (a Conflict).
    */
-  async #keepingAnAdmin<T>(keep: boolean, change: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  async #keepingAnAdmin<T>(keep: boolean, change: (db: Kysely<Database>) => Promise<T>, within?: Kysely<Database>): Promise<T> {
+    if (within !== undefined) {
+      // Inside the caller's transaction (serializable when `keep`: see SessionService.revokeAllForCredentialChange).
+      const result = await change(within);
+      if (keep) await this.assertAnAdminRemains(within);
+      return result;
+    }
     if (!keep) return change(this.db);
     try {
       return await this.db
@@ -210,27 +230,43 @@ export class UserStore {
     }
   }
 
-  /** Changes a user; with `keepAnAdmin`, refuses (409) a change that would leave no active ADMIN. */
-  async update(id: number, changes: UserChanges, options: { keepAnAdmin?: boolean } = {}, now = Date.now()): Promise<UserRow> {
+  /** Throws {@link Conflict} when no active ADMIN is left (run inside a serializable transaction). */
+  async assertAnAdminRemains(db: Kysely<Database>): Promise<void> {
+    const admins = await db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('role', '=', 'ADMIN')
+      .where('disabled', '=', 0)
+      .executeTakeFirstOrThrow();
+    if (Number(admins.n) === 0) throw new Conflict('the last active ADMIN cannot be demoted, disabled or deleted');
+  }
+
+  /**
+   * Changes a user; with `keepAnAdmin`, refuses (409) a change that would leave no active ADMIN. With
+   * `within`, runs in that transaction (a credential change: see AccountService).
+   */
+  async update(id: number, changes: UserChanges, options: { keepAnAdmin?: boolean; within?: Kysely<Database> } = {}, now = Date.now()): Promise<UserRow> {
     if (changes.username !== undefined) checkUsername(changes.username);
     if (changes.email !== undefined && changes.email !== null) checkEmail(changes.email);
     if (changes.role !== undefined) checkRole(changes.role);
-    await this.#assertFree(changes.username, changes.email, id);
+    // Inside a credential change's transaction, read through it: on SQLite's one connection, a read
+    // outside it would wait for the transaction that waits for the read.
+    await this.#assertFree(changes.username, changes.email, id, options.within);
     try {
       const row = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db
         .updateTable('users')
         .set({
-          ...(changes.username === undefined ? {} : { username: changes.username, username_key: identifierKey(changes.username) }),
+          ...(changes.username === undefined ? {} : { username: changes.username, username_key: usernameKey(changes.username) }),
           ...(changes.email === undefined
             ? {}
-            : { email: changes.email, email_key: changes.email === null ? null : identifierKey(changes.email) }),
+            : { email: changes.email, email_key: changes.email === null ? null : emailKey(changes.email) }),
           ...(changes.role === undefined ? {} : { role: changes.role }),
           ...(changes.disabled === undefined ? {} : { disabled: changes.disabled ? 1 : 0 }),
           updated_at: now,
         })
         .where('id', '=', id)
         .returningAll()
-        .executeTakeFirst());
+        .executeTakeFirst(), options.within);
       if (!row) throw new NotFound('no such user');
       return row;
     } catch (error) {
@@ -245,17 +281,17 @@ export class UserStore {
     await this.storeHash(id, await this.hasher.hash(password), now);
   }
 
-  /** Stores a hash as is (used to upgrade a hash after a successful login). */
-  async storeHash(id: number, passwordHash: string, now = Date.now()): Promise<void> {
-    await this.db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute();
+  /** Stores a hash as is; `db` is the transaction of a credential change when there is one. */
+  async storeHash(id: number, passwordHash: string, now = Date.now(), db: Kysely<Database> = this.db): Promise<void> {
+    await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute();
   }
 
   async recordLogin(id: number, now = Date.now()): Promise<void> {
     await this.db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute();
   }
 
-  async delete(id: number, options: { keepAnAdmin?: boolean } = {}): Promise<void> {
-    const result = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db.deleteFrom('users').where('id', '=', id).executeTakeFirst());
+  async delete(id: number, options: { keepAnAdmin?: boolean; within?: Kysely<Database> } = {}): Promise<void> {
+    const result = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db.deleteFrom('users').where('id', '=', id).executeTakeFirst(), options.within);
     if (Number(result.numDeletedRows) === 0) throw new NotFound('no such user');
   }
 }
@@ -265,4 +301,9 @@ export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const code = (error as { code?: unknown }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** PostgreSQL's serialization failure (40001): a concurrent serializable transaction won. */
+export function isSerializationFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '40001';
 }

@@ -9,7 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
-import { identifierKey, isUniqueViolation, type UserStore } from '../auth/users.ts';
+import { emailKey } from '../auth/identifiers.ts';
+import { isUniqueViolation, type UserStore } from '../auth/users.ts';
 import type { OidcProviderConfig } from '../config.ts';
 import { Conflict } from '../errors.ts';
 import type { Database, UserRow } from '../store/schema.ts';
@@ -89,7 +90,7 @@ export class IdentityLinker {
       return { user: linked, outcome: 'returning' };
     }
 
-    const sameEmail = await this.db.selectFrom('users').selectAll().where('email_key', '=', identifierKey(email)).executeTakeFirst();
+    const sameEmail = await this.db.selectFrom('users').selectAll().where('email_key', '=', emailKey(email)).executeTakeFirst();
     if (sameEmail) {
       refuseDisabled(sameEmail);
       await this.#link(provider, identity, sameEmail.id, now);

@@ -150,18 +150,80 @@ function migration0004(): Migration {
   };
 }
 
+/**
+ * Credentials and identifiers (issue 10 items 1, 15, 16):
+ * - `users.credential_version` and `sessions.credential_version`, so that no session outlives a password
+ *   change, a disable or a deletion (auth/sessions.ts `revokeAllForCredentialChange`);
+ * - `username_key` recomputed under NFKC + case fold, `email_key` under NFC + ASCII fold
+ *   (auth/identifiers.ts). No user is ever dropped: when several usernames now share one key, the one
+ *   whose stored key already equals it (else the oldest) keeps it, and each other one gets the key
+ *   `U+0001 collision:<id>:<key>`, which no typed identifier reaches (login refuses control characters).
+ *   Those users still sign in by email or with Google; an admin renames them. Each collision is logged.
+ */
+// The key rules as they stood at 0005, frozen here (auth/identifiers.ts may change; this history may not).
+function usernameKey(value: string): string {
+  return value.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFD').replace(/\u0307/g, '').normalize('NFC');
+}
+function emailKey(value: string): string {
+  return value.normalize('NFC').replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
+
+function migration0005(log: (message: string) => void): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('users').addColumn('credential_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('sessions').addColumn('credential_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+
+      const users = (await sql<{ id: number; username: string; username_key: string; email: string | null; email_key: string | null }>`
+        select id, username, username_key, email, email_key from users order by id`.execute(db)).rows.map((u) => ({ ...u, id: Number(u.id) }));
+      const groups = new Map<string, typeof users>();
+      for (const user of users) {
+        const key = usernameKey(user.username);
+        groups.set(key, [...(groups.get(key) ?? []), user]);
+      }
+      const target = new Map<number, { username_key: string; email_key: string | null }>();
+      for (const [key, group] of groups) {
+        const keeper = group.find((u) => u.username_key === key) ?? group[0]!;
+        for (const user of group) {
+          const username_key = user === keeper ? key : `collision:${user.id}:${key}`;
+          if (user !== keeper) {
+            log(`migration 0005: username "${user.username}" (user id ${user.id}) now compares equal to user id ${keeper.id}'s; it keeps its account and signs in by email until renamed`);
+          }
+          target.set(user.id, { username_key, email_key: user.email === null ? null : emailKey(user.email) });
+        }
+      }
+      const changed = users.filter((u) => {
+        const t = target.get(u.id)!;
+        return t.username_key !== u.username_key || t.email_key !== u.email_key;
+      });
+      // Two passes, so that one row taking a key another row still holds never trips the unique index.
+      for (const user of changed) {
+        await sql`update users set username_key = ${`moving:${user.id}`}, email_key = ${user.email_key === null ? null : `moving:${user.id}`} where id = ${user.id}`.execute(db);
+      }
+      for (const user of changed) {
+        const t = target.get(user.id)!;
+        await sql`update users set username_key = ${t.username_key}, email_key = ${t.email_key} where id = ${user.id}`.execute(db);
+      }
+    },
+  };
+}
+
 /** All migrations, in order. Names sort in the order they must run. */
-export function migrations(engine: Engine): Record<string, Migration> {
+export function migrations(engine: Engine, log: (message: string) => void = (message) => console.warn(message)): Record<string, Migration> {
   return {
     '0001_initial': migration0001(engine),
     '0003_oidc_identities': migration0003(),
     '0004_drop_refresh_parent_index': migration0004(),
+    '0005_credential_version_and_identifier_keys': migration0005(log),
   };
 }
 
 export class StaticMigrationProvider implements MigrationProvider {
-  constructor(private readonly engine: Engine) {}
+  constructor(
+    private readonly engine: Engine,
+    private readonly log?: (message: string) => void,
+  ) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return migrations(this.engine);
+    return migrations(this.engine, this.log);
   }
 }

@@ -19,6 +19,11 @@ export interface UsersTable {
   updated_at: number;
   last_login_at: number | null;
   google_sub: string | null;
+  /**
+   * Raised by every change that must end the user's sessions (new password, disabled, deleted), in the
+   * transaction that revokes them; a login creates its session only if it is still the one it read.
+   */
+  credential_version: Generated<number>;
 }
 
 export interface SessionsTable {
@@ -33,6 +38,8 @@ export interface SessionsTable {
   revoke_reason: string | null;
   ip: string | null;
   user_agent: string | null;
+  /** The user's credential_version the session was opened under; refresh refuses any other. */
+  credential_version: Generated<number>;
 }
 
 export interface RefreshTokensTable {

@@ -46,10 +46,10 @@ export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         tags: ['account'],
         summary: 'Change your password',
-        description: 'Requires the current password. Every other session of the user is revoked; this one stays.',
+        description: 'Requires the current password, limited and audited like login (429 past the budgets). Every other session of the user is revoked; this one stays.',
         security: [{ bearer: [] }],
         body: passwordBody,
-        response: { 204: { type: 'null', description: 'Password changed' }, 400: docs.error, 401: docs.error, 403: docs.error },
+        response: { 204: { type: 'null', description: 'Password changed' }, 400: docs.error, 401: docs.error, 403: docs.error, 409: docs.error, 429: docs.error },
       },
     },
     async (request, reply) => {
@@ -57,7 +57,7 @@ export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const body = request.body as PasswordBody;
       const current = body.current_password ?? body.currentPassword ?? '';
       const next = body.new_password ?? body.newPassword ?? '';
-      await ctx.core.accounts.changeOwnPassword(claims.user_id, claims.sid, current, next, requestContext(request));
+      await ctx.core.accounts.changeOwnPassword(claims.user_id, claims.sid, current, next, requestContext(request), request.log);
       return reply.code(204).send();
     },
   );
