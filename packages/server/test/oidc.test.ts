@@ -333,8 +333,9 @@ for (const { style, engine, name } of matrix()) {
 
       test('{id_token} (and idToken) signs in when signature, issuer, audience, expiry and nonce hold', async () => {
         const person = account(google);
-        const token = await google.signIdToken({ sub: person.sub, email: person.email, email_verified: true, nonce: 'n-1' });
-        for (const body of [{ id_token: token }, { idToken: token, nonce: 'n-1' }]) {
+        // Two tokens: an ID token is accepted once only.
+        const token = (jti: string) => google.signIdToken({ sub: person.sub, email: person.email, email_verified: true, nonce: 'n-1', jti });
+        for (const body of [{ id_token: await token('first') }, { idToken: await token('second'), nonce: 'n-1' }]) {
           const res = await server.request('POST', '/api/auth/google', { body });
           assert.equal(res.status, 200, res.text);
           assert.equal(claimsOf(tokensOf(res, style).access).user_id, (await userBySub(google.issuer, person.sub)).id);
@@ -361,6 +362,25 @@ for (const { style, engine, name } of matrix()) {
           assert.equal(errorOf(res, style), style === 'flat' ? 'invalid id token' : 'INVALID_ID_TOKEN', what);
         }
         assert.equal(await identityOf(google.issuer, person.sub), undefined);
+      });
+
+      test('an ID token posted a second time is refused, with or without a jti, and one issued in the future is refused', async () => {
+        const person = account(google);
+        const withJti = await google.signIdToken({ ...person, jti: `once-${counter}` });
+        const withoutJti = await google.signIdToken({ ...person, nonce: `n-${counter}` });
+        for (const token of [withJti, withoutJti]) {
+          assert.equal((await server.request('POST', '/api/auth/google', { body: { id_token: token } })).status, 200);
+          const replay = await server.request('POST', '/api/auth/google', { body: { id_token: token } });
+          assert.equal(replay.status, 401);
+          assert.equal(errorOf(replay, style), style === 'flat' ? 'invalid id token' : 'INVALID_ID_TOKEN');
+        }
+        // Another token with the same jti is the same token to us (the provider promises jti unique).
+        const sameJti = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: `once-${counter}`, nonce: 'x' }) } });
+        assert.equal(sameJti.status, 401);
+        const now = Math.floor(Date.now() / 1000);
+        const future = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, iat: now + 300, exp: now + 900 }) } });
+        assert.equal(future.status, 401);
+        assert.equal(errorOf(future, style), style === 'flat' ? 'invalid id token' : 'INVALID_ID_TOKEN');
       });
 
       test('an existing user with the same verified email is linked, then found by (issuer, subject)', async () => {
@@ -448,6 +468,43 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(unknown.status, 403);
       assert.equal(errorOf(unknown, style), style === 'flat' ? 'no account is linked to this identity' : 'SIGNUP_DISABLED');
       assert.equal(await server.core.users.findByIdentifier('nobody@example.com'), undefined);
+    });
+  });
+
+  describe(`OpenID sign-in limits and email matching (${name})`, () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer({ style, engine, env: env({ LATCHKEY_LIMITS: 'on', LATCHKEY_LIMIT_REFRESH_PER_ADDRESS: '4/1m' }) });
+    });
+    after(() => server.close());
+
+    test('a Kelvin sign (U+212A) in a provider-asserted email does not match the user whose email has a k', async () => {
+      const local = await server.createUser(`kate-${counter}-${style}`, { email: `kate.${counter}@example.test` });
+      const person = account(google, { email: `\u212Aate.${counter}@example.test` });
+      const res = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
+      assert.equal(res.status, 200, res.text);
+      assert.notEqual(claimsOf(tokensOf(res, style).access).user_id, local.id, 'a new account, not kate');
+      // An ASCII case difference still matches (SPEC §2: emails compare case-insensitively).
+      const upper = account(google, { email: `KATE.${counter - 1}@EXAMPLE.TEST` });
+      const same = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...upper }) } });
+      assert.equal(claimsOf(tokensOf(same, style).access).user_id, local.id);
+    });
+
+    test('the sign-in endpoints are limited per client address: a 429 with Retry-After', async () => {
+      // The test above spent 2 of the 4; the limit covers /login, /callback and POST alike.
+      const statuses: number[] = [];
+      for (const [method, path] of [['GET', '/api/auth/google/login'], ['POST', '/api/auth/google'], ['GET', '/api/auth/oidc/acme/callback']] as const) {
+        const res = await server.request(method, path, method === 'POST' ? { body: { id_token: 'not.a.token' } } : {});
+        statuses.push(res.status);
+        if (res.status === 429) {
+          assert.match(res.headers.get('retry-after') ?? '', /^\d+$/);
+          assert.equal(errorOf(res, style), style === 'flat' ? 'Too many requests. Please try again later.' : 'RATE_LIMITED');
+        }
+      }
+      assert.deepEqual(statuses.map((s) => s === 429), [false, false, true], statuses.join(','));
+      // The password login is a separate budget.
+      await server.createUser(`lim-${counter}-${style}`);
+      assert.equal((await server.request('POST', '/api/auth/login', { body: { username: `lim-${counter}-${style}`, password: PASSWORD } })).status, 200);
     });
   });
 }

@@ -171,6 +171,9 @@ export class TokenService {
     }
     const claims = type === 'access' ? tools.verifyAccess(token) : tools.verifyRefresh(token);
     if (!isClaims(claims, type)) throw new Error(`not an ${type} token`);
+    // fast-jwt checks `iat` only against a maxAge: a token "issued" in the future beyond the skew was not
+    // issued by a clock we trust (issue 10 #19).
+    if (claims.iat * 1000 > Date.now() + CLOCK_SKEW_MS) throw new Error('issued in the future');
     return claims;
   }
 

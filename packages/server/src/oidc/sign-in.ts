@@ -167,6 +167,7 @@ export class OidcSignIn {
     }
     const claims = tokens.claims();
     if (claims === undefined) throw new OidcSignInRefused('invalid_id_token');
+    await this.#spendIdToken(provider, claims, tokens.id_token ?? '');
     let asserted: Record<string, unknown> = claims;
     if (claims.email === undefined) {
       // Providers that follow OpenID Connect Core §5.4 to the letter put the email in UserInfo only.
@@ -206,13 +207,30 @@ export class OidcSignIn {
     if (input.nonce !== undefined && (typeof payload.nonce !== 'string' || !sameString(payload.nonce, input.nonce))) {
       throw new OidcSignInRefused('invalid_id_token');
     }
+    await this.#spendIdToken(provider, payload, input.idToken);
     return this.signIn(provider, identityOf(provider, payload.sub as string, payload), ctx);
+  }
+
+  /**
+   * Refuses an ID token issued in the future (beyond the skew: oauth4webapi checks only the past) and one
+   * already used (issue 10 #7, #19): it is remembered by its `jti` (or, without one, by the token itself,
+   * which only its issuer can make again) among the spent sign-in states until it expires, so a captured
+   * `id_token` cannot be posted again, on any instance.
+   */
+  async #spendIdToken(provider: OidcProvider, claims: { readonly iat?: unknown; readonly exp?: unknown; readonly jti?: unknown }, token: string): Promise<void> {
+    const now = Date.now();
+    if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_TOLERANCE_S * 1000) throw new OidcSignInRefused('invalid_id_token');
+    const id = typeof claims.jti === 'string' ? `jti|${claims.jti}` : `token|${token}`;
+    const expiresAt = (typeof claims.exp === 'number' ? claims.exp * 1000 : now) + CLOCK_TOLERANCE_S * 1000;
+    if (!(await spendState(this.core.store.db, `id_token|${provider.config.issuer}|${id}`, expiresAt, now))) {
+      throw new OidcSignInRefused('invalid_id_token');
+    }
   }
 
   /** Identity rules (verified email, domain, linking), then a session; audited as `oidc_sign_in`. */
   async signIn(provider: OidcProvider, identity: AssertedIdentity, ctx: RequestContext): Promise<IssuedTokens> {
     const { user, outcome } = await this.#linker.resolve(provider.config, identity, ctx);
-    await this.core.users.recordLogin(user.id);
+    // start() records the login in the statement that checks the account is still as it was read.
     const issued = await this.core.sessions.start(user, ctx);
     this.core.metrics.logins.inc({ outcome: 'success' });
     await this.core.audit.write('oidc_sign_in', { userId: user.id, sessionId: issued.sessionId, details: { provider: provider.id, outcome } }, ctx);

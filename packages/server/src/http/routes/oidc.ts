@@ -111,6 +111,10 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   const params = { type: 'object', properties: { provider: { type: 'string', description: 'A configured provider id' } } } as const;
 
+  // Per client address, before anything else (issue 10 #7): each of these costs a provider round trip
+  // or a signature check, and the callback and POST sign a user in.
+  const limited = { onRequest: async (request: FastifyRequest) => ctx.core.limiter.beforeOidc(request.ip) };
+
   for (const prefix of ['/api/auth/google', '/api/auth/oidc/:provider']) {
     const google = !prefix.includes(':provider');
     const tags = ['sign-in'];
@@ -125,8 +129,9 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
           description: '302 to the provider with state, nonce and PKCE S256; the transaction is kept in a signed HttpOnly cookie for 10 minutes.',
           ...(google ? {} : { params }),
           querystring: loginQuery,
-          response: { 302: { type: 'null', description: 'To the provider' }, 400: docs.error, 404: docs.error, 503: docs.error },
+          response: { 302: { type: 'null', description: 'To the provider' }, 400: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
         },
+        ...limited,
       },
       async (request, reply) => {
         const id = providerOf(request);
@@ -156,8 +161,9 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
           description:
             'Checks state (once only), exchanges the code, verifies the ID token, signs in and sets the refresh cookie; then 302 to redirect_to, or failures to redirect_to?error=<code>. Without a redirect_to: the token body, or the error body.',
           ...(google ? {} : { params }),
-          response: { 200: docs.tokens, 302: { type: 'null' }, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 503: docs.error },
+          response: { 200: docs.tokens, 302: { type: 'null' }, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
         },
+        ...limited,
       },
       async (request, reply) => {
         const id = providerOf(request);
@@ -197,8 +203,9 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
             '`{code, redirect_uri}` (add `code_verifier` for PKCE and `nonce` if the authorization request had one) or `{id_token}` (optionally `nonce`) → the token body of login.',
           ...(google ? {} : { params }),
           body: signInBody,
-          response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 503: docs.error },
+          response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
         },
+        ...limited,
       },
       async (request, reply) => {
         const id = providerOf(request);

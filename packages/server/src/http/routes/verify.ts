@@ -8,7 +8,8 @@ import { responseSchemas } from '../schemas.ts';
 
 /** Header values must be visible ASCII: other characters (and `%`) are percent-encoded. */
 export function headerSafe(value: string): string {
-  return value.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
+  // A lone surrogate has no UTF-8 form (encodeURIComponent throws a URIError: a 500); it becomes U+FFFD.
+  return value.replace(/\p{Cs}/gu, '\uFFFD').replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
 export function verifyRoutes(app: FastifyInstance, ctx: RouteContext): void {
