@@ -7,9 +7,9 @@
  *   and a full case fold (upper then lower: `ß`→`ss`, the Kelvin sign `K`→`k`, dotless `ı`→`i`), then the
  *   combining dot above is dropped (Turkish `İ` lower-cases to `i` + U+0307, which would otherwise make
  *   `ADMİN` a second `admin`), and the result is NFC.
- * - Emails: NFC, and ASCII letters folded only. Full Unicode lower-casing would let a provider-asserted
- *   `\u212Aate@example.com` (Kelvin sign) match `kate@example.com`; an ASCII fold keeps `Kate@Example.com`
- *   equal to `kate@example.com` (what SPEC §2 promises) without that.
+ * - Emails: ASCII letters folded only, then NFC. Full Unicode lower-casing (or NFC first, which maps the
+ *   Kelvin sign U+212A to `K`) would let a provider-asserted `\u212Aate@example.com` match
+ *   `kate@example.com`; the ASCII fold keeps `Kate@Example.com` equal to `kate@example.com` (SPEC §2).
  *
  * @example
  *   usernameKey('ＡＤＭＩＮ') === usernameKey('admın'); // true: both are 'admin'
@@ -21,9 +21,12 @@ export function usernameKey(value: string): string {
   return folded.normalize('NFD').replace(/\u0307/g, '').normalize('NFC');
 }
 
-/** The email key: NFC, ASCII letters lower-cased, every other character compared exactly. */
+/**
+ * The email key: ASCII letters lower-cased, then NFC; every other character compared exactly. The fold
+ * comes first on purpose: NFC turns the Kelvin sign into a capital `K`, which must then stay a capital.
+ */
 export function emailKey(value: string): string {
-  return value.normalize('NFC').replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+  return value.replace(/[A-Z]+/g, (letters) => letters.toLowerCase()).normalize('NFC');
 }
 
 /**

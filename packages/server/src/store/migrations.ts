@@ -165,7 +165,7 @@ function usernameKey(value: string): string {
   return value.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFD').replace(/\u0307/g, '').normalize('NFC');
 }
 function emailKey(value: string): string {
-  return value.normalize('NFC').replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+  return value.replace(/[A-Z]+/g, (letters) => letters.toLowerCase()).normalize('NFC');
 }
 
 function migration0005(log: (message: string) => void): Migration {
@@ -182,14 +182,22 @@ function migration0005(log: (message: string) => void): Migration {
         groups.set(key, [...(groups.get(key) ?? []), user]);
       }
       const target = new Map<number, { username_key: string; email_key: string | null }>();
+      const emailKeys = new Set<string>();
       for (const [key, group] of groups) {
         const keeper = group.find((u) => u.username_key === key) ?? group[0]!;
         for (const user of group) {
-          const username_key = user === keeper ? key : `collision:${user.id}:${key}`;
+          const username_key = user === keeper ? key : `\u0001collision:${user.id}:${key}`;
           if (user !== keeper) {
             log(`migration 0005: username "${user.username}" (user id ${user.id}) now compares equal to user id ${keeper.id}'s; it keeps its account and signs in by email until renamed`);
           }
-          target.set(user.id, { username_key, email_key: user.email === null ? null : emailKey(user.email) });
+          let email_key = user.email === null ? null : emailKey(user.email);
+          // The ASCII-only fold only splits keys that full lower-casing joined; should two still meet, both stay.
+          if (email_key !== null && emailKeys.has(email_key)) {
+            log(`migration 0005: email of user id ${user.id} now compares equal to another user's; it keeps its account, not its email sign-in`);
+            email_key = `\u0001collision:${user.id}:${email_key}`;
+          }
+          if (email_key !== null) emailKeys.add(email_key);
+          target.set(user.id, { username_key, email_key });
         }
       }
       const changed = users.filter((u) => {
@@ -198,7 +206,7 @@ function migration0005(log: (message: string) => void): Migration {
       });
       // Two passes, so that one row taking a key another row still holds never trips the unique index.
       for (const user of changed) {
-        await sql`update users set username_key = ${`moving:${user.id}`}, email_key = ${user.email_key === null ? null : `moving:${user.id}`} where id = ${user.id}`.execute(db);
+        await sql`update users set username_key = ${`\u0001moving:${user.id}`}, email_key = ${user.email_key === null ? null : `\u0001moving:${user.id}`} where id = ${user.id}`.execute(db);
       }
       for (const user of changed) {
         const t = target.get(user.id)!;
