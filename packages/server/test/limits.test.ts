@@ -134,6 +134,36 @@ for (const { style, engine, name } of matrix()) {
       assert.doesNotMatch(JSON.stringify(rows), /secret\.person|Secret-Password/i);
     });
 
+    test('10 parallel wrong logins for one account from one address: the pair limit (5) lets exactly 5 reach the password check', async () => {
+      await server.createUser('par');
+      const results = await Promise.all(Array.from({ length: 10 }, () => loginFrom('10.0.7.1', 'par', 'wrong password')));
+      const statuses = results.map((r) => r.status).sort();
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+      for (const res of results.filter((r) => r.status === 429)) assertRateLimited(res, style, 900, 'parallel');
+      const failures = await server.core.store.db.selectFrom('audit_events').select('id').where('type', '=', 'login_failed').where('ip', '=', '10.0.7.1').execute();
+      assert.equal(failures.length, 5, 'only five passwords were checked');
+    });
+
+    test("a username and an email of one account share one budget: a pair blocked by name stays blocked by email", async () => {
+      await server.createUser('eve', { email: 'Eve@Example.test' });
+      for (let i = 1; i <= 5; i++) assert.equal((await loginFrom('10.0.8.1', 'eve', 'wrong password')).status, 401, `failure ${i}`);
+      assertRateLimited(
+        await server.request('POST', '/api/auth/login', { body: { email: 'eve@example.test', password: PASSWORD }, headers: { 'x-forwarded-for': '10.0.8.1' } }),
+        style,
+        900,
+        'the same account by email',
+      );
+    });
+
+    test('the 429s of one block write one audit row, while each is still logged', async () => {
+      for (let i = 1; i <= 5; i++) assert.equal((await loginFrom('10.0.9.1', 'ada', 'wrong password')).status, 401, `failure ${i}`);
+      for (let i = 1; i <= 4; i++) assertRateLimited(await loginFrom('10.0.9.1', 'ada', PASSWORD), style, 900, `blocked ${i}`);
+      const rows = await server.core.store.db.selectFrom('audit_events').select('details').where('type', '=', 'rate_limited').where('ip', '=', '10.0.9.1').execute();
+      assert.deepEqual(rows.map((r) => JSON.parse(r.details ?? '{}').limit), ['login_pair']);
+      const logged = logs.records().filter((r) => r.event === 'rate_limited' && r.ip === '10.0.9.1');
+      assert.equal(logged.length, 4);
+    });
+
     test('a rate-limited login is logged with its limit', () => {
       const limited = logs.records().filter((r) => r.event === 'rate_limited');
       assert.ok(limited.some((r) => r.limit === 'login_per_address' && r.ip === '10.0.0.1'), JSON.stringify(limited));

@@ -107,6 +107,48 @@ for (const engine of engines()) {
       });
     }
 
+    test('0005 re-keys usernames under NFKC + case fold: collisions are logged and every user and session is kept', async () => {
+      const database = await createTestDatabase(engine);
+      let store: Store | undefined;
+      try {
+        store = await openStore(database.url);
+        const db = store.db as unknown as Kysely<unknown>;
+        const logged: string[] = [];
+        const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine, (line) => logged.push(line)) });
+        assert.equal((await migrator.migrateTo('0004_drop_refresh_parent_index')).error, undefined);
+        // Keys as the code before 0005 made them: NFC + toLowerCase.
+        const user = async (username: string, email: string | null) => {
+          const row = await sql<{ id: number }>`insert into users (username, username_key, email, email_key, role, password_hash, disabled, created_at, updated_at)
+            values (${username}, ${username.normalize('NFC').toLowerCase()}, ${email}, ${email?.normalize('NFC').toLowerCase() ?? null}, 'STANDARD', null, 0, ${T}, ${T})
+            returning id`.execute(db);
+          return Number(row.rows[0]?.id);
+        };
+        const wide = await user('ＡＤＭＩＮ', 'wide@example.com');
+        const admin = await user('admin', null);
+        const dotted = await user('ADMİN', null);
+        const kelvin = await user('kelvin', '\u212Aate@Example.com');
+        await sql`insert into sessions (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent)
+          values ('s-wide', ${wide}, ${T}, null, ${T}, null, null, null, null)`.execute(db);
+
+        assert.equal((await migrator.migrateToLatest()).error, undefined);
+        const rows = await store.db.selectFrom('users').select(['id', 'username', 'username_key', 'email_key', 'credential_version']).orderBy('id').execute();
+        assert.deepEqual(rows.map((r) => r.username), ['ＡＤＭＩＮ', 'admin', 'ADMİN', 'kelvin'], 'nobody dropped');
+        const keyOf = (id: number) => rows.find((r) => r.id === id)?.username_key;
+        assert.equal(keyOf(admin), 'admin', 'the user whose key already was the new key keeps it');
+        assert.equal(keyOf(wide), `\u0001collision:${wide}:admin`);
+        assert.equal(keyOf(dotted), `\u0001collision:${dotted}:admin`);
+        assert.equal(rows.find((r) => r.id === kelvin)?.email_key, 'Kate@example.com', 'ASCII fold, then NFC: the Kelvin sign stays a capital K');
+        assert.deepEqual(rows.map((r) => r.credential_version), [0, 0, 0, 0]);
+        assert.equal(logged.length, 2, logged.join('\n'));
+        assert.ok(logged.every((line) => line.includes('migration 0005')));
+        const session = await store.db.selectFrom('sessions').select(['user_id', 'credential_version', 'revoked_at']).where('id', '=', 's-wide').executeTakeFirstOrThrow();
+        assert.deepEqual(session, { user_id: wide, credential_version: 0, revoked_at: null });
+      } finally {
+        await store?.close();
+        await database.drop();
+      }
+    });
+
     test('serving twice on the same database keeps users and sessions; the first admin password is made once', async () => {
       const database = await createTestDatabase(engine);
       try {
