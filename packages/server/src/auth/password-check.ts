@@ -56,8 +56,18 @@ export class PasswordCheck {
       throw error;
     }
     const queue = { queueKey: ip };
-    const ok = user?.password_hash != null ? await hasher.verify(user.password_hash, password, queue) : await hasher.verifyDummy(password, queue);
-    return { ok, account };
+    try {
+      const ok = user?.password_hash != null ? await hasher.verify(user.password_hash, password, queue) : await hasher.verifyDummy(password, queue);
+      return { ok, account };
+    } catch (error) {
+      if (error instanceof RateLimited) {
+        // The hash queue is full (auth/hash-pool.ts): no password was checked, so no failure is counted.
+        await limiter.refundAttempt(ip, account);
+        this.deps.metrics.rateLimited.inc({ limit: error.limit });
+        log.warn({ event: 'rate_limited', limit: error.limit, ip }, 'password hash queue full');
+      }
+      throw error;
+    }
   }
 
   /** Gives a successful attempt's points back, or keeps a failed one's (blocking the pair at its limit). */

@@ -111,6 +111,13 @@ export class AbuseLimiter {
     }
   }
 
+  /** An attempt that never reached the password check (the hash queue was full) gives back its pair and account points. */
+  async refundAttempt(ip: string, account: string): Promise<void> {
+    if (!this.config.limitsEnabled) return;
+    await this.#pair.reward(`${ip}|${account}`, 1);
+    await this.#identifier.reward(account, 1);
+  }
+
   /** A success ends the pair's run of consecutive failures and is not a failure of the account. */
   async attemptSucceeded(ip: string, account: string): Promise<void> {
     if (!this.config.limitsEnabled) return;
