@@ -231,7 +231,7 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   p();
   p(
     '- **Login ceiling.** A storm of logins (16 users, the right password, rate limits off with `LATCHKEY_LIMITS=off`) against ' +
-      'the hash rate measured in the same run. Hashing runs on the server\'s own worker threads, one per core, at nice 10 (`src/auth/hash-pool.ts`).',
+      'the hash rate measured in the same run. Hashing runs on the server\'s own piscina worker pool, one thread per core, at nice 10, behind a queue bounded at 2 s of work (`src/auth/hash-pool.ts`).',
   );
   p(
     `- **/verify under the storm.** /verify at a fixed ${s.verifyRate} req/s over ${s.verifyRateConnections} connections, once with nothing else ` +
