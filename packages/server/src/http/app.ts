@@ -15,7 +15,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
+import { docsPageOptions } from './docs-page.ts';
 import { toLatchkeyError } from './errors.ts';
+import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { loginRoutes } from './routes/login.ts';
@@ -131,8 +133,9 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
+    transformObject: (document) => ('openapiObject' in document ? describeResponses(document.openapiObject) : document.swaggerObject),
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(fastifySwaggerUi, docsPageOptions());
 
   // The methods any route answers; a path that the router finds under another method is a 405, not a 404.
   const routeMethods = new Set<string>();
