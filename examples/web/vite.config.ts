@@ -1,12 +1,17 @@
 // @vitejs/plugin-react is not used: esbuild's own automatic JSX runtime is all this page needs.
 import { fileURLToPath } from 'node:url';
-import { defaultClientConditions, defineConfig } from 'vite';
+import { defineConfig } from 'vite';
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   esbuild: { jsx: 'automatic' },
-  // `source` resolves the workspace packages to their TypeScript, so the page builds without `npm run build` first.
-  resolve: { conditions: ['source', ...defaultClientConditions] },
+  // The workspace client from its TypeScript (as tsconfig.json's paths do), so the page never bundles a stale build.
+  resolve: {
+    alias: [
+      { find: /^@latchkey\/client$/, replacement: fileURLToPath(new URL('../../packages/client/src/index.ts', import.meta.url)) },
+      { find: /^@latchkey\/client\/react$/, replacement: fileURLToPath(new URL('../../packages/client/src/react.tsx', import.meta.url)) },
+    ],
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -99,7 +99,7 @@ export interface AuthClient {
   close(): void;
 }
 
-/** SPEC §9: refresh when less than max(30 s, 10 % of the lifetime) is left. */
+/** Refresh (docs/client.md) when less than max(30 s, 10 % of the lifetime) is left. */
 const MIN_REFRESH_MARGIN_MS = 30_000;
 
 function decodePayload(token: string): Record<string, unknown> {

@@ -26,7 +26,7 @@ export class LatchkeyError extends Error {
   }
 }
 
-/** The flat style's sentences (SPEC §5's error table) and their envelope codes. */
+/** The flat style's sentences (the error table of docs/api.md) and their envelope codes. */
 const FLAT_CODES: Readonly<Record<string, string>> = {
   'invalid request body': 'VALIDATION_ERROR',
   'invalid username or password': 'INVALID_CREDENTIALS',

@@ -1,7 +1,43 @@
 #!/usr/bin/env node
-// The `latchkey` command. The server is TypeScript run through tsx's loader, so there is no build step.
-import { register } from 'tsx/esm/api';
+// The `latchkey` command. It runs the JavaScript that `npm run build` (run on install by the root `prepare`)
+// put in dist/, so that no command compiles TypeScript at run time. When dist/ is missing or older than a
+// source file (a checkout edited or pulled since the last build), it runs the source through tsx instead,
+// so that the command never runs stale code.
+import { readdirSync, statSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli.ts');
+const src = new URL('../src/', import.meta.url);
+const built = new URL('../dist/cli.js', import.meta.url);
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const mtime = entry.isDirectory() ? newestMtime(new URL(`${entry.name}/`, dir)) : statSync(new URL(entry.name, dir)).mtimeMs;
+    if (mtime > newest) newest = mtime;
+  }
+  return newest;
+}
+
+function builtIsCurrent() {
+  let builtAt;
+  try {
+    builtAt = statSync(built).mtimeMs;
+  } catch {
+    return false;
+  }
+  try {
+    return newestMtime(src) <= builtAt;
+  } catch {
+    // An install without the sources (a production image) has only dist/.
+    return true;
+  }
+}
+
+let main;
+if (builtIsCurrent()) {
+  ({ main } = await import(built.href));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(new URL('cli.ts', src).href));
+}
 process.exitCode = await main(process.argv.slice(2));

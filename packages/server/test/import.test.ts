@@ -174,12 +174,15 @@ for (const { style, engine, name } of matrix()) {
           `"o""brien",obrien@example.com,admin,${hash}\r\n` +
           '\r\n' +
           `"smith, anna",,Standard,"${hash}"\r\n` +
-          'short,row\r\n',
+          'short,row\r\n' +
+          // A line break inside quotes: the row is named by the line it starts on.
+          `"two\nlines",,,${hash}\r\n`,
       );
       assert.equal(guessFormat(file), 'csv');
       const report = await importUsers(server.core, readImportSource(file));
       assert.deepEqual(report.imported.map((r) => [r.ref, r.username]), [['line 2', 'o"brien'], ['line 4', 'smith, anna']]);
-      assert.deepEqual(report.skipped, [{ ref: 'line 5', username: null, kind: 'refused', reason: 'row has 2 columns where the header has 4' }]);
+      assert.deepEqual(report.skipped[0], { ref: 'line 5', username: null, kind: 'refused', reason: 'row has 2 columns where the header has 4' });
+      assert.deepEqual(report.skipped.slice(1).map((r) => [r.ref, r.username, r.kind]), [['line 6', 'two\nlines', 'refused']]);
       assert.equal((await server.core.users.getByUsername('o"brien')).role, 'ADMIN');
       assert.equal((await login('smith, anna', 'csv pass phrase')).status, 200);
       assert.equal(guessFormat(vegaFile), 'vega');
@@ -212,8 +215,8 @@ describe('users import file errors', () => {
     const badCsv = join(dir, 'bad.csv');
     writeFileSync(badCsv, 'email,role\nx@example.com,ADMIN\n');
     assert.throws(() => readImportSource(badCsv), /must name a username column/);
-    writeFileSync(badCsv, 'username\n"unterminated\n');
-    assert.throws(() => readImportSource(badCsv), /unterminated quoted field starting on line 2/);
+    writeFileSync(badCsv, 'username\nada\n"unterminated\nmore\n');
+    assert.throws(() => readImportSource(badCsv), /^ImportFileError: not valid CSV: Quote Not Closed: .* at line 4$/);
     const notVega = join(dir, 'other.db');
     const db = new SQLite(notVega);
     db.exec('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)');

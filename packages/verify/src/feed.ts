@@ -10,6 +10,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { type EventSourceMessage, createParser } from 'eventsource-parser';
 
 export type FeedStatus = 'connecting' | 'connected' | 'down' | 'closed';
 
@@ -22,45 +23,6 @@ export interface RevocationFeedOptions {
   readonly maxBackoffMs?: number;
   /** No byte (not even a heartbeat) for this long means the connection is dead. The server beats every 15 s. */
   readonly idleTimeoutMs?: number;
-}
-
-interface SseEvent {
-  readonly event: string;
-  readonly data: string;
-}
-
-/** Splits an SSE byte stream into events (WHATWG HTML §9.2.6), ignoring comments and ids. */
-export class SseParser {
-  #buffer = '';
-  #event = '';
-  #data: string[] = [];
-
-  push(chunk: string): SseEvent[] {
-    this.#buffer += chunk;
-    const events: SseEvent[] = [];
-    let newline: number;
-    while ((newline = this.#buffer.search(/\r\n|\r|\n/)) !== -1) {
-      const line = this.#buffer.slice(0, newline);
-      const width = this.#buffer.startsWith('\r\n', newline) ? 2 : 1;
-      // A lone \r at the end of a chunk may be the first half of \r\n: wait for the next chunk.
-      if (this.#buffer[newline] === '\r' && newline + 1 === this.#buffer.length) break;
-      this.#buffer = this.#buffer.slice(newline + width);
-      if (line === '') {
-        if (this.#data.length > 0) events.push({ event: this.#event || 'message', data: this.#data.join('\n') });
-        this.#event = '';
-        this.#data = [];
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'event') this.#event = value;
-      else if (field === 'data') this.#data.push(value);
-    }
-    return events;
-  }
 }
 
 export class RevocationFeed {
@@ -151,11 +113,10 @@ export class RevocationFeed {
           reject(new Error(`revocation feed answered ${response.statusCode}`));
           return;
         }
-        const parser = new SseParser();
+        // eventsource-parser splits the stream into events (WHATWG HTML §9.2.6); comments (heartbeats) and ids are ignored.
+        const parser = createParser({ onEvent: (event) => this.#handle(event) });
         response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          for (const event of parser.push(chunk)) this.#handle(event);
-        });
+        response.on('data', (chunk: string) => parser.feed(chunk));
         response.on('end', () => reject(new Error('revocation feed ended')));
         response.on('error', reject);
         response.on('close', () => reject(new Error('revocation feed closed')));
@@ -167,7 +128,7 @@ export class RevocationFeed {
     });
   }
 
-  #handle(event: SseEvent): void {
+  #handle(event: EventSourceMessage): void {
     if (event.event === 'revoked') {
       let parsed: unknown;
       try {

@@ -42,7 +42,7 @@ export interface RenderedError {
   readonly body: unknown;
 }
 
-/** The response for a verification failure, in Latchkey's wire style (SPEC §5's error table). */
+/** The response for a verification failure, in Latchkey's wire style (the error table of docs/api.md). */
 export function renderError(error: unknown, style: WireStyle, requestId?: HeaderValue): RenderedError {
   const e = error instanceof LatchkeyError ? error : new LatchkeyError(500, 'SERVICE_UNAVAILABLE', 'internal server error');
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };

@@ -3,6 +3,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import { TEST_SECRET, type TestServer, claimsOf, headerOf, startTestServer } from '../../server/test/support/server.ts';
+import type {} from '../src/express.ts';
 import { LatchkeyError, createVerifier } from '../src/index.ts';
 
 const FEED_KEY = 'feed-key-for-tests-0123456789abcdef';
@@ -210,8 +211,9 @@ describe('middleware', () => {
     const verifier = createVerifier({ issuer: 'latchkey', secret: TEST_SECRET });
     const app = express();
     app.use(expressAuth(verifier));
-    app.get('/jobs', (req, res) => void res.json((req as unknown as { user: unknown }).user));
-    app.get('/admin', requireRole('ADMIN'), (req, res) => void res.json((req as unknown as { user: unknown }).user));
+    // req.user is typed by the shipped declaration (the import at the top): no cast.
+    app.get('/jobs', (req, res) => void res.json(req.user));
+    app.get('/admin', requireRole('ADMIN'), (req, res) => void res.json(req.user));
     const listener = await new Promise<import('node:http').Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

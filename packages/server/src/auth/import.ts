@@ -11,37 +11,18 @@
  *   report.imported.length; report.skipped;                 // never a hash in either
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import SQLite from 'better-sqlite3';
 import type { RequestContext } from '../audit.ts';
 import type { Role } from '../config.ts';
 import { Conflict, RefusedValue } from '../errors.ts';
 import type { AccountService } from './accounts.ts';
+import { parseCsvRows } from './import/csv.ts';
+import { parseJsonRows } from './import/json.ts';
+import { ImportFileError, type ImportFormat, type ImportSource, type SourceRow } from './import/source.ts';
+import { readVegaRows } from './import/vega.ts';
 import { type UserStore, checkEmail, checkUsername } from './users.ts';
 
-export type ImportFormat = 'json' | 'csv' | 'vega';
+export { ImportFileError, type ImportFormat, type ImportSource, type SourceRow, parseCsvRows, parseJsonRows };
 export const IMPORT_FORMATS: readonly ImportFormat[] = ['json', 'csv', 'vega'];
-
-/** The file cannot be read in the given (or guessed) format. */
-export class ImportFileError extends Error {
-  override readonly name = 'ImportFileError';
-}
-
-/** One record of the source, before any check: values as the file holds them. */
-export interface SourceRow {
-  /** Where the row is in the file, for the report: `row 3`, `line 4`, `id 7`. */
-  readonly ref: string;
-  readonly username: unknown;
-  readonly email: unknown;
-  readonly role: unknown;
-  readonly passwordHash: unknown;
-  /** Why the row cannot be read at all (a CSV record with the wrong number of columns). */
-  readonly problem?: string;
-}
-
-export interface ImportSource {
-  readonly format: ImportFormat;
-  readonly rows: readonly SourceRow[];
-}
 
 export interface SkippedRow {
   readonly ref: string;
@@ -74,154 +55,13 @@ export function guessFormat(path: string): ImportFormat {
   return text.startsWith('[') || text.startsWith('{') ? 'json' : 'csv';
 }
 
-/** Reads the rows of an import file; the format is guessed when not given. Throws {@link ImportFileError}. */
+/** Reads the rows of an import file (one reader per format, in ./import/); the format is guessed when not given. Throws {@link ImportFileError}. */
 export function readImportSource(path: string, format?: ImportFormat): ImportSource {
   const chosen = format ?? guessFormat(path);
   if (chosen === 'vega') return { format: chosen, rows: readVegaRows(path) };
-  const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
-  return { format: chosen, rows: chosen === 'json' ? parseJsonRows(text) : parseCsvRows(text) };
-}
-
-function field(record: Record<string, unknown>, ...names: string[]): unknown {
-  for (const name of names) if (record[name] !== undefined) return record[name];
-  return undefined;
-}
-
-/** A JSON array of user objects, or `{"users": [...]}`. */
-export function parseJsonRows(text: string): SourceRow[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ImportFileError(`not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  const list = Array.isArray(parsed) ? parsed : (parsed as { users?: unknown } | null)?.users;
-  if (!Array.isArray(list)) throw new ImportFileError('JSON must be an array of users or {"users": [...]}');
-  return list.map((item: unknown, index) => {
-    const record = typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as Record<string, unknown>) : {};
-    return {
-      ref: `row ${index + 1}`,
-      username: field(record, 'username'),
-      email: field(record, 'email'),
-      role: field(record, 'role'),
-      passwordHash: field(record, 'password_hash', 'passwordHash'),
-    };
-  });
-}
-
-/** RFC 4180 records: quoted fields may hold commas, quotes (doubled) and line breaks. */
-function csvRecords(text: string): { line: number; fields: string[] }[] {
-  const records: { line: number; fields: string[] }[] = [];
-  let fields: string[] = [];
-  let value = '';
-  let quoted = false;
-  let line = 1;
-  let start = 1;
-  let i = 0;
-  const endRecord = () => {
-    fields.push(value);
-    if (!(fields.length === 1 && fields[0] === '')) records.push({ line: start, fields });
-    fields = [];
-    value = '';
-  };
-  while (i < text.length) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        value += '"';
-        i += 2;
-        continue;
-      }
-      if (c === '"') quoted = false;
-      else {
-        if (c === '\n') line++;
-        value += c;
-      }
-      i++;
-      continue;
-    }
-    if (c === '"' && value === '') quoted = true;
-    else if (c === ',') {
-      fields.push(value);
-      value = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      endRecord();
-      line++;
-      start = line;
-    } else value += c;
-    i++;
-  }
-  if (quoted) throw new ImportFileError(`unterminated quoted field starting on line ${start}`);
-  if (value !== '' || fields.length > 0) endRecord();
-  return records;
-}
-
-/** CSV with a header row naming at least `username` (and any of `email`, `role`, `password_hash`). */
-export function parseCsvRows(text: string): SourceRow[] {
-  const [header, ...records] = csvRecords(text);
-  if (header === undefined) throw new ImportFileError('the CSV file is empty');
-  const names = header.fields.map((name) => name.trim().toLowerCase());
-  if (!names.includes('username')) throw new ImportFileError('the CSV header must name a username column');
-  return records.map(({ line, fields }) => {
-    if (fields.length !== names.length) {
-      const problem = `has ${fields.length} columns where the header has ${names.length}`;
-      return { ref: `line ${line}`, username: undefined, email: undefined, role: undefined, passwordHash: undefined, problem };
-    }
-    const record: Record<string, string> = {};
-    names.forEach((name, index) => (record[name] = fields[index] ?? ''));
-    return {
-      ref: `line ${line}`,
-      username: record.username,
-      email: record.email,
-      role: record.role,
-      passwordHash: field(record, 'password_hash', 'passwordhash'),
-    };
-  });
-}
-
-/** The `users` table of a Vega AI SQLite database, opened read-only. */
-function readVegaRows(path: string): SourceRow[] {
-  let db: SQLite.Database;
-  try {
-    db = new SQLite(path, { readonly: true, fileMustExist: true });
-  } catch (error) {
-    throw new ImportFileError(`cannot open the SQLite database (${error instanceof Error ? error.message : String(error)})`);
-  }
-  try {
-    let columns: string[];
-    try {
-      columns = (db.prepare("select name from pragma_table_info('users')").all() as { name: string }[]).map((c) => c.name);
-    } catch (error) {
-      throw new ImportFileError(`not a readable SQLite database (${error instanceof Error ? error.message : String(error)})`);
-    }
-    for (const required of ['id', 'username', 'password', 'role']) {
-      if (!columns.includes(required)) throw new ImportFileError(`not a Vega AI database: its users table has no ${required} column`);
-    }
-    const rows = db.prepare('select id, username, password, role from users order by id').all() as {
-      id: unknown;
-      username: unknown;
-      password: unknown;
-      role: unknown;
-    }[];
-    return rows.map((row) => ({
-      ref: `id ${String(row.id)}`,
-      username: row.username,
-      // Vega has no email column; its usernames are usually emails (see importUsers).
-      email: undefined,
-      role: vegaRole(row.role),
-      passwordHash: row.password,
-    }));
-  } finally {
-    db.close();
-  }
-}
-
-/** Vega stores its role as an integer in iota order: ADMIN = 0, STANDARD = 1. */
-function vegaRole(value: unknown): unknown {
-  if (value === 0 || value === 0n || value === '0') return 'ADMIN';
-  if (value === 1 || value === 1n || value === '1') return 'STANDARD';
-  return value;
+  const text = readFileSync(path, 'utf8');
+  // The CSV reader strips a BOM itself; JSON.parse does not.
+  return { format: chosen, rows: chosen === 'json' ? parseJsonRows(text.replace(/^\uFEFF/, '')) : parseCsvRows(text) };
 }
 
 // Modular crypt formats that PasswordHasher verifies; anything else would be a user who can never log in.

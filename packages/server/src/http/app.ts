@@ -15,7 +15,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
+import { docsPageOptions } from './docs-page.ts';
 import { toLatchkeyError } from './errors.ts';
+import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { loginRoutes } from './routes/login.ts';
@@ -47,20 +49,6 @@ export interface AppOptions {
 
 export function styleFor(name: 'flat' | 'envelope'): WireStyle {
   return name === 'flat' ? flatStyle : envelopeStyle;
-}
-
-/** Path patterns by method, to tell a wrong method (405) from an unknown path (404). */
-class RouteTable {
-  readonly #routes: { pattern: RegExp; method: string }[] = [];
-
-  add(url: string, methods: string | string[]): void {
-    const pattern = new RegExp('^' + url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\\\*|\*/g, '.*').replace(/:[^/]+/g, '[^/]+') + '/?$');
-    for (const method of [methods].flat()) this.#routes.push({ pattern, method });
-  }
-
-  allowed(path: string): string[] {
-    return [...new Set(this.#routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
-  }
 }
 
 export async function buildApp(core: Core, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -145,11 +133,13 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
+    transformObject: (document) => ('openapiObject' in document ? describeResponses(document.openapiObject) : document.swaggerObject),
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(fastifySwaggerUi, docsPageOptions());
 
-  const routeTable = new RouteTable();
-  app.addHook('onRoute', (route) => routeTable.add(route.url, route.method));
+  // The methods any route answers; a path that the router finds under another method is a 405, not a 404.
+  const routeMethods = new Set<string>();
+  app.addHook('onRoute', (route) => [route.method].flat().forEach((method) => routeMethods.add(method)));
 
   // Callback hooks, not async ones: these run on every request, and an async hook costs a promise each.
   app.addHook('onRequest', (request, reply, done) => {
@@ -179,7 +169,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
 
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
-    const allowed = routeTable.allowed(path);
+    const allowed = [...routeMethods].filter((method) => app.findRoute({ method, url: path }) !== null);
     const error = allowed.length > 0 ? new MethodNotAllowed(allowed) : new NotFound();
     const rendered = style.error(error, responseMeta(request));
     if (error instanceof MethodNotAllowed) reply.header('allow', error.allow.join(', '));

@@ -1,13 +1,15 @@
 /**
  * The browser sign-in transaction (state, nonce, PKCE verifier, where to go back to), kept in the
- * user's browser as a short-lived HMAC-signed cookie bound to one provider, and the single-use rule
+ * user's browser as a short-lived cookie bound to one provider and signed with @fastify/cookie's signer
+ * (HMAC-SHA256, checked in constant time) under a key of its own, and the single-use rule
  * for its `state`, kept in the database so that every instance refuses a replay.
  *
  * @example
  *   const value = transactions.seal(tx);
  *   const tx = transactions.open(value, 'google'); // undefined when forged, expired or for another provider
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
 import type { Kysely } from 'kysely';
 import { openSecret, sealSecret } from '../auth/keys.ts';
 import { isUniqueViolation } from '../auth/users.ts';
@@ -30,8 +32,6 @@ export interface SignInTransaction {
 }
 
 const SECRET_NAME = 'oidc_transaction_hmac';
-// Domain separation: this key signs nothing else, and a v2 format would get a new label.
-const LABEL = 'latchkey/oidc-transaction/v1.';
 
 /** The HMAC key: 256 random bits created once in the database, so all instances share it. */
 export async function loadTransactionKey(db: Kysely<Database>, encryptionSecret: string | undefined, now = Date.now()): Promise<Buffer> {
@@ -63,26 +63,23 @@ interface Packed {
 }
 
 export class TransactionCodec {
-  constructor(private readonly key: Buffer) {}
+  // The key signs nothing but these cookies (its own row in server_secrets), so no label is needed.
+  readonly #signer: ReturnType<typeof fastifyCookie.signerFactory>;
 
-  #mac(payload: string): Buffer {
-    return createHmac('sha256', this.key).update(LABEL + payload).digest();
+  constructor(key: Buffer) {
+    this.#signer = fastifyCookie.signerFactory(key, 'sha256');
   }
 
   seal(tx: SignInTransaction): string {
     const packed: Packed = { p: tx.provider, s: tx.state, n: tx.nonce, v: tx.codeVerifier, u: tx.redirectUri, r: tx.returnTo, e: tx.expiresAt };
-    const payload = Buffer.from(JSON.stringify(packed)).toString('base64url');
-    return `${payload}.${this.#mac(payload).toString('base64url')}`;
+    return this.#signer.sign(Buffer.from(JSON.stringify(packed)).toString('base64url'));
   }
 
   /** The transaction, or undefined when the value is forged, malformed, expired or for another provider. */
   open(value: string | undefined, provider: string, now = Date.now()): SignInTransaction | undefined {
     if (value === undefined) return undefined;
-    const [payload, mac, extra] = value.split('.');
-    if (payload === undefined || mac === undefined || extra !== undefined) return undefined;
-    const given = Buffer.from(mac, 'base64url');
-    const expected = this.#mac(payload);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    const { valid, value: payload } = this.#signer.unsign(value);
+    if (!valid || payload === null) return undefined;
     let packed: Packed;
     try {
       packed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Packed;

@@ -109,7 +109,8 @@ function redirectNoStore(reply: FastifyReply, location: string): FastifyReply {
 export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const oidc = new OidcSignIn(ctx.core);
   const docs = responseSchemas(ctx.style);
-  const params = { type: 'object', properties: { provider: { type: 'string', description: 'A configured provider id' } } } as const;
+  const configured = ctx.core.config.oidcProviders.map((p) => p.id);
+  const params = { type: 'object', properties: { provider: { type: 'string', description: `A configured provider id: ${configured.join(', ')}` } } } as const;
 
   // Per client address, before anything else (issue 10 #7): each of these costs a provider round trip
   // or a signature check, and the callback and POST sign a user in.
@@ -118,6 +119,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
   for (const prefix of ['/api/auth/google', '/api/auth/oidc/:provider']) {
     const google = !prefix.includes(':provider');
     const tags = ['sign-in'];
+    // Routes of a provider that is not configured still answer (404, unknown provider) but are not listed in /docs.
+    const hide = google ? !configured.includes('google') : configured.length === 0;
     const who = google ? 'Google' : 'an OpenID provider';
 
     app.get(
@@ -125,6 +128,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         schema: {
           tags,
+          hide,
           summary: `Start signing in with ${who}`,
           description: '302 to the provider with state, nonce and PKCE S256; the transaction is kept in a signed HttpOnly cookie for 10 minutes.',
           ...(google ? {} : { params }),
@@ -157,6 +161,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         schema: {
           tags,
+          hide,
           summary: `The redirect back from ${who}`,
           description:
             'Checks state (once only), exchanges the code, verifies the ID token, signs in and sets the refresh cookie; then 302 to redirect_to, or failures to redirect_to?error=<code>. Without a redirect_to: the token body, or the error body.',
@@ -198,7 +203,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
       {
         schema: {
           tags,
-          summary: `Sign in with a ${google ? 'Google ' : ''}authorization code or ID token`,
+          hide,
+          summary: `Sign in with ${google ? 'a Google' : 'an'} authorization code or ID token`,
           description:
             '`{code, redirect_uri}` (add `code_verifier` for PKCE and `nonce` if the authorization request had one) or `{id_token}` (optionally `nonce`) → the token body of login.',
           ...(google ? {} : { params }),
