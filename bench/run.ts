@@ -203,9 +203,11 @@ async function hashRate(hasher: PasswordHasher, seconds: number): Promise<Omit<H
   );
   const elapsedS = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  // Threads that spent at least a quarter of the time hashing: the pool's threads (the main thread and
-  // V8's helpers spend next to nothing here).
-  const busy = threads('self').filter((t) => t.cpuUs - (threadsBefore.get(t.tid) ?? 0) > 0.25 * elapsedS * 1e6 && t.tid !== process.pid);
+  // The hashing threads: each took at least a tenth of the process's CPU meanwhile (the main thread, also
+  // left out by id, and V8's helpers take next to nothing here). Not a share of wall time: on a busy
+  // machine threads at nice 10 may get little of it.
+  const totalUs = cpu.user + cpu.system;
+  const busy = threads('self').filter((t) => t.tid !== process.pid && t.cpuUs - (threadsBefore.get(t.tid) ?? 0) > 0.1 * totalUs);
   return {
     perHashMs,
     perSecondOneCore: 1000 / perHashMs,
