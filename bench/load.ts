@@ -9,7 +9,7 @@
  *   node --import tsx bench/load.ts < spec.json     (a spec, or an array of specs run in turn)
  */
 import autocannon, { type Request, type RequestSpec } from 'autocannon';
-import { machineCpuUs, treeCpuUs } from './lib/proc.ts';
+import { machineCpuUs, poolThreads, threads, treeCpuUs } from './lib/proc.ts';
 
 export interface LoadSpec {
   readonly url: string;
@@ -75,6 +75,11 @@ export interface RunResult {
   readonly serverCpuUs: number | null;
   /** serverCpuUs ÷ answers (2xx and not). */
   readonly cpuPerRequestUs: number | null;
+  /**
+   * CPU of the server's pool threads in the window (the threads other than the main one that did the
+   * most work, see `poolThreads`: the hashing threads during logins), µs; null when unreadable.
+   */
+  readonly poolCpuUs: number | null;
   /** CPU of this load generator in the window, µs. */
   readonly loadCpuUs: number;
   /** Busy CPU of the whole machine in the window, µs, and what was left after the server and this load generator. */
@@ -176,6 +181,8 @@ interface Edge {
   readonly epochMs: number;
   readonly index: number;
   readonly serverUs: number | undefined;
+  /** CPU per thread of the server's main process, µs by thread id. */
+  readonly threadUs: ReadonlyMap<number, number> | undefined;
   readonly loadUs: number;
   readonly machine: { busyUs: number; totalUs: number } | undefined;
 }
@@ -221,6 +228,7 @@ async function measure(spec: LoadSpec, pool: string[]): Promise<{ runs: RunResul
       epochMs: Date.now(),
       index: samples.length,
       serverUs: spec.cpuPid === undefined ? undefined : treeCpuUs(spec.cpuPid),
+      threadUs: spec.cpuPid === undefined ? undefined : new Map(threads(spec.cpuPid).map((t) => [t.tid, t.cpuUs])),
       loadUs: cpu.user + cpu.system,
       machine: machineCpuUs(),
     };
@@ -267,6 +275,13 @@ async function measure(spec: LoadSpec, pool: string[]): Promise<{ runs: RunResul
     const answers = sorted.length + non2xx;
     const serverCpuUs = a.serverUs === undefined || b.serverUs === undefined ? null : b.serverUs - a.serverUs;
     const loadCpuUs = b.loadUs - a.loadUs;
+    const poolCpuUs =
+      a.threadUs === undefined || b.threadUs === undefined || spec.cpuPid === undefined
+        ? null
+        : poolThreads(
+            [...b.threadUs].map(([tid, us]) => ({ tid, delta: us - (a.threadUs!.get(tid) ?? 0) })),
+            spec.cpuPid,
+          ).reduce((sum, t) => sum + t.delta, 0);
     const machineBusyUs = a.machine === undefined || b.machine === undefined ? null : b.machine.busyUs - a.machine.busyUs;
     runs.push({
       rps: sorted.length / durationS,
@@ -286,6 +301,7 @@ async function measure(spec: LoadSpec, pool: string[]): Promise<{ runs: RunResul
       valid: sorted.length >= MIN_ANSWERS && durationS * 1000 >= P99_MULTIPLE * p99,
       serverCpuUs,
       cpuPerRequestUs: serverCpuUs === null || answers === 0 ? null : serverCpuUs / answers,
+      poolCpuUs,
       loadCpuUs,
       machineBusyUs,
       otherCpuUs: machineBusyUs === null ? null : Math.max(0, machineBusyUs - (serverCpuUs ?? 0) - loadCpuUs),

@@ -113,3 +113,15 @@ export function machineCpuUs(): { busyUs: number; totalUs: number } | undefined 
     return undefined;
   }
 }
+
+/**
+ * The threads that did a pool's work, from each thread's CPU over some interval: those (other than the
+ * main thread) that took at least half as much as the busiest of them. A pool shares its work evenly;
+ * V8's garbage-collection helpers take a few per cent. Used to find the hashing threads without
+ * assuming their number or how the pool is built.
+ */
+export function poolThreads<T extends { readonly tid: number; readonly delta: number }>(spent: readonly T[], mainTid: number): T[] {
+  const others = spent.filter((t) => t.tid !== mainTid);
+  const most = Math.max(0, ...others.map((t) => t.delta));
+  return most > 0 ? others.filter((t) => t.delta >= 0.5 * most) : [];
+}

@@ -26,6 +26,8 @@ export interface Measurement {
   readonly p99: number;
   /** The server's CPU time per request served, µs: the figure a busy machine does not move much. */
   readonly cpuUs: number;
+  /** CPU of the server's pool threads per request (the hashing threads, for logins), µs. */
+  readonly poolCpuUs: number;
   /** Windows that count, of all measured. */
   readonly validRuns: number;
   /** CPU that the rest of the machine took during the windows, in cores (median). */
@@ -47,6 +49,7 @@ export function summarize(label: string, method: string, path: string, connectio
     p50: median(valid.map((r) => r.p50)),
     p99: median(valid.map((r) => r.p99)),
     cpuUs: median(valid.map((r) => r.cpuPerRequestUs ?? Number.NaN)),
+    poolCpuUs: median(valid.map((r) => (r.poolCpuUs === null || r.ok + r.non2xx === 0 ? Number.NaN : r.poolCpuUs / (r.ok + r.non2xx)))),
     validRuns: valid.length,
     otherCores: median(runs.map((r) => (r.otherCpuUs === null ? Number.NaN : r.otherCpuUs / 1e6 / r.durationS))),
     failures: runs.reduce((n, r) => n + r.non2xx + r.errors, 0),
