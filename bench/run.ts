@@ -10,6 +10,7 @@
  *                                  growth, rss, postgres, workers), for tuning
  *   npm run bench -- --report FILE regenerates the docs from a results file
  *   npm run bench -- --only rss --rss-seconds 600   a longer RSS run (does growth level off?)
+ *   npm run bench -- --max-window 60   let windows grow longer (a busy machine: logins' p99 of seconds)
  *
  * PostgreSQL is measured too when TEST_DATABASE_URL is set. Servers and load generators are child
  * processes on loopback addresses; every one is stopped when the run ends.
@@ -35,6 +36,7 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     report: { type: 'string' },
     'rss-seconds': { type: 'string' },
+    'max-window': { type: 'string' },
   },
   strict: true,
 });
@@ -58,6 +60,11 @@ const SETTINGS = quick
   ? { warmupS: 2, durationS: 1, maxWindowS: 20, reps: 3, connections: 16, rssSeconds: 3, growthLarge: 100_000, bcryptCost: 10, hashSeconds: 1, startups: 3 }
   : { warmupS: 3, durationS: 8, maxWindowS: 60, reps: 3, connections: 16, rssSeconds: 60, growthLarge: 1_000_000, bcryptCost: 12, hashSeconds: 3, startups: 7 };
 if (rssSeconds !== undefined) SETTINGS.rssSeconds = rssSeconds;
+if (flags['max-window'] !== undefined) {
+  const seconds = Number(flags['max-window']);
+  if (!(seconds >= SETTINGS.durationS)) throw new Error(`--max-window must be a number of seconds of at least ${SETTINGS.durationS}`);
+  SETTINGS.maxWindowS = seconds;
+}
 
 /** /verify latency during a login storm and idle: the same fixed rate both times, so only the storm differs. */
 const VERIFY_RATE = 500;
