@@ -181,8 +181,8 @@ interface Edge {
   readonly epochMs: number;
   readonly index: number;
   readonly serverUs: number | undefined;
-  /** CPU per thread of the server's main process, µs by thread id. */
-  readonly threadUs: ReadonlyMap<number, number> | undefined;
+  /** CPU and nice value per thread of the server's main process, by thread id. */
+  readonly threadUs: ReadonlyMap<number, { readonly cpuUs: number; readonly nice: number }> | undefined;
   readonly loadUs: number;
   readonly machine: { busyUs: number; totalUs: number } | undefined;
 }
@@ -228,7 +228,7 @@ async function measure(spec: LoadSpec, pool: string[]): Promise<{ runs: RunResul
       epochMs: Date.now(),
       index: samples.length,
       serverUs: spec.cpuPid === undefined ? undefined : treeCpuUs(spec.cpuPid),
-      threadUs: spec.cpuPid === undefined ? undefined : new Map(threads(spec.cpuPid).map((t) => [t.tid, t.cpuUs])),
+      threadUs: spec.cpuPid === undefined ? undefined : new Map(threads(spec.cpuPid).map((t) => [t.tid, { cpuUs: t.cpuUs, nice: t.nice }])),
       loadUs: cpu.user + cpu.system,
       machine: machineCpuUs(),
     };
@@ -279,7 +279,7 @@ async function measure(spec: LoadSpec, pool: string[]): Promise<{ runs: RunResul
       a.threadUs === undefined || b.threadUs === undefined || spec.cpuPid === undefined
         ? null
         : poolThreads(
-            [...b.threadUs].map(([tid, us]) => ({ tid, delta: us - (a.threadUs!.get(tid) ?? 0) })),
+            [...b.threadUs].map(([tid, t]) => ({ tid, nice: t.nice, delta: t.cpuUs - (a.threadUs!.get(tid)?.cpuUs ?? 0) })),
             spec.cpuPid,
           ).reduce((sum, t) => sum + t.delta, 0);
     const machineBusyUs = a.machine === undefined || b.machine === undefined ? null : b.machine.busyUs - a.machine.busyUs;

@@ -115,13 +115,17 @@ export function machineCpuUs(): { busyUs: number; totalUs: number } | undefined 
 }
 
 /**
- * The threads that did a pool's work, from each thread's CPU over some interval: those (other than the
- * main thread) that took at least half as much as the busiest of them. A pool shares its work evenly;
- * V8's garbage-collection helpers take a few per cent. Used to find the hashing threads without
- * assuming their number or how the pool is built.
+ * The threads that did a pool's work over some interval, without assuming their number or how the pool
+ * is built: the threads running at a lower priority than the main thread (the hashing pool lowers its
+ * own), when there are any; else those (other than the main thread) that took at least a quarter as much
+ * CPU as the busiest of them (a pool shares its work roughly evenly, even on a busy machine; V8's
+ * garbage-collection helpers take a few per cent).
  */
-export function poolThreads<T extends { readonly tid: number; readonly delta: number }>(spent: readonly T[], mainTid: number): T[] {
+export function poolThreads<T extends { readonly tid: number; readonly delta: number; readonly nice: number }>(spent: readonly T[], mainTid: number): T[] {
+  const main = spent.find((t) => t.tid === mainTid);
   const others = spent.filter((t) => t.tid !== mainTid);
+  const niced = others.filter((t) => main !== undefined && t.nice > main.nice);
+  if (niced.length > 0) return niced.filter((t) => t.delta > 0);
   const most = Math.max(0, ...others.map((t) => t.delta));
-  return most > 0 ? others.filter((t) => t.delta >= 0.5 * most) : [];
+  return most > 0 ? others.filter((t) => t.delta >= 0.25 * most) : [];
 }
