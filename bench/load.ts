@@ -111,18 +111,6 @@ class Samples {
     this.latency[this.length++] = ms;
   }
 
-  /** Index of the first response completed at or after `t` (completion times only grow). */
-  indexAt(t: number): number {
-    let lo = 0;
-    let hi = this.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.at[mid]! < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
   /** Whether the 2xx answers since index `from` are enough, and their p99 short enough, for a window of `elapsedMs`. */
   enough(from: number, elapsedMs: number): boolean {
     let ok = 0;
