@@ -3,8 +3,15 @@
  * the hash-bound login ceiling, a bare Fastify route, and Better Auth — and writes
  * `bench/results/<date>.json`, `docs/benchmarks.md` and `docs/benchmarks.svg` (both generated).
  *
- *   npm run bench                  the full run (3 × 8 s windows after a 3 s warm-up, per measurement)
- *   npm run bench -- --quick       the same measurements, shorter (under 90 s); results in <date>-quick.json
+ *   npm run bench                  the full run (3 windows of 8–60 s after a 3 s warm-up, per measurement)
+ *   npm run bench -- --quick       the same measurements, shorter windows (1–20 s; minutes on a quiet machine,
+ *                                  logins mostly "not measured" on a busy one); results in <date>-quick.json,
+ *                                  printed, never written to docs/
+ *
+ * Every figure comes with the server's CPU per request (its CPU time across the window ÷ requests answered),
+ * and the targets that are ratios to a floor are computed on it: on a shared machine req/s swings with
+ * other work, CPU per request much less. A window grows until it holds 50 answers and 20 × its p99; a
+ * figure with no such window reads "not measured", never 0.
  *   npm run bench -- --profile     also writes CPU profiles of every Latchkey server to bench/profiles/
  *   npm run bench -- --only a,b    only some sections (machine, hash, startup, floor, latchkey, bcrypt, better-auth,
  *                                  growth, rss, postgres, workers), for tuning
