@@ -753,7 +753,7 @@ function targets(r: BenchResults): BenchResults['targets'] {
     target('verify-storm-bcrypt', '/verify p99 during the bcrypt login storm ÷ idle p99', '<=', 3, ratio(m.verifyStormBcrypt?.p99, m.verifyIdleBcrypt?.p99), '×',
       `${f2(m.verifyStormBcrypt?.p99)} ms vs ${f2(m.verifyIdleBcrypt?.p99)} ms at ${VERIFY_RATE} req/s`),
     target('growth-refresh', `refresh p50 at ${r.settings.growthLarge.toLocaleString('en')} sessions ÷ at 1,000`, '<=', 1.3, ratio(m.growthRefreshLarge?.p50, m.growthRefreshSmall?.p50), '×',
-      `${f2(m.growthRefreshLarge?.p50)} ms vs ${f2(m.growthRefreshSmall?.p50)} ms`),
+      `${f2(m.growthRefreshLarge?.p50)} ms vs ${f2(m.growthRefreshSmall?.p50)} ms; CPU per request ${f0(m.growthRefreshLarge?.cpuUs)} vs ${f0(m.growthRefreshSmall?.cpuUs)} µs`),
     target('rss-idle', 'RSS of an idle server', '<=', 100, r.rss === undefined ? null : r.rss.atStartBytes / 2 ** 20, 'MiB',
       r.rss === undefined ? 'n/a' : `${mib(r.rss.atStartBytes)} (lowest reading over a settle after start)`),
     target('rss', `RSS after ${RSS_LOGINS.toLocaleString('en')} logins`, '<=', 200, r.rss === undefined ? null : r.rss.extrapolatedBytes / 2 ** 20, 'MiB',
