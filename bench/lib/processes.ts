@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LoadSpec, RunResult } from '../load.ts';
+import { processTree } from './proc.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 // LATCHKEY_BENCH_BIN runs another checkout's `latchkey` (to compare a change against the tree).
@@ -61,21 +62,9 @@ export interface Server {
   readonly pid: number;
   /** Resident memory of the server and its child processes (workers), in bytes. */
   rss(): number;
+  /** From spawning the process to its first answer on the ready path, ms (polled every 5 ms). */
+  readonly startMs: number;
   stop(): Promise<void>;
-}
-
-/** The pids of `pid` and of all its descendants (Linux /proc). */
-function processTree(pid: number): number[] {
-  const all = [pid];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const kids = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-      for (const kid of kids === '' ? [] : kids.split(/\s+/)) all.push(...processTree(Number(kid)));
-    }
-  } catch {
-    // Gone, or no /proc: the process itself is all we can see.
-  }
-  return all;
 }
 
 function rssOf(pid: number): number {
@@ -100,7 +89,8 @@ async function waitHealthy(url: string, child: ChildProcess, stderr: () => strin
     } catch {
       // Not listening yet.
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // Often enough to time a start to a few ms; a refused connection costs next to nothing.
+    await new Promise((r) => setTimeout(r, 5));
   }
   child.kill('SIGKILL');
   throw new StartFailed(`did not answer ${url} within ${timeoutMs} ms: ${stderr().trim().split('\n').slice(0, 5).join(' | ')}`);
@@ -118,6 +108,7 @@ interface StartOptions {
 }
 
 async function startServer(options: StartOptions): Promise<Server> {
+  const spawnedAt = performance.now();
   const child = spawn(process.execPath, options.args, { cwd: CHILD_CWD, env: childEnv(options.env), stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let stderr = '';
@@ -127,8 +118,10 @@ async function startServer(options: StartOptions): Promise<Server> {
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const url = `http://127.0.0.1:${options.port}`;
   await waitHealthy(url + options.readyPath, child, () => stderr);
+  const startMs = performance.now() - spawnedAt;
   return {
     url,
+    startMs,
     pid: child.pid ?? 0,
     rss: () => processTree(child.pid ?? 0).reduce((sum, pid) => sum + rssOf(pid), 0),
     async stop() {
@@ -181,6 +174,8 @@ export async function startBetterAuth(env: Readonly<Record<string, string>>): Pr
 export interface LoadResult {
   readonly runs: readonly RunResult[];
   readonly poolLeft: number;
+  /** 2xx answers over the whole run, warm-up and tail included. */
+  readonly answered: number;
 }
 
 /** Runs one load spec in a separate autocannon process; resolves with its measured runs. */

@@ -17,15 +17,27 @@ export interface Measurement {
   /** Fixed overall request rate, when the run was a latency run at a set rate. */
   readonly rate?: number;
   readonly runs: readonly RunResult[];
-  /** Medians over the runs. */
+  /**
+   * Medians over the windows that count (enough answers, long enough for their p99); NaN (null in the
+   * results file) when none did: "not measured", never 0.
+   */
   readonly rps: number;
   readonly p50: number;
   readonly p99: number;
+  /** The server's CPU time per request served, µs: the figure a busy machine does not move much. */
+  readonly cpuUs: number;
+  /** CPU of the server's pool threads per request (the hashing threads, for logins), µs. */
+  readonly poolCpuUs: number;
+  /** Windows that count, of all measured. */
+  readonly validRuns: number;
+  /** CPU that the rest of the machine took during the windows, in cores (median). */
+  readonly otherCores: number;
   /** Non-2xx responses and connection errors over all runs (should be 0). */
   readonly failures: number;
 }
 
 export function summarize(label: string, method: string, path: string, connections: number, runs: readonly RunResult[], rate?: number): Measurement {
+  const valid = runs.filter((r) => r.valid);
   return {
     label,
     method,
@@ -33,9 +45,13 @@ export function summarize(label: string, method: string, path: string, connectio
     connections,
     ...(rate === undefined ? {} : { rate }),
     runs,
-    rps: median(runs.map((r) => r.rps)),
-    p50: median(runs.map((r) => r.p50)),
-    p99: median(runs.map((r) => r.p99)),
+    rps: median(valid.map((r) => r.rps)),
+    p50: median(valid.map((r) => r.p50)),
+    p99: median(valid.map((r) => r.p99)),
+    cpuUs: median(valid.map((r) => r.cpuPerRequestUs ?? Number.NaN)),
+    poolCpuUs: median(valid.map((r) => (r.poolCpuUs === null || r.ok + r.non2xx === 0 ? Number.NaN : r.poolCpuUs / (r.ok + r.non2xx)))),
+    validRuns: valid.length,
+    otherCores: median(runs.map((r) => (r.otherCpuUs === null ? Number.NaN : r.otherCpuUs / 1e6 / r.durationS))),
     failures: runs.reduce((n, r) => n + r.non2xx + r.errors, 0),
   };
 }

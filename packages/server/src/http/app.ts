@@ -66,7 +66,9 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     },
     bodyLimit: BODY_LIMIT,
     trustProxy: config.trustProxy,
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // Per-request lines ("incoming request", "request completed") only when asked for: security events
+    // (login_failed, rate_limited, refresh_token_reuse) and errors are logged by our own code either way.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: !config.accessLog }),
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
