@@ -6,7 +6,7 @@
  *   const tokens = await login({ identifier: 'ada', password: '…' }, ctx);
  */
 import type { AuditLog, RequestContext } from '../audit.ts';
-import { InvalidCredentials, RateLimited } from '../errors.ts';
+import { EmailNotVerified, InvalidCredentials, RateLimited } from '../errors.ts';
 import { type AbuseLimiter, hashIdentifier } from '../limits/abuse.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PasswordHasher } from './passwords.ts';
@@ -32,6 +32,8 @@ export interface LoginDeps {
   readonly limiter: AbuseLimiter;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
+  /** LATCHKEY_SIGNUP=verify: a right password for an unconfirmed address is refused (SPEC §10). */
+  readonly requireVerifiedEmail?: boolean;
 }
 
 export class PasswordLogin {
@@ -66,6 +68,8 @@ export class PasswordLogin {
       await audit.write('login_failed', { userId: user?.id ?? null, details: { identifier_hash: identifierHash, reason } }, ctx);
       throw new InvalidCredentials();
     }
+    // Only after the password proved who is asking: a wrong password stays a plain 401.
+    if (this.deps.requireVerifiedEmail && user.email_verified === 0) throw new EmailNotVerified();
 
     await limiter.loginSucceeded(ip, input.identifier);
     if (user.password_hash !== null && hasher.needsRehash(user.password_hash)) {

@@ -49,6 +49,8 @@ export interface NewUserInput {
   /** An already hashed password (import); not checked. */
   readonly passwordHash?: string | null;
   readonly googleSub?: string | null;
+  /** false: the address still has to be confirmed (sign-up in `verify` mode, `users create --unverified`). */
+  readonly emailVerified?: boolean;
 }
 
 export interface UserChanges {
@@ -56,6 +58,7 @@ export interface UserChanges {
   readonly email?: string | null;
   readonly role?: Role;
   readonly disabled?: boolean;
+  readonly emailVerified?: boolean;
 }
 
 export interface UserPage {
@@ -108,6 +111,7 @@ export class UserStore {
           updated_at: now,
           last_login_at: null,
           google_sub: input.googleSub ?? null,
+          email_verified: input.emailVerified === false ? 0 : 1,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -226,6 +230,7 @@ export class UserStore {
             : { email: changes.email, email_key: changes.email === null ? null : identifierKey(changes.email) }),
           ...(changes.role === undefined ? {} : { role: changes.role }),
           ...(changes.disabled === undefined ? {} : { disabled: changes.disabled ? 1 : 0 }),
+          ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified ? 1 : 0 }),
           updated_at: now,
         })
         .where('id', '=', id)

@@ -16,7 +16,14 @@ import type { Config, Limit } from '../config.ts';
 import { RateLimited } from '../errors.ts';
 import { identifierKey } from '../auth/users.ts';
 
-export type LimiterName = 'login_per_address' | 'login_pair' | 'login_identifier' | 'refresh_per_address';
+export type LimiterName =
+  | 'login_per_address'
+  | 'login_pair'
+  | 'login_identifier'
+  | 'refresh_per_address'
+  // Requests that may send mail (SPEC §10; mail/limits.ts).
+  | 'mail_per_address'
+  | 'mail_per_recipient';
 
 /** Makes one limiter; the store behind it (memory, Redis) is the factory's business. */
 export type LimiterFactory = (name: LimiterName, limit: Limit) => RateLimiterAbstract;
