@@ -23,6 +23,7 @@ import { ConfigError, type Config } from './config.ts';
 import { Conflict, RefusedValue } from './errors.ts';
 import { AbuseLimiter, type LimiterFactory, memoryLimiters } from './limits/abuse.ts';
 import { Mail } from './mail/mail.ts';
+import { loadTemplates } from './mail/templates.ts';
 import { Metrics } from './metrics.ts';
 import { openStore, type Store } from './store/database.ts';
 
@@ -69,6 +70,8 @@ const KEY_RELOAD_MS = 30_000;
 const PRUNE_MS = 60 * 60_000;
 
 export async function openCore(config: Config, options: CoreOptions = {}): Promise<Core> {
+  // Read before anything is opened: a bad template folder stops the start naming LATCHKEY_MAIL_TEMPLATES.
+  const templates = loadTemplates(config.mailTemplates);
   const store = await openStore(config.databaseUrl, { poolSize: config.dbPoolSize });
   try {
     if (options.migrate ?? true) await store.migrate();
@@ -89,7 +92,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   const accounts = new AccountService(users, sessions, hasher, audit);
   const limiter = new AbuseLimiter(config, options.limiters ?? memoryLimiters);
   const passwordLogin = new PasswordLogin({ users, hasher, sessions, limiter, audit, metrics, requireVerifiedEmail: config.signup === 'verify' });
-  const mail = new Mail(db, config, metrics.registry, options.limiters);
+  const mail = new Mail(db, config, metrics.registry, templates, options.limiters);
   const emailLinks = new EmailLinks({ db, config, users, hasher, sessions, audit, outbox: mail.outbox, templates: mail.templates, limits: mail.limits, wake: () => mail.wake() });
   const signup = new Signup({ config, users, hasher, sessions, audit, limits: mail.limits, links: emailLinks });
 

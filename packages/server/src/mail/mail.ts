@@ -3,7 +3,7 @@
  * background sender (started by `serve` with its logger; the CLI's one-shot commands never start it).
  *
  * @example
- *   const mail = new Mail(db, config, metrics.registry);
+ *   const mail = new Mail(db, config, metrics.registry, loadTemplates(config.mailTemplates));
  *   mail.startSender(app.log);   // SMTP, or `mail_logged` lines plus one start-up warning
  *   await mail.stop();
  */
@@ -32,11 +32,12 @@ export class Mail {
     private readonly db: Kysely<Database>,
     private readonly config: Config,
     registry: Registry,
+    templates: MailTemplates = loadTemplates(config.mailTemplates),
     limiters: LimiterFactory = memoryLimiters,
   ) {
     this.outbox = new MailOutbox(db, config.keyEncryptionSecret);
     this.limits = new MailLimits(config, limiters);
-    this.templates = loadTemplates(config.mailTemplates);
+    this.templates = templates;
     this.metrics = mailMetrics(registry, () => this.outbox.countWaiting());
   }
 
