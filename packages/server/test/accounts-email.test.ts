@@ -225,6 +225,14 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await post('/login', { username: 'hal', password: PASSWORD })).status, 200);
     });
 
+    test('resend and forgot refuse a malformed address with 400', async () => {
+      for (const path of ['/email/resend', '/password/forgot']) {
+        const res = await post(path, { email: 'not an address' });
+        assert.equal(res.status, 400, path);
+        assert.equal(errorOf(res, style), err('email must be an email address', 'VALIDATION_ERROR'));
+      }
+    });
+
     test('an unknown or malformed token is 400', async () => {
       const unknown = await post('/email/verify', { token: 'A'.repeat(43) });
       assert.equal(unknown.status, 400);

@@ -149,6 +149,7 @@ export class EmailLinks {
     await limits.beforeRequest(ctx.ip ?? 'unknown');
     const byEmail = who.email !== undefined;
     const asked = who.email ?? who.username ?? '';
+    if (byEmail) checkEmail(asked);
     const found = await db
       .selectFrom('users')
       .selectAll()
