@@ -233,6 +233,27 @@ for (const { style, engine, name } of matrix()) {
       }
     });
 
+    test('one link token raced by concurrent requests succeeds once', async () => {
+      await server.createUser('ned', { email: 'ned@example.com' });
+      await post('/password/forgot', { email: 'ned@example.com' });
+      const token = tokenOf(await smtp.next('ned@example.com'));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => post('/password/reset', { token, new_password: `${NEW_PASSWORD}-${i}`, newPassword: `${NEW_PASSWORD}-${i}` })),
+      );
+      assert.deepEqual(results.map((r) => r.status).sort(), [204, 400, 400, 400, 400, 400]);
+    });
+
+    test('for an unknown address the same rows are written: a token bound to nobody and a discarded message', async () => {
+      const db = server.core.store.db;
+      const tokensBefore = (await db.selectFrom('link_tokens').select('token_hash').where('user_id', 'is', null).execute()).length;
+      assert.equal((await post('/password/forgot', { email: 'phantom@example.com' })).status, 202);
+      assert.equal((await db.selectFrom('link_tokens').select('token_hash').where('user_id', 'is', null).execute()).length, tokensBefore + 1);
+      await waitFor(async () => (await outboxTo(server, 'phantom@example.com')).map((r) => r.status).join() === 'discarded');
+      const [row] = await outboxTo(server, 'phantom@example.com');
+      assert.equal(row?.deliver, 0);
+      assert.equal(row?.message, null, 'the body is erased');
+    });
+
     test('an unknown or malformed token is 400', async () => {
       const unknown = await post('/email/verify', { token: 'A'.repeat(43) });
       assert.equal(unknown.status, 400);
