@@ -29,7 +29,12 @@ export function mailMetrics(registry: Registry, countWaiting: () => Promise<numb
       help: 'Messages in the outbox waiting for delivery',
       registers: [registry],
       async collect() {
-        this.set(await countWaiting());
+        // A database that does not answer must not break the whole scrape: the last value stays.
+        try {
+          this.set(await countWaiting());
+        } catch {
+          // keep the previous value
+        }
       },
     });
   }
