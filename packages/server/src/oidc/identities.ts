@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
+import type { SessionService } from '../auth/sessions.ts';
 import { identifierKey, isUniqueViolation, type UserStore } from '../auth/users.ts';
 import type { OidcProviderConfig } from '../config.ts';
 import { Conflict } from '../errors.ts';
@@ -46,6 +47,8 @@ export class IdentityLinker {
     private readonly db: Kysely<Database>,
     private readonly users: UserStore,
     private readonly audit: AuditLog,
+    /** Ends sessions of an account whose unconfirmed address a provider proves belongs to someone else. */
+    private readonly sessions?: Pick<SessionService, 'revokeAllOfUser'>,
   ) {}
 
   /** Checks the email and domain rules, then finds, links or creates the user. Throws {@link OidcSignInRefused}. */
@@ -92,9 +95,10 @@ export class IdentityLinker {
     const sameEmail = await this.db.selectFrom('users').selectAll().where('email_key', '=', identifierKey(email)).executeTakeFirst();
     if (sameEmail) {
       refuseDisabled(sameEmail);
+      if (sameEmail.email_verified === 0) await this.#claimUnconfirmed(sameEmail.id, ctx, now);
       await this.#link(provider, identity, sameEmail.id, now);
       await this.audit.write('oidc_linked', { userId: sameEmail.id, details: { provider: provider.id, issuer: identity.issuer } }, ctx);
-      return { user: sameEmail, outcome: 'linked' };
+      return { user: sameEmail.email_verified === 0 ? await this.users.getById(sameEmail.id) : sameEmail, outcome: 'linked' };
     }
 
     if (!provider.autoCreate) throw new OidcSignInRefused('signup_disabled');
@@ -102,6 +106,16 @@ export class IdentityLinker {
     await this.#link(provider, identity, user.id, now);
     await this.audit.write('oidc_user_created', { userId: user.id, details: { provider: provider.id, issuer: identity.issuer, role: user.role } }, ctx);
     return { user, outcome: 'created' };
+  }
+
+  /**
+   * SPEC §10: a provider-verified address makes the account verified. But whoever made an account with an
+   * address they never confirmed may not be its owner (account pre-hijacking): the mailbox owner, proven by the
+   * provider, takes it over, so that password and its sessions end.
+   */
+  async #claimUnconfirmed(userId: number, ctx: RequestContext, now: number): Promise<void> {
+    await this.db.updateTable('users').set({ email_verified: 1, password_hash: null, updated_at: now }).where('id', '=', userId).execute();
+    await this.sessions?.revokeAllOfUser(userId, 'password_changed', ctx);
   }
 
   async #link(provider: OidcProviderConfig, identity: AssertedIdentity, userId: number, now: number): Promise<void> {
