@@ -66,11 +66,14 @@ export class Signup {
     const allowed = await limits.allowRecipient(input.email);
     const user = owner === undefined ? await this.#create(input, passwordHash).catch((error: unknown) => this.#lostRace(error, input)) : undefined;
     if (user === undefined) {
-      await links.queue([{ kind: 'signup-exists', purpose: null, userId: null, email: input.email, to: input.email, deliver: allowed, username: '' }]);
+      // The notice carries no link, but a token bound to nobody is written anyway, and the attempt is audited
+      // without a user: the known address runs the statements of the new one (bar the user row itself).
+      await links.queue([{ kind: 'signup-exists', purpose: 'verify_email', userId: null, email: input.email, to: input.email, deliver: allowed, username: '' }]);
+      await audit.write('signup', { userId: null, details: { mode: 'verify', outcome: 'address_taken' } }, ctx);
       return { issued: undefined };
     }
     await links.queue([{ kind: 'verify-email', purpose: 'verify_email', userId: user.id, email: user.email, to: input.email, deliver: allowed, username: user.username }]);
-    await audit.write('signup', { userId: user.id, details: { mode: 'verify' } }, ctx);
+    await audit.write('signup', { userId: user.id, details: { mode: 'verify', outcome: 'created' } }, ctx);
     return { issued: undefined };
   }
 
