@@ -412,6 +412,9 @@ for (const { style, engine, name } of matrix()) {
             if (style === 'flat') assert.equal(typeof res.body.error, 'string');
             else assert.equal(typeof res.body.error.code, 'string');
           }
+          const huge = await server.request('POST', `/api/auth${path}`, { body: { email: 'x'.repeat(70_000) }, token: access });
+          assert.equal(huge.status, 413, path);
+          assert.equal(errorOf(huge, style), expectedError(style, 'invalid request body', 'VALIDATION_ERROR'));
         }
       }
     });
