@@ -1,6 +1,5 @@
 /** `POST /api/auth/register` (SPEC §10): sign-up in the `open` or `verify` mode of LATCHKEY_SIGNUP. */
 import type { FastifyInstance } from 'fastify';
-import { objectSchema, okDoc } from '../admin.ts';
 import { type RouteContext, requestContext, responseMeta, sendTokens } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 import { EMAIL, PASSWORD, statusDoc } from './email.ts';
