@@ -8,6 +8,7 @@
  *   await auth.login({ username: 'ada', password });
  *   const jobs = await (await auth.fetch('https://api.example.com/api/jobs')).json();
  */
+import { type AccountMethods, accountMethods } from './accounts.ts';
 import { LatchkeyError, errorOfResponse, networkError } from './errors.ts';
 import { SESSION_KEY, type StorageOption, type StoredSession, type TokenStorage, readSession, resolveStorage } from './storage.ts';
 import { type TabMessage, TabCoordinator } from './tabs.ts';
@@ -61,6 +62,8 @@ export interface Me {
   readonly role: Role;
   readonly createdAt: string;
   readonly lastLoginAt: string | null;
+  /** Whether the address is confirmed (SPEC §10). */
+  readonly emailVerified: boolean;
 }
 
 /** One of the user's sessions as `/api/auth/sessions` lists them, in the same shape whatever the style. */
@@ -74,7 +77,7 @@ export interface SessionInfo {
   readonly current: boolean;
 }
 
-export interface AuthClient {
+export interface AuthClient extends AccountMethods {
   login(credentials: LoginCredentials): Promise<AuthSession>;
   /** Ends the session on the server and here (also in the other tabs). Resolves even if the session had already ended. */
   logout(): Promise<void>;
@@ -308,6 +311,15 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return new Request(request, { headers });
   }
 
+  /** Keeps the tokens of a login-shaped response (login, open sign-up, email verification) and announces it. */
+  async function signIn(response: Response): Promise<AuthSession> {
+    const stored = await sessionOf(response);
+    store(stored);
+    tabs?.post({ type: 'session', reason: 'authenticated', session: forTabs(stored) });
+    emit('authenticated', stored);
+    return publicSession(stored);
+  }
+
   return {
     style,
     async login(credentials) {
@@ -317,12 +329,10 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         body: JSON.stringify(credentials),
       });
       if (!response.ok) throw await errorOfResponse(response);
-      const stored = await sessionOf(response);
-      store(stored);
-      tabs?.post({ type: 'session', reason: 'authenticated', session: forTabs(stored) });
-      emit('authenticated', stored);
-      return publicSession(stored);
+      return signIn(response);
     },
+
+    ...accountMethods({ style, call, authFetch: (path, init) => authFetch(baseUrl + path, { ...init, credentials }), signIn, forget: clear }),
 
     async logout() {
       const stored = readSession(storage);

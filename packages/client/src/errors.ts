@@ -40,7 +40,19 @@ const FLAT_CODES: Readonly<Record<string, string>> = {
   'Too many requests. Please try again later.': 'RATE_LIMITED',
   'internal server error': 'INTERNAL_ERROR',
   'revocation feed unavailable': 'SERVICE_UNAVAILABLE',
+  // Accounts by email (SPEC §10).
+  'sign-up is disabled': 'SIGNUP_DISABLED',
+  'email not verified': 'EMAIL_NOT_VERIFIED',
+  'username already taken': 'CONFLICT',
+  'email already taken': 'CONFLICT',
+  'email domain not allowed': 'FORBIDDEN',
 };
+
+/** A sentence whose code depends on the status: a 400 "invalid or expired token" is a mailed link's token. */
+function flatCode(status: number, sentence: string): string | undefined {
+  if (status === 400 && sentence === 'invalid or expired token') return 'INVALID_TOKEN';
+  return FLAT_CODES[sentence];
+}
 
 /** A code from the status alone, for sentences not in the table (e.g. a refused new password). */
 function codeOfStatus(status: number): string {
@@ -63,7 +75,7 @@ export async function errorOfResponse(response: Response): Promise<LatchkeyError
     body = undefined;
   }
   const error = (body as { error?: unknown } | undefined)?.error;
-  if (typeof error === 'string') return new LatchkeyError(response.status, FLAT_CODES[error] ?? codeOfStatus(response.status), error);
+  if (typeof error === 'string') return new LatchkeyError(response.status, flatCode(response.status, error) ?? codeOfStatus(response.status), error);
   if (typeof error === 'object' && error !== null) {
     const { code, message, details } = error as { code?: unknown; message?: unknown; details?: unknown };
     return new LatchkeyError(

@@ -120,3 +120,5 @@ export function useLogout(): UseMutationResult<void, LatchkeyError, void> {
 
 export type { AuthClient, AuthSession, LoginCredentials, Me } from './client.ts';
 export { LatchkeyError } from './errors.ts';
+export { useChangeEmail, useForgotPassword, useRegister, useResendVerification, useResetPassword, useVerifyEmail } from './react-accounts.tsx';
+export type { ForgotPasswordInput, RegisterInput, RegisterResult } from './accounts.ts';

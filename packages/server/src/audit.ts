@@ -27,7 +27,14 @@ export type AuditEventType =
   | 'key_rotated'
   | 'oidc_sign_in'
   | 'oidc_linked'
-  | 'oidc_user_created';
+  | 'oidc_user_created'
+  // Accounts by email (SPEC §10).
+  | 'signup'
+  | 'email_verified'
+  | 'password_reset_requested'
+  | 'password_reset'
+  | 'email_change_requested'
+  | 'email_changed';
 
 /** Where a request came from; every field is optional because the CLI has no request. */
 export interface RequestContext {

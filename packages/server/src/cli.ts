@@ -25,7 +25,7 @@ const USAGE = `Usage: latchkey <command>
   serve [--port N] [--host H] [--database URL] [--workers N|auto]
                                                  run the server (applies migrations); N processes share the port
   migrate [--database URL]                       apply schema migrations
-  users create --username U [--email E] [--role ADMIN|STANDARD] [--password P | --password-stdin]
+  users create --username U [--email E] [--role ADMIN|STANDARD] [--password P | --password-stdin] [--unverified]
   users list [--json]
   users set-role --username U --role ADMIN|STANDARD
   users set-password --username U (--password P | --password-stdin)
@@ -153,6 +153,7 @@ async function users(args: string[]): Promise<number> {
     role: { type: 'string' },
     password: { type: 'string' },
     'password-stdin': { type: 'boolean' },
+    unverified: { type: 'boolean' },
     json: { type: 'boolean' },
     database: { type: 'string' },
     format: { type: 'string' },
@@ -170,6 +171,8 @@ async function users(args: string[]): Promise<number> {
             email: typeof values.email === 'string' ? values.email : null,
             role: role(values.role, 'STANDARD'),
             ...(password === undefined ? {} : { password }),
+            // The address must be confirmed by mail before a login under LATCHKEY_SIGNUP=verify (SPEC §10).
+            emailVerified: values.unverified !== true,
           },
           ctx,
         );

@@ -59,6 +59,21 @@ export interface Config {
    * the passkey origin and RP ID, the discovery document. An origin plus an optional path, no trailing slash.
    */
   readonly publicUrl: string;
+  /** Accounts by email (SPEC §10). */
+  readonly signup: SignupMode;
+  /** Lower-cased; empty = any domain may sign up. */
+  readonly signupEmailDomains: readonly string[];
+  /** `smtp://` or `smtps://`; undefined = mail is written to the log (`mail_logged`). */
+  readonly smtpUrl: string | undefined;
+  readonly mailFrom: string;
+  /** A folder of `<kind>.txt` / `<kind>.html` files replacing the built-in messages. */
+  readonly mailTemplates: string | undefined;
+  readonly verifyTtlMs: number;
+  readonly resetTtlMs: number;
+  /** Link template with `{kind}` and `{token}`. */
+  readonly linkUrl: string;
+  readonly limitMailPerAddress: Limit;
+  readonly limitMailPerRecipient: Limit;
   readonly logLevel: string;
   /**
    * Per-request access lines (`LATCHKEY_ACCESS_LOG`, default off): two JSON lines per request are about a
@@ -66,6 +81,8 @@ export interface Config {
    */
   readonly accessLog: boolean;
 }
+
+export type SignupMode = 'off' | 'open' | 'verify';
 
 export interface GoogleConfig {
   readonly clientId: string;
@@ -217,6 +234,35 @@ function parsePublicUrl(name: string, value: string | undefined, host: string, p
     throw new ConfigError(name, `must be an http(s) URL without query, fragment or credentials (got "${value}")`);
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+function parseSmtpUrl(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || url.hostname === '') {
+    // The value may carry a password: never echo it.
+    throw new ConfigError(name, 'must be smtp://[user:pass@]host:port or smtps://…');
+  }
+  return value;
+}
+
+/** `LATCHKEY_LINK_URL`: an http(s) URL template that carries `{token}` (and may carry `{kind}`). */
+function parseLinkUrl(name: string, value: string | undefined, publicUrl: string): string {
+  if (value === undefined) return `${publicUrl}/ui/{kind}?token={token}`;
+  let ok = value.includes('{token}');
+  try {
+    const url = new URL(value.replaceAll('{token}', 't').replaceAll('{kind}', 'k'));
+    ok &&= url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ConfigError(name, `must be an http(s) URL containing {token}, such as https://app.example.com/{kind}?token={token} (got "${value}")`);
+  return value;
 }
 
 function parseDatabaseUrl(name: string, value: string): string {
@@ -402,6 +448,7 @@ export function parseConfig(env: Env): Config {
 
   const port = read.integer('PORT', 8080, 0, 65535);
   const host = read.string('HOST') ?? '127.0.0.1';
+  const publicUrl = parsePublicUrl('LATCHKEY_PUBLIC_URL', read.string('LATCHKEY_PUBLIC_URL'), host, port);
 
   const config: Config = {
     port,
@@ -436,7 +483,17 @@ export function parseConfig(env: Env): Config {
     oidcProviders: Object.freeze(parseOidcProviders(read, google)),
     allowedRedirects: Object.freeze(read.origins('LATCHKEY_ALLOWED_REDIRECTS')),
     revocationFeedKey: read.string('LATCHKEY_REVOCATION_FEED_KEY'),
-    publicUrl: parsePublicUrl('LATCHKEY_PUBLIC_URL', read.string('LATCHKEY_PUBLIC_URL'), host, port),
+    publicUrl,
+    signup: read.oneOf('LATCHKEY_SIGNUP', ['off', 'open', 'verify'], 'off'),
+    signupEmailDomains: Object.freeze(read.list('LATCHKEY_SIGNUP_EMAIL_DOMAINS').map((d) => d.toLowerCase())),
+    smtpUrl: parseSmtpUrl('LATCHKEY_SMTP_URL', read.string('LATCHKEY_SMTP_URL')),
+    mailFrom: read.string('LATCHKEY_MAIL_FROM') ?? 'Latchkey <no-reply@localhost>',
+    mailTemplates: read.string('LATCHKEY_MAIL_TEMPLATES'),
+    verifyTtlMs: read.duration('LATCHKEY_VERIFY_TTL', '24h'),
+    resetTtlMs: read.duration('LATCHKEY_RESET_TTL', '30m'),
+    linkUrl: parseLinkUrl('LATCHKEY_LINK_URL', read.string('LATCHKEY_LINK_URL'), publicUrl),
+    limitMailPerAddress: read.limit('LATCHKEY_LIMIT_MAIL_PER_ADDRESS', '5/15m'),
+    limitMailPerRecipient: read.limit('LATCHKEY_LIMIT_MAIL_PER_RECIPIENT', '3/1h'),
     logLevel,
     accessLog: read.boolean('LATCHKEY_ACCESS_LOG', false),
   };

@@ -9,6 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AccountService } from './auth/accounts.ts';
+import { EmailLinks } from './auth/email-links.ts';
+import { Signup } from './auth/signup.ts';
 import { KeyRing } from './auth/keys.ts';
 import { PasswordLogin } from './auth/login.ts';
 import { PasswordCheck } from './auth/password-check.ts';
@@ -21,6 +23,8 @@ import { AuditLog } from './audit.ts';
 import { ConfigError, type Config } from './config.ts';
 import { Conflict, RefusedValue } from './errors.ts';
 import { AbuseLimiter, type LimiterFactory, memoryLimiters } from './limits/abuse.ts';
+import { Mail } from './mail/mail.ts';
+import { loadTemplates } from './mail/templates.ts';
 import { Metrics } from './metrics.ts';
 import { openStore, type Store } from './store/database.ts';
 
@@ -51,6 +55,10 @@ export interface Core {
   readonly limiter: AbuseLimiter;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
+  /** Accounts by email (SPEC §10): the outbox and its sender, links, sign-up. */
+  readonly mail: Mail;
+  readonly emailLinks: EmailLinks;
+  readonly signup: Signup;
   /** Named probes for `/readyz`; each resolves when its dependency answers. */
   readiness(): Readonly<Record<string, () => Promise<void>>>;
   /** Adds a `/readyz` probe (Redis, when configured). */
@@ -65,6 +73,8 @@ const KEY_RELOAD_MS = 30_000;
 const PRUNE_MS = 60 * 60_000;
 
 export async function openCore(config: Config, options: CoreOptions = {}): Promise<Core> {
+  // Read before anything is opened: a bad template folder stops the start naming LATCHKEY_MAIL_TEMPLATES.
+  const templates = loadTemplates(config.mailTemplates);
   const store = await openStore(config.databaseUrl, { poolSize: config.dbPoolSize });
   try {
     if (options.migrate ?? true) await store.migrate();
@@ -85,7 +95,10 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   const limiter = new AbuseLimiter(config, options.limiters ?? memoryLimiters);
   const passwordCheck = new PasswordCheck({ hasher, limiter, audit, metrics });
   const accounts = new AccountService(users, sessions, hasher, audit, passwordCheck);
-  const passwordLogin = new PasswordLogin({ users, hasher, sessions, passwordCheck, audit, metrics });
+  const passwordLogin = new PasswordLogin({ users, hasher, sessions, passwordCheck, audit, metrics, requireVerifiedEmail: config.signup === 'verify' });
+  const mail = new Mail(db, config, metrics.registry, templates, options.limiters);
+  const emailLinks = new EmailLinks({ db, config, users, hasher, sessions, passwordCheck, audit, outbox: mail.outbox, templates: mail.templates, limits: mail.limits, wake: () => mail.wake() });
+  const signup = new Signup({ config, users, hasher, sessions, audit, limits: mail.limits, links: emailLinks });
 
   const timers: NodeJS.Timeout[] = [];
   const probes: Record<string, () => Promise<void>> = { database: () => store.ping() };
@@ -100,6 +113,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     const prune = () => {
       sessions.pruneExpired().catch(() => {});
       audit.prune(config.auditRetentionMs).catch(() => {});
+      mail.prune().catch(() => {});
     };
     timers.push(setInterval(() => void reloadKeys().catch(() => {}), KEY_RELOAD_MS).unref());
     // A token signed by a key this instance has not loaded yet (another instance saw a rotation first):
@@ -128,6 +142,9 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     limiter,
     audit,
     metrics,
+    mail,
+    emailLinks,
+    signup,
     reloadKeys,
     readiness: () => probes,
     addReadinessProbe(name, probe) {
@@ -135,6 +152,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     },
     async close() {
       for (const timer of timers) clearInterval(timer);
+      await mail.stop();
       await revocations.stop();
       await store.close();
     },

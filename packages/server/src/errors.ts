@@ -153,3 +153,30 @@ export class InternalError extends LatchkeyError {
     super('internal server error');
   }
 }
+
+/** `POST /register` while LATCHKEY_SIGNUP is `off` (SPEC §10). */
+export class SignupDisabled extends LatchkeyError {
+  readonly code = 'SIGNUP_DISABLED';
+  readonly status = 403;
+  constructor() {
+    super('sign-up is disabled');
+  }
+}
+
+/** In `verify` mode, a right password for a user whose address is not confirmed yet (SPEC §10). */
+export class EmailNotVerified extends LatchkeyError {
+  readonly code = 'EMAIL_NOT_VERIFIED';
+  readonly status = 403;
+  constructor() {
+    super('email not verified');
+  }
+}
+
+/** A link token (verification, reset, email change) that is unknown, used, expired or of another purpose. */
+export class InvalidLinkToken extends LatchkeyError {
+  readonly code = 'INVALID_TOKEN';
+  readonly status = 400;
+  constructor() {
+    super('invalid or expired token');
+  }
+}

@@ -53,6 +53,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     const admin = options.createFirstAdmin === false ? undefined : await bootstrapAdmin(core);
     app = await buildApp(core, options);
     redis?.setLogger(app.log);
+    // The outbox sender runs where background jobs run (serve, not the CLI's one-shot commands).
+    if (options.background ?? true) core.mail.startSender(app.log);
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;

@@ -52,9 +52,10 @@ for (const { style, engine, name } of matrix()) {
           role: 'STANDARD',
           created_at: Math.floor((user?.created_at ?? 0) / 1000),
           last_login_at: Math.floor((user?.last_login_at ?? 0) / 1000),
+          email_verified: true,
         });
       } else {
-        assert.deepEqual(Object.keys(res.body.data), ['id', 'username', 'email', 'role', 'createdAt', 'lastLoginAt']);
+        assert.deepEqual(Object.keys(res.body.data), ['id', 'username', 'email', 'role', 'createdAt', 'lastLoginAt', 'emailVerified']);
         assert.equal(res.body.data.createdAt, new Date(user?.created_at ?? 0).toISOString().replace(/\.\d{3}Z$/, 'Z'));
       }
     });

@@ -95,14 +95,14 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(res.body.page, 1);
         assert.equal(res.body.page_size, 50);
         assert.equal(res.body.total, items.length);
-        assert.deepEqual(Object.keys(ada), ['id', 'username', 'email', 'role', 'created_at', 'last_login_at', 'disabled']);
+        assert.deepEqual(Object.keys(ada), ['id', 'username', 'email', 'role', 'created_at', 'last_login_at', 'email_verified', 'disabled']);
         assert.equal(typeof ada.created_at, 'number');
       } else {
         assert.deepEqual(Object.keys(res.body), ['data', 'error', 'meta']);
         assert.equal(res.body.meta.page, 1);
         assert.equal(res.body.meta.pageSize, 50);
         assert.equal(res.body.meta.total, items.length);
-        assert.deepEqual(Object.keys(ada), ['id', 'username', 'email', 'role', 'createdAt', 'lastLoginAt', 'disabled']);
+        assert.deepEqual(Object.keys(ada), ['id', 'username', 'email', 'role', 'createdAt', 'lastLoginAt', 'emailVerified', 'disabled']);
         assert.match(ada.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
       }
       assert.equal(ada.email, 'ada@example.com');

@@ -367,3 +367,25 @@ describe('.env in the working directory', () => {
     assert.ok(!existsSync(join(ws.dir, 'data')), 'the default database was not created');
   });
 });
+
+describe('latchkey users create --unverified (SPEC §10)', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  test('a CLI user is verified unless --unverified says otherwise', async () => {
+    const made = await ws.run(['users', 'create', '--username', 'una', '--email', 'una@example.com', '--password', PASSWORD, '--unverified']);
+    assert.equal(made.code, 0, made.stderr);
+    const plain = await ws.run(['users', 'create', '--username', 'vic', '--email', 'vic@example.com', '--password', PASSWORD]);
+    assert.equal(plain.code, 0, plain.stderr);
+    const store = await openStore(ws.url);
+    try {
+      const rows = await store.db.selectFrom('users').select(['username', 'email_verified']).orderBy('username').execute();
+      assert.deepEqual(rows, [
+        { username: 'una', email_verified: 0 },
+        { username: 'vic', email_verified: 1 },
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -149,6 +149,25 @@ for (const engine of engines()) {
       }
     });
 
+    test('0006: users that existed before it count as verified', async () => {
+      const database = await createTestDatabase(engine);
+      let store: Store | undefined;
+      try {
+        store = await openStore(database.url);
+        const db = store.db as unknown as Kysely<unknown>;
+        const before = names[names.indexOf('0006_accounts_by_email') - 1] ?? '';
+        assert.equal((await new Migrator({ db, provider: new StaticMigrationProvider(engine) }).migrateTo(before)).error, undefined);
+        await insertRows(db);
+        assert.ok((await store.migrate()).includes('0006_accounts_by_email'));
+        const rows = await sql<{ email_verified: number }>`select email_verified from users`.execute(db);
+        assert.deepEqual(rows.rows.map((r) => Number(r.email_verified)), [1, 1, 1]);
+      } finally {
+        await store?.close();
+        await database.drop();
+      }
+    });
+
+
     test('serving twice on the same database keeps users and sessions; the first admin password is made once', async () => {
       const database = await createTestDatabase(engine);
       try {

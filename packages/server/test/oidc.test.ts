@@ -398,6 +398,20 @@ for (const { style, engine, name } of matrix()) {
         await server.login(local.username);
       });
 
+      test('a provider-verified email takes over an account whose address was never confirmed: its password and sessions end (SPEC §10)', async () => {
+        const squatter = await server.core.accounts.create({ username: `squat-${counter}`, email: `owner.${counter}@example.test`, password: PASSWORD, emailVerified: false });
+        const held = await server.login(squatter.username);
+        const person = account(google, { email: `owner.${counter}@example.test` });
+        const res = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
+        assert.equal(res.status, 200, res.text);
+        assert.equal(claimsOf(tokensOf(res, style).access).user_id, squatter.id);
+        const after = await server.core.users.getById(squatter.id);
+        assert.equal(after.email_verified, 1);
+        assert.equal(after.password_hash, null);
+        assert.equal((await server.request('POST', '/api/auth/refresh', { body: { refresh_token: held.refresh } })).status, 401);
+        assert.equal((await server.request('POST', '/api/auth/login', { body: { username: squatter.username, password: PASSWORD } })).status, 401);
+      });
+
       test('an unverified email never links to the existing user with that email', async () => {
         const local = await server.createUser(`victor-${counter}`, { email: `victor.${counter}@example.test` });
         for (const unverified of [false, 'false', undefined]) {

@@ -93,8 +93,12 @@ export class AccountService {
     if (changes.disabled !== undefined && Boolean(before.disabled) !== changes.disabled) {
       await this.audit.write(changes.disabled ? 'user_disabled' : 'user_enabled', { userId }, ctx);
     }
-    if (changes.username !== undefined || changes.email !== undefined) {
-      await this.audit.write('user_updated', { userId, details: { username: changes.username !== undefined, email: changes.email !== undefined } }, ctx);
+    if (changes.username !== undefined || changes.email !== undefined || changes.emailVerified !== undefined) {
+      await this.audit.write(
+        'user_updated',
+        { userId, details: { username: changes.username !== undefined, email: changes.email !== undefined, ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified }) } },
+        ctx,
+      );
     }
     return after;
   }

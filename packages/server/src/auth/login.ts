@@ -6,7 +6,7 @@
  *   const tokens = await login({ identifier: 'ada', password: '…' }, ctx);
  */
 import type { AuditLog, RequestContext } from '../audit.ts';
-import { InvalidCredentials } from '../errors.ts';
+import { EmailNotVerified, InvalidCredentials } from '../errors.ts';
 import { hashIdentifier } from '../limits/abuse.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EventLogger, PasswordCheck } from './password-check.ts';
@@ -29,6 +29,8 @@ export interface LoginDeps {
   readonly passwordCheck: PasswordCheck;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
+  /** LATCHKEY_SIGNUP=verify: a right password for an unconfirmed address is refused (SPEC §10). */
+  readonly requireVerifiedEmail?: boolean;
 }
 
 export class PasswordLogin {
@@ -51,6 +53,8 @@ export class PasswordLogin {
       await audit.write('login_failed', { userId: user?.id ?? null, details: { identifier_hash: identifierHash, reason } }, ctx);
       throw new InvalidCredentials();
     }
+    // Only after the password proved who is asking: a wrong password stays a plain 401.
+    if (this.deps.requireVerifiedEmail && user.email_verified === 0) throw new EmailNotVerified();
 
     // Upgrade imported bcrypt hashes and older parameters while the plain password is at hand; stored by
     // the session's own statement, so a password changed meanwhile is never overwritten with the old one.

@@ -55,6 +55,8 @@ export interface NewUserInput {
   /** An already hashed password (import); not checked. */
   readonly passwordHash?: string | null;
   readonly googleSub?: string | null;
+  /** false: the address still has to be confirmed (sign-up in `verify` mode, `users create --unverified`). */
+  readonly emailVerified?: boolean;
 }
 
 export interface UserChanges {
@@ -62,6 +64,7 @@ export interface UserChanges {
   readonly email?: string | null;
   readonly role?: Role;
   readonly disabled?: boolean;
+  readonly emailVerified?: boolean;
 }
 
 export interface UserPage {
@@ -119,6 +122,7 @@ export class UserStore {
           updated_at: now,
           last_login_at: null,
           google_sub: input.googleSub ?? null,
+          email_verified: input.emailVerified === false ? 0 : 1,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -262,6 +266,7 @@ export class UserStore {
             : { email: changes.email, email_key: changes.email === null ? null : emailKey(changes.email) }),
           ...(changes.role === undefined ? {} : { role: changes.role }),
           ...(changes.disabled === undefined ? {} : { disabled: changes.disabled ? 1 : 0 }),
+          ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified ? 1 : 0 }),
           updated_at: now,
         })
         .where('id', '=', id)

@@ -20,12 +20,15 @@ import { toLatchkeyError } from './errors.ts';
 import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
+import { emailRoutes } from './routes/email.ts';
 import { loginRoutes } from './routes/login.ts';
 import { logoutRoutes } from './routes/logout.ts';
 import { meRoutes } from './routes/me.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { operationsRoutes } from './routes/operations.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
 import { refreshRoutes } from './routes/refresh.ts';
+import { registerRoutes } from './routes/register.ts';
 import { revocationRoutes } from './routes/revocations.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { verifyRoutes } from './routes/verify.ts';
@@ -194,6 +197,9 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     adminAuditRoutes,
     oidcRoutes,
     revocationRoutes,
+    registerRoutes,
+    emailRoutes,
+    passwordResetRoutes,
     ...(options.routes ?? []),
   ]) {
     await install(app, ctx);

@@ -30,7 +30,10 @@ export type LimiterName =
   | 'refresh_per_address'
   | 'oidc_per_address'
   /** One token per (limit, key) and block window: the 429s of one block write one audit row. */
-  | 'audit_rate_limited';
+  | 'audit_rate_limited'
+  // Requests that may send mail (SPEC §10; mail/limits.ts).
+  | 'mail_per_address'
+  | 'mail_per_recipient';
 
 /** Makes one limiter; the store behind it (memory, Redis) is the factory's business. */
 export type LimiterFactory = (name: LimiterName, limit: Limit) => RateLimiterAbstract;

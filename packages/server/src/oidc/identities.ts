@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
 import { emailKey } from '../auth/identifiers.ts';
+import type { SessionService } from '../auth/sessions.ts';
 import { isUniqueViolation, type UserStore } from '../auth/users.ts';
 import type { OidcProviderConfig } from '../config.ts';
 import { Conflict } from '../errors.ts';
@@ -47,6 +48,8 @@ export class IdentityLinker {
     private readonly db: Kysely<Database>,
     private readonly users: UserStore,
     private readonly audit: AuditLog,
+    /** Ends sessions of an account whose unconfirmed address a provider proves belongs to someone else. */
+    private readonly sessions?: Pick<SessionService, 'revokeAllForCredentialChange'>,
   ) {}
 
   /** Checks the email and domain rules, then finds, links or creates the user. Throws {@link OidcSignInRefused}. */
@@ -93,9 +96,10 @@ export class IdentityLinker {
     const sameEmail = await this.db.selectFrom('users').selectAll().where('email_key', '=', emailKey(email)).executeTakeFirst();
     if (sameEmail) {
       refuseDisabled(sameEmail);
+      if (sameEmail.email_verified === 0) await this.#claimUnconfirmed(sameEmail.id, ctx, now);
       await this.#link(provider, identity, sameEmail.id, now);
       await this.audit.write('oidc_linked', { userId: sameEmail.id, details: { provider: provider.id, issuer: identity.issuer } }, ctx);
-      return { user: sameEmail, outcome: 'linked' };
+      return { user: sameEmail.email_verified === 0 ? await this.users.getById(sameEmail.id) : sameEmail, outcome: 'linked' };
     }
 
     if (!provider.autoCreate) throw new OidcSignInRefused('signup_disabled');
@@ -103,6 +107,18 @@ export class IdentityLinker {
     await this.#link(provider, identity, user.id, now);
     await this.audit.write('oidc_user_created', { userId: user.id, details: { provider: provider.id, issuer: identity.issuer, role: user.role } }, ctx);
     return { user, outcome: 'created' };
+  }
+
+  /**
+   * SPEC §10: a provider-verified address makes the account verified. But whoever made an account with an
+   * address they never confirmed may not be its owner (account pre-hijacking): the mailbox owner, proven by the
+   * provider, takes it over, so that password and its sessions end.
+   */
+  async #claimUnconfirmed(userId: number, ctx: RequestContext, now: number): Promise<void> {
+    const claim = (db: Kysely<Database>) => db.updateTable('users').set({ email_verified: 1, password_hash: null, updated_at: now }).where('id', '=', userId).execute();
+    // The password goes, so every session it opened goes too, in the same transaction (auth/sessions.ts).
+    if (this.sessions) await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', claim, { now });
+    else await claim(this.db);
   }
 
   async #link(provider: OidcProviderConfig, identity: AssertedIdentity, userId: number, now: number): Promise<void> {

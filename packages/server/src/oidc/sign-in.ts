@@ -61,7 +61,7 @@ export class OidcSignIn {
 
   constructor(private readonly core: Core) {
     this.providers = new ProviderRegistry(core.config.oidcProviders);
-    this.#linker = new IdentityLinker(core.store.db, core.users, core.audit);
+    this.#linker = new IdentityLinker(core.store.db, core.users, core.audit, core.sessions);
   }
 
   #transactions(): Promise<TransactionCodec> {

@@ -216,6 +216,51 @@ function migration0005(log: (message: string) => void): Migration {
   };
 }
 
+/**
+ * Accounts by email (SPEC §10): `users.email_verified` (every existing user counts as verified: an admin or
+ * the CLI made them), single-use link tokens stored as SHA-256 only, and the durable mail outbox.
+ */
+function migration0006(engine: Engine): Migration {
+  const idColumn = engine === 'postgres' ? ('serial' as const) : ('integer' as const);
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('users').addColumn('email_verified', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+
+      await db.schema
+        .createTable('link_tokens')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        // null: a decoy written for an unknown address, so known and unknown run the same statements.
+        .addColumn('user_id', 'integer', (c) => c.references('users.id').onDelete('cascade'))
+        .addColumn('purpose', 'text', (c) => c.notNull())
+        .addColumn('email', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('link_tokens_user_purpose').on('link_tokens').columns(['user_id', 'purpose']).execute();
+      await db.schema.createIndex('link_tokens_expires_at').on('link_tokens').column('expires_at').execute();
+
+      await db.schema
+        .createTable('mail_outbox')
+        .addColumn('id', idColumn, (c) => (engine === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('recipient', 'text')
+        .addColumn('deliver', 'integer', (c) => c.notNull())
+        .addColumn('message', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('claimed_by', 'text')
+        .addColumn('claimed_until', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('sent_at', 'bigint')
+        .addColumn('last_error', 'text')
+        .execute();
+      await db.schema.createIndex('mail_outbox_due').on('mail_outbox').columns(['status', 'next_attempt_at']).execute();
+    },
+  };
+}
+
 /** All migrations, in order. Names sort in the order they must run. */
 export function migrations(engine: Engine, log: (message: string) => void = (message) => console.warn(message)): Record<string, Migration> {
   return {
@@ -223,6 +268,7 @@ export function migrations(engine: Engine, log: (message: string) => void = (mes
     '0003_oidc_identities': migration0003(),
     '0004_drop_refresh_parent_index': migration0004(),
     '0005_credential_version_and_identifier_keys': migration0005(log),
+    '0006_accounts_by_email': migration0006(engine),
   };
 }
 

@@ -24,6 +24,8 @@ export interface UsersTable {
    * transaction that revokes them; a login creates its session only if it is still the one it read.
    */
   credential_version: Generated<number>;
+  /** 1 once the address is confirmed (SPEC §10); users made by an admin or the CLI start verified. */
+  email_verified: Generated<number>;
 }
 
 export interface SessionsTable {
@@ -113,6 +115,38 @@ export interface ServerSecretsTable {
   created_at: number;
 }
 
+/** Single-use mail links (SPEC §10): only the SHA-256 of the token is kept. */
+export interface LinkTokensTable {
+  token_hash: string;
+  /** null for a decoy written for an unknown address. */
+  user_id: number | null;
+  purpose: string;
+  /** The address the link confirms (sign-up: the user's; email change: the new one). */
+  email: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+/** The durable outbox: a message is written with the token it carries and delivered by the sender. */
+export interface MailOutboxTable {
+  id: Generated<number>;
+  kind: string;
+  recipient: string | null;
+  /** 0 for a message addressed to nobody (unknown address, recipient limit): discarded unsent. */
+  deliver: number;
+  /** `{subject, text, html}` as JSON, sealed when LATCHKEY_KEY_ENCRYPTION_SECRET is set; null once sent. */
+  message: string | null;
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  created_at: number;
+  sent_at: number | null;
+  last_error: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -123,6 +157,8 @@ export interface Database {
   identities: IdentitiesTable;
   oidc_spent_states: OidcSpentStatesTable;
   server_secrets: ServerSecretsTable;
+  link_tokens: LinkTokensTable;
+  mail_outbox: MailOutboxTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

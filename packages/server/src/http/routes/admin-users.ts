@@ -52,6 +52,8 @@ const createBody = {
       maxLength: 1024,
       description: '8 to 128 characters, not a common password. Without one, the account can only sign in with Google until a password is set.',
     },
+    email_verified: { type: 'boolean', description: 'false: the user must confirm the address (default true)' },
+    emailVerified: { type: 'boolean', description: 'The same as email_verified' },
   },
   examples: [{ username: 'grace', email: 'grace@example.com', role: 'STANDARD', password: 'a long and unusual passphrase' }],
 } as const;
@@ -61,6 +63,8 @@ interface CreateBody {
   readonly email?: string | null;
   readonly role?: string;
   readonly password?: string;
+  readonly email_verified?: boolean;
+  readonly emailVerified?: boolean;
 }
 
 const updateBody = {
@@ -72,6 +76,8 @@ const updateBody = {
     email: { type: ['string', 'null'], maxLength: 254, description: 'null removes the email' },
     role: { type: 'string', description: 'ADMIN or STANDARD' },
     disabled: { type: 'boolean', description: "true revokes all of the user's sessions" },
+    email_verified: { type: 'boolean', description: 'Whether the address counts as confirmed' },
+    emailVerified: { type: 'boolean', description: 'The same as email_verified' },
   },
   examples: [{ role: 'ADMIN' }, { disabled: true }, { email: 'grace.hopper@example.com' }],
 } as const;
@@ -81,6 +87,8 @@ interface UpdateBody {
   readonly email?: string | null;
   readonly role?: string;
   readonly disabled?: boolean;
+  readonly email_verified?: boolean;
+  readonly emailVerified?: boolean;
 }
 
 const passwordBody = {
@@ -99,6 +107,7 @@ const EXAMPLE_USER: View = {
   created_at: new Date('2026-01-12T09:30:00Z'),
   last_login_at: new Date('2026-01-13T08:15:00Z'),
   disabled: false,
+  email_verified: true,
 };
 
 const EXAMPLE_SESSION: View = {
@@ -109,6 +118,10 @@ const EXAMPLE_SESSION: View = {
   ip: '203.0.113.7',
   user_agent: 'Mozilla/5.0',
 };
+
+function emailVerifiedChange(value: boolean | undefined): { emailVerified?: boolean } {
+  return value === undefined ? {} : { emailVerified: value };
+}
 
 /** Checked before anything else, so a bad role is a 400 even where the last-admin rule would answer 409. */
 function roleOf(value: string | undefined): Role | undefined {
@@ -131,8 +144,9 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
       created_at: instantSchema(style),
       last_login_at: instantSchema(style, true),
       disabled: { type: 'boolean' },
+      email_verified: { type: 'boolean' },
     },
-    ['id', 'username', 'email', 'role', 'created_at', 'last_login_at', 'disabled'],
+    ['id', 'username', 'email', 'role', 'created_at', 'last_login_at', 'disabled', 'email_verified'],
   );
   const sessionSchema = objectSchema(style, {
     id: { type: 'string' },
@@ -192,6 +206,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
           email: body.email ?? null,
           ...(role === undefined ? {} : { role }),
           ...(body.password === undefined ? {} : { password: body.password }),
+          emailVerified: body.email_verified ?? body.emailVerified ?? true,
         },
         requestContext(request, adminOf(request).userId),
       );
@@ -245,6 +260,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
           ...(body.email === undefined ? {} : { email: body.email }),
           ...(role === undefined ? {} : { role }),
           ...(body.disabled === undefined ? {} : { disabled: body.disabled }),
+          ...emailVerifiedChange(body.email_verified ?? body.emailVerified),
         },
         requestContext(request, adminOf(request).userId),
       );

@@ -15,6 +15,7 @@ export function userView(user: UserRow, options: { admin?: boolean } = {}): View
     role: user.role,
     created_at: new Date(user.created_at),
     last_login_at: user.last_login_at === null ? null : new Date(user.last_login_at),
+    email_verified: user.email_verified === 1,
     ...(options.admin ? { disabled: user.disabled === 1 } : {}),
   };
 }
