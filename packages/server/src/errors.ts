@@ -153,3 +153,30 @@ export class InternalError extends LatchkeyError {
     super('internal server error');
   }
 }
+
+/** The client did not send the whole request within LATCHKEY_REQUEST_TIMEOUT (a slowly trickled body). */
+export class RequestTimeout extends LatchkeyError {
+  readonly code = 'REQUEST_TIMEOUT';
+  readonly status = 408;
+  constructor() {
+    super('request timed out');
+  }
+}
+
+/** A cookie-setting endpoint got a body that is not `application/json` (what a cross-site form can send). */
+export class UnsupportedMediaType extends LatchkeyError {
+  readonly code = 'UNSUPPORTED_MEDIA_TYPE';
+  readonly status = 415;
+  constructor() {
+    super('Content-Type must be application/json');
+  }
+}
+
+/** A cookie-setting or cookie-reading request came from an origin that is not ours nor allowed (login CSRF). */
+export class CrossOriginRefused extends LatchkeyError {
+  readonly code = 'FORBIDDEN';
+  readonly status = 403;
+  constructor() {
+    super('cross-origin request refused');
+  }
+}

@@ -12,8 +12,9 @@ import fastifyCors from '@fastify/cors';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
+import type { TrustProxy } from '../config.ts';
 import type { Core } from '../core.ts';
-import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../errors.ts';
+import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
 import { toLatchkeyError } from './errors.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
@@ -43,6 +44,16 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Extra route groups. */
   readonly routes?: readonly RouteInstaller[];
+}
+
+/**
+ * LATCHKEY_TRUST_PROXY in the shape Fastify's types take. A hop count trusts that many hops nearest to us
+ * (hop 0 is the socket peer), so the client is the rightmost X-Forwarded-For entry past them.
+ */
+function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return [...trust];
 }
 
 export function styleFor(name: 'flat' | 'envelope'): WireStyle {
@@ -77,7 +88,13 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       },
     },
     bodyLimit: BODY_LIMIT,
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+    // A body trickled a byte at a time must not hold a connection (and its parser) forever: the whole request
+    // has LATCHKEY_REQUEST_TIMEOUT, and a silent connection LATCHKEY_CONNECTION_TIMEOUT (SSE heartbeats keep the
+    // revocation feed busy). Node checks the request deadline on an interval: make it a fraction of the deadline.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    http: { connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(config.requestTimeoutMs / 4))) },
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     requestIdHeader: false,
     genReqId: (req) => {
@@ -93,15 +110,22 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     // they still get a JSON answer in the style's shape rather than Node's or Fastify's own.
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy();
-      const overflow = (error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
+      const code = (error as NodeJS.ErrnoException).code;
+      const overflow = code === 'HPE_HEADER_OVERFLOW';
+      const timedOut = code === 'ERR_HTTP_REQUEST_TIMEOUT';
       const rendered = style.error(
-        overflow ? new ValidationFailed([{ field: 'headers', message: 'request headers are too large' }]) : new ValidationFailed([{ field: 'request', message: 'malformed HTTP request' }]),
+        timedOut
+          ? new RequestTimeout()
+          : overflow
+            ? new ValidationFailed([{ field: 'headers', message: 'request headers are too large' }])
+            : new ValidationFailed([{ field: 'request', message: 'malformed HTTP request' }]),
         { requestId: randomUUID(), now: new Date() },
       );
-      const status = overflow ? 431 : 400;
+      const status = timedOut ? 408 : overflow ? 431 : 400;
+      const reason = timedOut ? 'Request Timeout' : overflow ? 'Request Header Fields Too Large' : 'Bad Request';
       const body = JSON.stringify(rendered.body);
       socket.end(
-        `HTTP/1.1 ${status} ${overflow ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `HTTP/1.1 ${status} ${reason}\r\n` +
           `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     },
@@ -110,6 +134,8 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       (reply as FastifyReply).code(rendered.status).header('x-request-id', request.id).type('application/json; charset=utf-8').send(rendered.body);
     },
   });
+
+  app.decorate('latchkeyPublicUrl', new URL(config.publicUrl));
 
   // Response schemas document the API; bodies are serialised as built, so a schema can never drop a field.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));

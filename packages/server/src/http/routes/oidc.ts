@@ -8,12 +8,11 @@
  * - `POST …` with `{code, redirect_uri}` or `{id_token}` → the token body of login.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isLoopbackHost } from '../../config.ts';
 import { ValidationFailed } from '../../errors.ts';
 import { OidcSignInRefused } from '../../oidc/errors.ts';
 import { OidcSignIn } from '../../oidc/sign-in.ts';
 import { TRANSACTION_TTL_MS } from '../../oidc/transaction.ts';
-import { REFRESH_COOKIE_PATH, type RouteContext, requestContext, sendTokens, setRefreshCookie } from '../context.ts';
+import { REFRESH_COOKIE_PATH, type RouteContext, requestContext, secureCookie, sendTokens, setRefreshCookie } from '../context.ts';
 import { toLatchkeyError } from '../errors.ts';
 import { responseSchemas } from '../schemas.ts';
 
@@ -54,11 +53,6 @@ interface SignInBody {
 
 export function transactionCookie(providerId: string): string {
   return `latchkey_oidc_${providerId}`;
-}
-
-/** Same rule as the refresh cookie: Secure unless plain http to a loopback host (local development). */
-function secureCookie(request: FastifyRequest): boolean {
-  return !(request.protocol === 'http' && isLoopbackHost(request.hostname));
 }
 
 function cookieOptions(request: FastifyRequest) {

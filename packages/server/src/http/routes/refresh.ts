@@ -1,7 +1,7 @@
 /** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
 import type { FastifyInstance } from 'fastify';
 import { InvalidRefreshToken, RateLimited, RefreshTokenReused, ValidationFailed } from '../../errors.ts';
-import { optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
+import { clientAddress, optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
 import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
 
 export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -25,7 +25,7 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (token === undefined) throw new ValidationFailed([{ field: 'refresh_token', message: 'is required (in the body or the latchkey_refresh cookie)' }]);
       const { metrics } = ctx.core;
       try {
-        await ctx.core.limiter.beforeRefresh(request.ip);
+        await ctx.core.limiter.beforeRefresh(clientAddress(request));
         const issued = await ctx.core.sessions.rotate(token, requestContext(request));
         metrics.refreshes.inc({ outcome: 'success' });
         return sendTokens(ctx, request, reply, issued);
