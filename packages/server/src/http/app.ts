@@ -94,7 +94,12 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     // revocation feed busy). Node checks the request deadline on an interval: make it a fraction of the deadline.
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.connectionTimeoutMs,
-    http: { connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(config.requestTimeoutMs / 4))) },
+    // Node enforces the request deadline only when the headers deadline is no longer than it.
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(config.requestTimeoutMs / 4))),
+    },
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     requestIdHeader: false,
     genReqId: (req) => {
