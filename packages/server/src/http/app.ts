@@ -16,6 +16,7 @@ import type { TrustProxy } from '../config.ts';
 import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
+import { cookieOriginGuard } from './cookie-guard.ts';
 import { toLatchkeyError } from './errors.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
@@ -187,6 +188,9 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     reply.header('x-request-id', request.id);
     done();
   });
+
+  // Login CSRF: Origin checked on every route that declares `config.cookie` (http/cookie-guard.ts).
+  app.addHook('onRequest', cookieOriginGuard(config));
 
   app.addHook('onResponse', (request, reply, done) => {
     const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) };

@@ -10,6 +10,7 @@ import type { RequestContext } from '../audit.ts';
 import { isLoopbackHost } from '../config.ts';
 import type { Core } from '../core.ts';
 import { MalformedAuthorization, MissingAuthorization } from '../errors.ts';
+import { cookieUse, jsonOrNoBody } from './cookie-guard.ts';
 import type { ResponseMeta, WireStyle } from './styles/style.ts';
 
 export interface RouteContext {
@@ -81,7 +82,10 @@ export function secureCookie(request: FastifyRequest): boolean {
   return !(request.protocol === 'http' && publicUrl.protocol === 'http:' && isLoopbackHost(publicUrl.hostname));
 }
 
+/** Sets the refresh cookie, unless the request is cookie-less (a body that is not JSON: see cookie-guard.ts). */
 export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, issued: IssuedTokens): void {
+  if (cookieUse(request) !== 'sets') throw new Error(`${request.routeOptions.url ?? 'route'} sets the refresh cookie without config.cookie = 'sets'`);
+  if (!jsonOrNoBody(request)) return;
   reply.setCookie(REFRESH_COOKIE, issued.refreshToken, {
     httpOnly: true,
     sameSite: 'strict',
@@ -102,7 +106,10 @@ export function sendTokens(ctx: RouteContext, request: FastifyRequest, reply: Fa
   return ctx.style.tokens(issued, responseMeta(request));
 }
 
+/** The refresh cookie, unless the request is cookie-less (a body that is not JSON: see cookie-guard.ts). */
 export function refreshCookie(request: FastifyRequest): string | undefined {
+  if (cookieUse(request) === undefined) throw new Error(`${request.routeOptions.url ?? 'route'} reads the refresh cookie without config.cookie`);
+  if (!jsonOrNoBody(request)) return undefined;
   const value = request.cookies[REFRESH_COOKIE];
   return value === undefined || value === '' ? undefined : value;
 }

@@ -144,6 +144,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
     app.get(
       `${prefix}/callback`,
       {
+        // A top-level redirect from the provider carries no Origin; state, nonce and PKCE bind it to the browser.
+        config: { cookie: 'sets' },
         schema: {
           tags,
           summary: `The redirect back from ${who}`,
@@ -184,6 +186,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
     app.post(
       prefix,
       {
+        config: { cookie: 'sets' },
         schema: {
           tags,
           summary: `Sign in with a ${google ? 'Google ' : ''}authorization code or ID token`,

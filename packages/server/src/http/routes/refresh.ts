@@ -9,14 +9,16 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/refresh',
     {
+      config: { cookie: 'sets' },
       preValidation: optionalBody,
       schema: {
         tags: ['auth'],
         summary: 'Rotate a refresh token',
         description:
-          'Spends the refresh token and returns a new pair. The token comes from the body (`refresh_token` or `refreshToken`) or the `latchkey_refresh` cookie.',
+          'Spends the refresh token and returns a new pair. The token comes from the body (`refresh_token` or `refreshToken`) or the `latchkey_refresh` cookie. ' +
+          'The cookie is read and set only without a body or with a JSON one; a request whose `Origin` is neither this server nor an allowed origin is refused (403).',
         body: refreshBody,
-        response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 429: docs.error },
+        response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 429: docs.error },
       },
     },
     async (request, reply) => {
