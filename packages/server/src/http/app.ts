@@ -61,13 +61,32 @@ export function styleFor(name: 'flat' | 'envelope'): WireStyle {
   return name === 'flat' ? flatStyle : envelopeStyle;
 }
 
+/** A route the app answers, as registered (the OpenAPI test holds every visible one to the document). */
+export interface RegisteredRoute {
+  readonly url: string;
+  readonly method: string;
+  /** `schema.hide`: left out of the OpenAPI document on purpose (the document itself, the /docs page's files). */
+  readonly hidden: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered, in order (decorated by buildApp). */
+    readonly latchkeyRoutes: readonly RegisteredRoute[];
+  }
+}
+
 /** Path patterns by method, to tell a wrong method (405) from an unknown path (404). */
 class RouteTable {
   readonly #routes: { pattern: RegExp; method: string }[] = [];
+  readonly registered: RegisteredRoute[] = [];
 
-  add(url: string, methods: string | string[]): void {
+  add(url: string, methods: string | string[], hidden = false): void {
     const pattern = new RegExp('^' + url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\\\*|\*/g, '.*').replace(/:[^/]+/g, '[^/]+') + '/?$');
-    for (const method of [methods].flat()) this.#routes.push({ pattern, method });
+    for (const method of [methods].flat()) {
+      this.#routes.push({ pattern, method });
+      this.registered.push({ url, method, hidden });
+    }
   }
 
   allowed(path: string): string[] {
@@ -181,7 +200,8 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
 
   const routeTable = new RouteTable();
-  app.addHook('onRoute', (route) => routeTable.add(route.url, route.method));
+  app.decorate('latchkeyRoutes', routeTable.registered);
+  app.addHook('onRoute', (route) => routeTable.add(route.url, route.method, (route.schema as { hide?: boolean } | undefined)?.hide === true));
 
   // Callback hooks, not async ones: these run on every request, and an async hook costs a promise each.
   app.addHook('onRequest', (request, reply, done) => {
