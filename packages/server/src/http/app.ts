@@ -17,6 +17,7 @@ import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
 import { cookieOriginGuard } from './cookie-guard.ts';
+import { drainUnreadBody } from './drain.ts';
 import { toLatchkeyError } from './errors.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
@@ -224,6 +225,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     if (unexpected) request.log.error({ err: thrown }, 'unexpected error');
     else if (error.status === 503) request.log.warn({ err: { message: (thrown as Error).message } }, 'dependency unavailable');
     const rendered = style.error(error, responseMeta(request));
+    drainUnreadBody(request, reply);
     if (rendered.status === 401) reply.header('www-authenticate', 'Bearer');
     if (error instanceof RateLimited) reply.header('retry-after', String(error.retryAfterSeconds));
     if (error instanceof MethodNotAllowed) reply.header('allow', error.allow.join(', '));
