@@ -82,5 +82,20 @@ for (const style of STYLES) {
         }
       });
     }
+
+    test('past the drain bound (16 MiB) the server stops reading and cuts the connection', async () => {
+      const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+      try {
+        await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+        const size = 64 * 1024 * 1024;
+        socket.write(`POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`);
+        const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+        // The whole 64 MiB cannot get through: the server hangs up after 16 MiB.
+        await assert.rejects(writeAll(socket, Buffer.alloc(size, 'a')), /EPIPE|ECONNRESET/);
+        await closed;
+      } finally {
+        socket.destroy();
+      }
+    });
   });
 }
