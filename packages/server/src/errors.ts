@@ -163,15 +163,6 @@ export class RequestTimeout extends LatchkeyError {
   }
 }
 
-/** A cookie-setting endpoint got a body that is not `application/json` (what a cross-site form can send). */
-export class UnsupportedMediaType extends LatchkeyError {
-  readonly code = 'UNSUPPORTED_MEDIA_TYPE';
-  readonly status = 415;
-  constructor() {
-    super('Content-Type must be application/json');
-  }
-}
-
 /** A cookie-setting or cookie-reading request came from an origin that is not ours nor allowed (login CSRF). */
 export class CrossOriginRefused extends LatchkeyError {
   readonly code = 'FORBIDDEN';

@@ -205,7 +205,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(await signing(), urgentKid);
     });
 
-    test('with a short LATCHKEY_KEY_PUBLISH_DELAY, a running server starts signing with the new key by itself', async () => {
+    test('with a short LATCHKEY_KEY_PUBLISH_DELAY, the first key reload after the delay switches a running server to the new key', async () => {
       const fresh = await startTestServer({ style, engine, env: { ...ASYMMETRIC_ENV, LATCHKEY_KEY_PUBLISH_DELAY: '1s' } });
       const other = fresh.server;
       try {
@@ -213,7 +213,7 @@ for (const { style, engine, name } of matrix()) {
         assert.ok(rotation.signsFrom > Date.now() - 1000 && rotation.signsFrom - Date.now() <= 1000);
         await other.core.reloadKeys();
         assert.ok(other.core.tokens.keyRing.keys.has(rotation.kid));
-        // The periodic reload (every 30 s) switches; poll it here rather than wait, until the delay has passed.
+        // What the periodic reload (every 30 s) does, done here until the delay has passed, rather than waiting 30 s.
         while (other.core.tokens.keyRing.current.kid !== rotation.kid) {
           await new Promise((r) => setTimeout(r, 100));
           await other.core.reloadKeys();
