@@ -254,6 +254,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
    * the caller found wanting: if it has been replaced meanwhile, the replacement is the answer.
    */
   function refreshShared(replacing: string | undefined): Promise<StoredSession> {
+    // A 401 that arrives after a shared refresh has finished names a token that is already replaced: the
+    // replacement is the answer, not a second rotation (with or without Web Locks).
+    if (inflight === undefined && replacing !== undefined) {
+      const current = readSession(storage);
+      if (current !== null && current.accessToken !== replacing) return Promise.resolve(current);
+    }
     inflight ??= (async () => {
       try {
         const settled = () => {

@@ -136,6 +136,23 @@ for (const style of ['flat', 'envelope'] as const) {
       assert.ok(rec.calls.filter((c) => c.path === '/api/auth/verify').every((c) => c.authorization === `Bearer ${token}`));
     });
 
+    test('refresh(rejectedToken) after a shared refresh has finished reuses its result instead of refreshing again', async () => {
+      const rec = recordingFetch();
+      const auth = client({ fetch: rec.fetch });
+      await auth.login({ username: 'ada', password: PASSWORD });
+      const rejected = await auth.getAccessToken();
+      // Two requests fail with the same token; the second 401 arrives once the first refresh is done.
+      const first = await auth.refresh(rejected);
+      const second = await auth.refresh(rejected);
+      assert.deepEqual(second, first);
+      assert.equal(rec.refreshes().length, 1);
+      assert.notEqual(await auth.getAccessToken(), rejected);
+      // Without a rejected token (or with the current one), refresh rotates.
+      await auth.refresh();
+      await auth.refresh(await auth.getAccessToken());
+      assert.equal(rec.refreshes().length, 3);
+    });
+
     test('a 401 from an API triggers one refresh and one retry', async () => {
       const storage = memoryStorage();
       const rec = recordingFetch();

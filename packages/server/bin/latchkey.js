@@ -5,6 +5,15 @@
 // so that the command never runs stale code.
 import { readdirSync, statSync } from 'node:fs';
 
+// A reader that goes away (`latchkey keys rotate | head -1`) makes writes fail with EPIPE. The command's work
+// is done or carries on regardless, so that is not a failure: drop further output and keep the exit code.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+    throw error;
+  });
+}
+
 const src = new URL('../src/', import.meta.url);
 const built = new URL('../dist/cli.js', import.meta.url);
 

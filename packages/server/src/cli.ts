@@ -31,7 +31,9 @@ const USAGE = `Usage: latchkey <command>
   users set-password --username U (--password P | --password-stdin)
   users disable|enable|delete --username U
   users import FILE [--format json|csv|vega]     import users with their password hashes (re-runs skip existing)
-  keys rotate                                    a new signing key; old ones verify until their tokens expire
+  keys rotate [--now]                            a new signing key, published first and signing after
+                                                 LATCHKEY_KEY_PUBLISH_DELAY (--now: at once); old ones verify
+                                                 until their tokens expire
   keys list [--json]                             the signing keys and what each is used for
 
 Configuration comes from the environment and a .env file; flags override it.`;
@@ -259,15 +261,21 @@ async function importCommand(core: Core, positionals: string[], values: Values):
 
 async function keys(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parse(rest, { json: { type: 'boolean' }, database: { type: 'string' } });
+  const { values, positionals } = parse(rest, { json: { type: 'boolean' }, now: { type: 'boolean' }, database: { type: 'string' } });
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
   if (sub !== 'rotate' && sub !== 'list') throw new UsageError(`unknown keys command: ${sub ?? '(none)'}`);
+  if (values.now === true && sub !== 'rotate') throw new UsageError('--now is an option of keys rotate');
   const config = configFrom(process.env, values);
   return withCore(config, async (core) => {
     if (sub === 'rotate') {
-      const rotation = await rotateSigningKeys(core.store.db, config);
+      const now = Date.now();
+      const rotation = await rotateSigningKeys(core.store.db, config, now, { immediately: values.now === true });
       await core.audit.write('key_rotated', { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } }, { actorUserId: null });
-      out(`new ${rotation.alg} signing key ${rotation.kid}; running servers switch to it within 60 s`);
+      if (rotation.signsFrom > now) {
+        out(`new ${rotation.alg} signing key ${rotation.kid}; published now, signing from ${new Date(rotation.signsFrom).toISOString()} (LATCHKEY_KEY_PUBLISH_DELAY)`);
+      } else {
+        out(`new ${rotation.alg} signing key ${rotation.kid}; running servers switch to it within 60 s`);
+      }
       if (rotation.retired.length > 0) out(`retired ${rotation.retired.join(', ')}: they verify until ${new Date(rotation.verifyUntil).toISOString()}`);
       if (rotation.removed > 0) out(`removed ${rotation.removed} expired key(s)`);
       return EXIT_OK;
@@ -278,7 +286,8 @@ async function keys(args: string[]): Promise<number> {
       out(JSON.stringify(listing.map((k) => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: iso(k.createdAt), retired_at: iso(k.retiredAt), expires_at: iso(k.expiresAt) })), null, 2));
     } else {
       for (const k of listing) {
-        const until = k.state === 'verifying' && k.expiresAt !== null ? ` until ${iso(k.expiresAt)}` : '';
+        const until =
+          k.state === 'verifying' && k.expiresAt !== null ? ` until ${iso(k.expiresAt)}` : k.state === 'signing' && k.retiredAt !== null ? ` until ${iso(k.retiredAt)}` : '';
         const created = config.jwtSecret !== undefined && config.jwtAlg === 'HS256' ? 'LATCHKEY_JWT_SECRET' : iso(k.createdAt);
         out(`${k.kid}\t${k.alg}\t${k.state}${until}\t${created}`);
       }

@@ -5,6 +5,7 @@
  * @example
  *   const config = parseConfig(process.env); // throws ConfigError naming the variable at fault
  */
+import { isIP } from 'node:net';
 
 export type ApiStyle = 'flat' | 'envelope';
 export type JwtAlg = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
@@ -41,7 +42,11 @@ export interface Config {
   readonly bcryptCost: number;
   readonly adminUsername: string | undefined;
   readonly adminPassword: string | undefined;
-  readonly trustProxy: boolean;
+  /**
+   * Which proxies in front are trusted (SPEC §1): `false`, a hop count, or proxy addresses/CIDRs. Passed to
+   * Fastify (proxy-addr), which then takes the rightmost untrusted X-Forwarded-For entry as the client.
+   */
+  readonly trustProxy: TrustProxy;
   readonly corsOrigins: readonly string[];
   readonly limitsEnabled: boolean;
   readonly limitLoginPerAddress: Limit;
@@ -54,6 +59,16 @@ export interface Config {
   readonly oidcProviders: readonly OidcProviderConfig[];
   readonly allowedRedirects: readonly string[];
   readonly revocationFeedKey: string | undefined;
+  /** `key` (default): the feed needs LATCHKEY_REVOCATION_FEED_KEY (and is closed without one); `public`: open to anyone. */
+  readonly revocationFeed: 'key' | 'public';
+  /** Most feed subscribers at once; past it a new subscriber gets 503 + Retry-After. */
+  readonly revocationFeedMaxConnections: number;
+  /** How long a client may take to send a whole request, headers and body (Fastify `requestTimeout`). */
+  readonly requestTimeoutMs: number;
+  /** How long a connection may sit without any bytes either way (Fastify `connectionTimeout`). */
+  readonly connectionTimeoutMs: number;
+  /** How long a rotated-in key is published in the JWKS before tokens are signed with it (SPEC §3). */
+  readonly keyPublishDelayMs: number;
   /**
    * Where people reach Latchkey (`LATCHKEY_PUBLIC_URL`, default `http://HOST:PORT`): the base of links in mail,
    * the passkey origin and RP ID, the discovery document. An origin plus an optional path, no trailing slash.
@@ -113,6 +128,9 @@ export interface OidcProviderConfig {
   readonly autoCreate: boolean;
   readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
 }
+
+/** `false`, a hop count, or trusted proxy addresses/CIDRs (the shapes Fastify's `trustProxy` takes). */
+export type TrustProxy = false | number | readonly string[];
 
 /** A configuration value was refused. `variable` names the environment variable (or CLI flag) at fault. */
 export class ConfigError extends Error {
@@ -263,6 +281,30 @@ function parseLinkUrl(name: string, value: string | undefined, publicUrl: string
   }
   if (!ok) throw new ConfigError(name, `must be an http(s) URL containing {token}, such as https://app.example.com/{kind}?token={token} (got "${value}")`);
   return value;
+
+}
+
+/**
+ * `LATCHKEY_TRUST_PROXY`: `false`, a hop count, or a list of proxy addresses/CIDRs. `true` is one hop: trusting
+ * every hop would make the leftmost, client-written X-Forwarded-For entry the client address.
+ */
+function parseTrustProxy(name: string, value: string | undefined): TrustProxy {
+  const raw = value?.trim().toLowerCase();
+  if (raw === undefined || ['false', '0', 'no', 'off'].includes(raw)) return false;
+  if (['true', 'yes', 'on'].includes(raw)) return 1;
+  if (/^\d{1,3}$/.test(raw)) return Number(raw);
+  const entries = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 6 ? 128 : 32;
+    const badBits = bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > maxBits);
+    if (family === 0 || badBits || extra !== undefined) {
+      throw new ConfigError(name, `must be false, a hop count, or proxy addresses/CIDRs such as 127.0.0.1,10.0.0.0/8 (got "${entry}")`);
+    }
+  }
+  if (entries.length === 0) throw new ConfigError(name, 'must be false, a hop count, or proxy addresses/CIDRs');
+  return Object.freeze(entries);
 }
 
 function parseDatabaseUrl(name: string, value: string): string {
@@ -471,7 +513,7 @@ export function parseConfig(env: Env): Config {
     bcryptCost: read.integer('LATCHKEY_BCRYPT_COST', 12, 10, 15),
     adminUsername,
     adminPassword,
-    trustProxy: read.boolean('LATCHKEY_TRUST_PROXY', false),
+    trustProxy: parseTrustProxy('LATCHKEY_TRUST_PROXY', read.string('LATCHKEY_TRUST_PROXY')),
     corsOrigins: Object.freeze(read.origins('LATCHKEY_CORS_ORIGINS')),
     limitsEnabled: limits === 'on',
     limitLoginPerAddress: read.limit('LATCHKEY_LIMIT_LOGIN_PER_ADDRESS', '10/1m'),
@@ -494,6 +536,11 @@ export function parseConfig(env: Env): Config {
     linkUrl: parseLinkUrl('LATCHKEY_LINK_URL', read.string('LATCHKEY_LINK_URL'), publicUrl),
     limitMailPerAddress: read.limit('LATCHKEY_LIMIT_MAIL_PER_ADDRESS', '5/15m'),
     limitMailPerRecipient: read.limit('LATCHKEY_LIMIT_MAIL_PER_RECIPIENT', '3/1h'),
+    revocationFeed: read.oneOf('LATCHKEY_REVOCATION_FEED', ['key', 'public'], 'key'),
+    revocationFeedMaxConnections: read.integer('LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS', 1000, 1, 1_000_000),
+    requestTimeoutMs: read.duration('LATCHKEY_REQUEST_TIMEOUT', '30s'),
+    connectionTimeoutMs: read.duration('LATCHKEY_CONNECTION_TIMEOUT', '2m'),
+    keyPublishDelayMs: read.duration('LATCHKEY_KEY_PUBLISH_DELAY', '5m', { allowZero: true }),
     logLevel,
     accessLog: read.boolean('LATCHKEY_ACCESS_LOG', false),
   };

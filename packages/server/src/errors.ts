@@ -180,3 +180,21 @@ export class InvalidLinkToken extends LatchkeyError {
     super('invalid or expired token');
   }
 }
+
+/** The client did not send the whole request within LATCHKEY_REQUEST_TIMEOUT (a slowly trickled body). */
+export class RequestTimeout extends LatchkeyError {
+  readonly code = 'REQUEST_TIMEOUT';
+  readonly status = 408;
+  constructor() {
+    super('request timed out');
+  }
+}
+
+/** A cookie-setting or cookie-reading request came from an origin that is not ours nor allowed (login CSRF). */
+export class CrossOriginRefused extends LatchkeyError {
+  readonly code = 'FORBIDDEN';
+  readonly status = 403;
+  constructor() {
+    super('cross-origin request refused');
+  }
+}

@@ -98,7 +98,8 @@ describe('parseConfig', () => {
     assert.equal(config.bcryptCost, 10);
     assert.equal(config.adminUsername, 'boss');
     assert.equal(config.adminPassword, 'a long admin passphrase');
-    assert.equal(config.trustProxy, true);
+    // `true` is one hop (SPEC §1): trusting every hop would let a client write its own address.
+    assert.equal(config.trustProxy, 1);
     // Origins are normalised: scheme and host lower-cased, any path dropped.
     assert.deepEqual(config.corsOrigins, ['https://app.example.com', 'http://localhost:5173']);
     assert.equal(config.limitsEnabled, false);
@@ -177,6 +178,13 @@ describe('parseConfig', () => {
       [{ LATCHKEY_BCRYPT_COST: '9' }, 'LATCHKEY_BCRYPT_COST'],
       [{ LATCHKEY_BCRYPT_COST: '16' }, 'LATCHKEY_BCRYPT_COST'],
       [{ LATCHKEY_TRUST_PROXY: 'maybe' }, 'LATCHKEY_TRUST_PROXY'],
+      [{ LATCHKEY_TRUST_PROXY: '10.0.0.0/33' }, 'LATCHKEY_TRUST_PROXY'],
+      [{ LATCHKEY_TRUST_PROXY: '127.0.0.1,proxy.internal' }, 'LATCHKEY_TRUST_PROXY'],
+      [{ LATCHKEY_REVOCATION_FEED: 'open' }, 'LATCHKEY_REVOCATION_FEED'],
+      [{ LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS: '0' }, 'LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS'],
+      [{ LATCHKEY_REQUEST_TIMEOUT: 'soon' }, 'LATCHKEY_REQUEST_TIMEOUT'],
+      [{ LATCHKEY_CONNECTION_TIMEOUT: '0' }, 'LATCHKEY_CONNECTION_TIMEOUT'],
+      [{ LATCHKEY_KEY_PUBLISH_DELAY: '5 minutes' }, 'LATCHKEY_KEY_PUBLISH_DELAY'],
       [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
       [{ LATCHKEY_CORS_ORIGINS: 'app.example.com' }, 'LATCHKEY_CORS_ORIGINS'],
       [{ LATCHKEY_CORS_ORIGINS: 'ftp://files.example.com' }, 'LATCHKEY_CORS_ORIGINS'],
@@ -191,6 +199,26 @@ describe('parseConfig', () => {
       [{ LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_AUTO_CREATE: 'sometimes' }, 'LATCHKEY_GOOGLE_AUTO_CREATE'],
     ];
     for (const [env, variable] of cases) refuses(env, variable);
+  });
+
+  test('LATCHKEY_TRUST_PROXY takes false, a hop count (true = 1) or proxy addresses/CIDRs', () => {
+    const trust = (value: string) => parseConfig({ LATCHKEY_TRUST_PROXY: value }).trustProxy;
+    assert.equal(parseConfig({}).trustProxy, false);
+    assert.equal(trust('false'), false);
+    assert.equal(trust('0'), false);
+    assert.equal(trust('true'), 1);
+    assert.equal(trust('2'), 2);
+    assert.deepEqual(trust('127.0.0.1, 10.0.0.0/8,::1,fd00::/8'), ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']);
+  });
+
+  test('timeouts, the feed and the key publish delay have documented defaults', () => {
+    const config = parseConfig({});
+    assert.equal(config.requestTimeoutMs, 30_000);
+    assert.equal(config.connectionTimeoutMs, 120_000);
+    assert.equal(config.revocationFeed, 'key');
+    assert.equal(config.revocationFeedMaxConnections, 1000);
+    assert.equal(config.keyPublishDelayMs, 5 * 60_000);
+    assert.equal(parseConfig({ LATCHKEY_KEY_PUBLISH_DELAY: '0' }).keyPublishDelayMs, 0);
   });
 
   test('an http:// issuer is allowed for a loopback OpenID provider only', () => {

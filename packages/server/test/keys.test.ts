@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
@@ -105,16 +106,16 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('cache-control'), 'public, max-age=300');
       assert.equal(res.body.issuer, 'latchkey');
-      assert.equal(res.body.jwks_uri, `${server.url}/.well-known/jwks.json`);
+      assert.equal(res.body.jwks_uri, `${server.core.config.publicUrl}/.well-known/jwks.json`);
       assert.deepEqual(res.body.id_token_signing_alg_values_supported, ['EdDSA']);
       assert.equal(res.body.data, undefined);
     });
 
-    test('keys rotate: the new key signs, tokens of the old one verify until they expire, then it leaves the JWKS', async () => {
+    test('keys rotate --now: the new key signs, tokens of the old one verify until they expire, then it leaves the JWKS', async () => {
       const before = await server.login('root', ROOT_PASSWORD);
       const oldKid = headerOf(before.access).kid;
 
-      const rotated = await latchkey(['keys', 'rotate'], { ...ASYMMETRIC_ENV, DATABASE_URL: server.database.url });
+      const rotated = await latchkey(['keys', 'rotate', '--now'], { ...ASYMMETRIC_ENV, DATABASE_URL: server.database.url });
       assert.equal(rotated.code, 0, rotated.stderr);
       const newKid = /new EdDSA signing key (\S+);/.exec(rotated.stdout)?.[1];
       assert.ok(newKid, rotated.stdout);
@@ -162,6 +163,74 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(await server.core.store.db.selectFrom('signing_keys').select('kid').where('kid', '=', oldKid).executeTakeFirst(), undefined);
     });
 
+    test('keys rotate publishes the new key in the JWKS LATCHKEY_KEY_PUBLISH_DELAY (default 5m) before it signs', async (t) => {
+      // A server of its own: the test above rotated keys at instants in the future.
+      const server = await startTestServer({ style, engine, env: ASYMMETRIC_ENV });
+      t.after(() => server.close());
+      const jwks = async () => (await server.request('GET', '/.well-known/jwks.json')).body as { keys: Jwk[] };
+      const signing = async () => headerOf((await server.login('root', ROOT_PASSWORD)).access).kid as string;
+      const oldKid = await signing();
+      const rotated = await latchkey(['keys', 'rotate'], { ...ASYMMETRIC_ENV, DATABASE_URL: server.database.url });
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const match = /new EdDSA signing key (\S+); published now, signing from (\S+) \(LATCHKEY_KEY_PUBLISH_DELAY\)/.exec(rotated.stdout);
+      assert.ok(match?.[1] !== undefined && match[2] !== undefined, rotated.stdout);
+      const newKid = match[1];
+      const signsFrom = Date.parse(match[2]);
+      const row = await server.core.store.db.selectFrom('signing_keys').selectAll().where('kid', '=', oldKid).executeTakeFirstOrThrow();
+      assert.equal(row.retired_at, signsFrom);
+      assert.ok(signsFrom - Date.now() > 4 * 60_000);
+
+      // Published at the next key reload, while the old key still signs: a verifier caching the JWKS
+      // (jose's remote set, a CDN) learns the new key before any token carries it.
+      await server.core.reloadKeys();
+      assert.deepEqual((await jwks()).keys.map((k) => k.kid).sort(), [newKid, oldKid].sort());
+      assert.equal(await signing(), oldKid);
+      if (style === 'flat' && engine === 'sqlite') {
+        const listed = await latchkey(['keys', 'list'], { ...ASYMMETRIC_ENV, DATABASE_URL: server.database.url });
+        const lines = listed.stdout.trim().split('\n');
+        assert.match(lines[0] ?? '', new RegExp(`^${newKid}\\tEdDSA\\tpublished\\t`));
+        assert.match(lines[1] ?? '', new RegExp(`^${oldKid}\\tEdDSA\\tsigning until ${new Date(signsFrom).toISOString()}\\t`));
+      }
+      // From the announced moment (instances re-read keys every 30 s) the new key signs; the old one verifies on.
+      assert.equal(await server.core.reloadKeys(signsFrom), true);
+      assert.equal(await signing(), newKid);
+      assert.deepEqual((await jwks()).keys.map((k) => k.kid).sort(), [newKid, oldKid].sort());
+
+      // keys rotate --now (a compromised key) skips the wait, also for a key that was still waiting to retire.
+      const urgent = await latchkey(['keys', 'rotate', '--now'], { ...ASYMMETRIC_ENV, DATABASE_URL: server.database.url });
+      assert.equal(urgent.code, 0, urgent.stderr);
+      const urgentKid = /new EdDSA signing key (\S+); running servers switch to it within 60 s/.exec(urgent.stdout)?.[1];
+      assert.ok(urgentKid, urgent.stdout);
+      await server.core.reloadKeys();
+      assert.equal(await signing(), urgentKid);
+    });
+
+    test('with a short LATCHKEY_KEY_PUBLISH_DELAY, the first key reload after the delay switches a running server to the new key', async () => {
+      const fresh = await startTestServer({ style, engine, env: { ...ASYMMETRIC_ENV, LATCHKEY_KEY_PUBLISH_DELAY: '1s' } });
+      const other = fresh.server;
+      try {
+        const rotation = await rotateSigningKeys(other.core.store.db, other.core.config);
+        assert.ok(rotation.signsFrom > Date.now() - 1000 && rotation.signsFrom - Date.now() <= 1000);
+        await other.core.reloadKeys();
+        assert.ok(other.core.tokens.keyRing.keys.has(rotation.kid));
+        // What the periodic reload (every 30 s) does, done here until the delay has passed, rather than waiting 30 s.
+        while (other.core.tokens.keyRing.current.kid !== rotation.kid) {
+          await new Promise((r) => setTimeout(r, 100));
+          await other.core.reloadKeys();
+        }
+        const login = await fetch(`${other.url}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'root', password: ROOT_PASSWORD }),
+        });
+        const body = (await login.json()) as Record<string, any>;
+        assert.equal(headerOf(style === 'flat' ? body.token : body.data.token).kid, rotation.kid);
+        assert.ok(Date.now() >= rotation.signsFrom);
+      } finally {
+        await fresh.close();
+      }
+    });
+
     test('another instance accepts a token signed by a key it has not loaded yet', async () => {
       const other: RunningServer = await startServer(
         parseConfig({
@@ -175,7 +244,7 @@ for (const { style, engine, name } of matrix()) {
         { logger: false },
       );
       try {
-        const rotation = await rotateSigningKeys(server.core.store.db, server.core.config);
+        const rotation = await rotateSigningKeys(server.core.store.db, server.core.config, Date.now(), { immediately: true });
         await server.core.reloadKeys();
         const { access } = await server.login('root', ROOT_PASSWORD);
         assert.equal(headerOf(access).kid, rotation.kid);
@@ -193,6 +262,30 @@ for (const { style, engine, name } of matrix()) {
     });
   });
 }
+
+describe('discovery document', () => {
+  test('jwks_uri comes from LATCHKEY_PUBLIC_URL, whatever Host or X-Forwarded-Host say', async () => {
+    for (const trust of ['false', 'true']) {
+      const server = await startTestServer({ env: { ...ASYMMETRIC_ENV, LATCHKEY_PUBLIC_URL: 'https://auth.example.com/id', LATCHKEY_TRUST_PROXY: trust } });
+      try {
+        const headerSets: Record<string, string>[] = [{}, { host: 'evil.example' }, { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' }];
+        for (const headers of headerSets) {
+          // node:http, not fetch: fetch does not let a caller set Host.
+          const body = await new Promise<string>((resolve, reject) => {
+            http.get(`${server.url}/.well-known/openid-configuration`, { headers }, (res) => {
+              let text = '';
+              res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+              res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`status ${res.statusCode}`))));
+            }).on('error', reject);
+          });
+          assert.equal(JSON.parse(body).jwks_uri, 'https://auth.example.com/id/.well-known/jwks.json', JSON.stringify({ trust, headers }));
+        }
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});
 
 describe('other signing algorithms', () => {
   for (const [alg, kty, members] of [

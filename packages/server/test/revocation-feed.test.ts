@@ -50,6 +50,74 @@ for (const engine of engines()) {
         }
       });
 
+      test('without LATCHKEY_REVOCATION_FEED_KEY the feed is closed (401) unless LATCHKEY_REVOCATION_FEED=public', async () => {
+        const closed = await startTestServer({ style, engine });
+        try {
+          for (const token of [undefined, '', 'anything']) {
+            const res = await closed.request('GET', '/api/auth/revocations', token === undefined ? {} : { token });
+            assert.equal(res.status, 401);
+            assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+          }
+        } finally {
+          await closed.close();
+        }
+        const open = await startTestServer({ style, engine, env: { LATCHKEY_REVOCATION_FEED: 'public' } });
+        try {
+          const feed = await subscribe(open.url);
+          assert.equal(feed.response.statusCode, 200);
+          await feed.until((t) => t.includes('event: ready\n'));
+          feed.close();
+        } finally {
+          await open.close();
+        }
+      });
+
+      test('a key with "!", "$" or spaces authenticates: it is compared as an opaque string', async () => {
+        const key = 'p@ss w0rd!$with spaces & "quotes"';
+        const other = await startTestServer({ style, engine, env: { LATCHKEY_REVOCATION_FEED_KEY: key } });
+        try {
+          const feed = await subscribe(other.url, key);
+          assert.equal(feed.response.statusCode, 200);
+          await feed.until((t) => t.includes('event: ready\n'));
+          feed.close();
+          for (const wrong of ['p@ss', key + ' x', key.toUpperCase()]) {
+            assert.equal((await other.request('GET', '/api/auth/revocations', { headers: { authorization: `Bearer ${wrong}` } })).status, 401);
+          }
+          const malformed = await other.request('GET', '/api/auth/revocations', { headers: { authorization: key } });
+          assert.equal(malformed.status, 401);
+          assert.equal(errorOf(malformed, style), style === 'flat' ? 'invalid authorization header format' : 'UNAUTHORIZED');
+        } finally {
+          await other.close();
+        }
+      });
+
+      test('past LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS a subscriber gets 503 with Retry-After; a freed place is reused', async () => {
+        const other = await startTestServer({ style, engine, env: { LATCHKEY_REVOCATION_FEED_KEY: FEED_KEY, LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS: '2' } });
+        try {
+          const first = await subscribe(other.url, FEED_KEY);
+          const second = await subscribe(other.url, FEED_KEY);
+          await first.until((t) => t.includes('event: ready\n'));
+          await second.until((t) => t.includes('event: ready\n'));
+          const refused = await other.request('GET', '/api/auth/revocations', { token: FEED_KEY });
+          assert.equal(refused.status, 503);
+          assert.equal(refused.headers.get('retry-after'), '1');
+          assert.equal(errorOf(refused, style), style === 'flat' ? 'service unavailable' : 'SERVICE_UNAVAILABLE');
+          first.close();
+          // The server frees the place when it sees the close; try until it has.
+          let status = 503;
+          while (status === 503) {
+            const again = await subscribe(other.url, FEED_KEY);
+            status = again.response.statusCode ?? 0;
+            again.close();
+            if (status === 503) await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.equal(status, 200);
+          second.close();
+        } finally {
+          await other.close();
+        }
+      });
+
       test('a subscriber gets the revocations still relevant, then ready, then live revocations', async () => {
         const earlier = await server.login('ada');
         assert.equal((await server.request('POST', '/api/auth/logout', { token: earlier.access })).status, 204);
@@ -81,7 +149,7 @@ for (const engine of engines()) {
       });
 
       test('the server closes promptly while subscribers are connected', async () => {
-        const other = await startTestServer({ style, engine });
+        const other = await startTestServer({ style, engine, env: { LATCHKEY_REVOCATION_FEED: 'public' } });
         const feed = await subscribe(other.url);
         await feed.until((t) => t.includes('event: ready'));
         await other.close();

@@ -142,41 +142,61 @@ export interface Rotation {
   /** The new signing key. */
   readonly kid: string;
   readonly alg: JwtAlg;
-  /** Keys that stopped signing now and keep verifying until `verifyUntil`. */
+  /** When the new key starts signing: now plus LATCHKEY_KEY_PUBLISH_DELAY, or now with `--now`. */
+  readonly signsFrom: number;
+  /** Keys that stop signing at `signsFrom` and keep verifying until `verifyUntil`. */
   readonly retired: readonly string[];
   readonly verifyUntil: number;
   /** Expired keys deleted from the database (their private parts with them). */
   readonly removed: number;
 }
 
+export interface RotationOptions {
+  /** `keys rotate --now`: sign with the new key at once, skipping the publish delay (a compromised key). */
+  readonly immediately?: boolean;
+}
+
 /**
- * `latchkey keys rotate`: a new key signs from now on; every other key of the configured algorithm is
- * retired and keeps verifying until the last token it may have signed has expired. A configured
- * `LATCHKEY_JWT_SECRET` is a fixed key: rotating it means changing the secret, so this refuses.
+ * When a rotation at `now` lets the new key sign. Public keys are published first and signed with later, so
+ * that verifiers caching the JWKS (jose's remote set, CDNs) already know the key when its first token arrives
+ * (SPEC §3). An HS256 key is never published (other instances read it from the database), so it signs at once.
  */
-export async function rotateSigningKeys(db: Kysely<Database>, config: Config, now = Date.now()): Promise<Rotation> {
+export function rotationSignsFrom(config: Config, now: number, options: RotationOptions = {}): number {
+  return options.immediately === true || config.jwtAlg === 'HS256' ? now : now + config.keyPublishDelayMs;
+}
+
+/**
+ * `latchkey keys rotate`: a new key is published now and signs from {@link rotationSignsFrom}; until then the
+ * current key keeps signing. Every other key of the configured algorithm is retired as of that moment and keeps
+ * verifying until the last token it may have signed has expired. With `immediately`, a key already due to retire
+ * stops signing now as well. A configured `LATCHKEY_JWT_SECRET` is a fixed key: rotating it means changing the
+ * secret, so this refuses.
+ */
+export async function rotateSigningKeys(db: Kysely<Database>, config: Config, now = Date.now(), options: RotationOptions = {}): Promise<Rotation> {
   if (config.jwtAlg === 'HS256' && config.jwtSecret !== undefined) {
     throw new ConfigError(
       'LATCHKEY_JWT_SECRET',
       'is a fixed HS256 key and cannot be rotated by `keys rotate`; rotate it by changing the secret (tokens signed with the old one stop verifying), or unset it to use rotating keys kept in the database',
     );
   }
-  const verifyUntil = retiredKeyExpiry(config, now);
+  const signsFrom = rotationSignsFrom(config, now, options);
+  const verifyUntil = retiredKeyExpiry(config, signsFrom);
   return db.transaction().execute(async (trx) => {
     const removed = await trx.deleteFrom('signing_keys').where('expires_at', '<=', now).executeTakeFirst();
     const retired = await trx
       .updateTable('signing_keys')
-      .set({ retired_at: now, expires_at: verifyUntil })
+      .set({ retired_at: signsFrom, expires_at: verifyUntil })
       .where('alg', '=', config.jwtAlg)
-      .where('retired_at', 'is', null)
+      .where((eb) => (signsFrom === now ? eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]) : eb('retired_at', 'is', null)))
       .returning('kid')
       .execute();
     const kid = await createSigningKey(trx, config, now);
-    return { kid, alg: config.jwtAlg, retired: retired.map((r) => r.kid), verifyUntil, removed: Number(removed.numDeletedRows) };
+    return { kid, alg: config.jwtAlg, signsFrom, retired: retired.map((r) => r.kid), verifyUntil, removed: Number(removed.numDeletedRows) };
   });
 }
 
-export type KeyState = 'signing' | 'verifying' | 'expired' | 'other-algorithm';
+/** `published`: in the JWKS, signing from a later rotation moment (LATCHKEY_KEY_PUBLISH_DELAY). */
+export type KeyState = 'signing' | 'published' | 'verifying' | 'expired' | 'other-algorithm';
 
 export interface KeyListing {
   readonly kid: string;
@@ -210,7 +230,9 @@ export async function listSigningKeys(db: Kysely<Database>, config: Config, now 
           ? 'signing'
           : row.expires_at !== null && row.expires_at <= now
             ? 'expired'
-            : 'verifying',
+            : row.retired_at === null
+              ? 'published'
+              : 'verifying',
     createdAt: row.created_at,
     retiredAt: row.retired_at,
     expiresAt: row.expires_at,
@@ -247,9 +269,11 @@ export class KeyRing {
       rows = await KeyRing.liveRows(db, config, now);
     }
     const keys = rows.map((row) => fromRow(row, config.keyEncryptionSecret));
-    // The newest unretired key signs; two instances creating a first key at once settle on the same one.
-    const signing = keys.filter((k) => k.retiredAt === null);
-    const current = signing[0] ?? keys[0];
+    // A key due to retire later (a rotation waiting out LATCHKEY_KEY_PUBLISH_DELAY) keeps signing until then,
+    // the one due first if several; otherwise the newest unretired key signs (two instances creating a first
+    // key at once settle on the same one).
+    const outgoing = keys.filter((k) => k.retiredAt !== null && k.retiredAt > now).sort((a, b) => (a.retiredAt ?? 0) - (b.retiredAt ?? 0));
+    const current = outgoing[0] ?? keys.find((k) => k.retiredAt === null) ?? keys[0];
     if (current === undefined) throw new Error('no signing key');
     return new KeyRing(current, new Map(keys.map((k) => [k.kid, k])));
   }

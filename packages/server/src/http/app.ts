@@ -12,10 +12,13 @@ import fastifyCors from '@fastify/cors';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
+import type { TrustProxy } from '../config.ts';
 import type { Core } from '../core.ts';
-import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../errors.ts';
+import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
 import { type RouteContext, responseMeta } from './context.ts';
 import { docsPageOptions } from './docs-page.ts';
+import { cookieOriginGuard } from './cookie-guard.ts';
+import { drainUnreadBody } from './drain.ts';
 import { toLatchkeyError } from './errors.ts';
 import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
@@ -50,8 +53,33 @@ export interface AppOptions {
   readonly routes?: readonly RouteInstaller[];
 }
 
+/**
+ * LATCHKEY_TRUST_PROXY in the shape Fastify's types take. A hop count trusts that many hops nearest to us
+ * (hop 0 is the socket peer), so the client is the rightmost X-Forwarded-For entry past them.
+ */
+function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return [...trust];
+}
+
 export function styleFor(name: 'flat' | 'envelope'): WireStyle {
   return name === 'flat' ? flatStyle : envelopeStyle;
+}
+
+/** A route the app answers, as registered (the OpenAPI test holds every visible one to the document). */
+export interface RegisteredRoute {
+  readonly url: string;
+  readonly method: string;
+  /** `schema.hide`: left out of the OpenAPI document on purpose (the document itself, the /docs page's files). */
+  readonly hidden: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered, in order (decorated by buildApp). */
+    readonly latchkeyRoutes: readonly RegisteredRoute[];
+  }
 }
 
 export async function buildApp(core: Core, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -68,7 +96,18 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       },
     },
     bodyLimit: BODY_LIMIT,
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+    // A body trickled a byte at a time must not hold a connection (and its parser) forever: the whole request
+    // has LATCHKEY_REQUEST_TIMEOUT, and a silent connection LATCHKEY_CONNECTION_TIMEOUT (SSE heartbeats keep the
+    // revocation feed busy). Node checks the request deadline on an interval: make it a fraction of the deadline.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    // Node enforces the request deadline only when the headers deadline is no longer than it.
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(config.requestTimeoutMs / 4))),
+    },
     // Per-request lines ("incoming request", "request completed") only when asked for: security events
     // (login_failed, rate_limited, refresh_token_reuse) and errors are logged by our own code either way.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: !config.accessLog }),
@@ -86,15 +125,22 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     // they still get a JSON answer in the style's shape rather than Node's or Fastify's own.
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy();
-      const overflow = (error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
+      const code = (error as NodeJS.ErrnoException).code;
+      const overflow = code === 'HPE_HEADER_OVERFLOW';
+      const timedOut = code === 'ERR_HTTP_REQUEST_TIMEOUT';
       const rendered = style.error(
-        overflow ? new ValidationFailed([{ field: 'headers', message: 'request headers are too large' }]) : new ValidationFailed([{ field: 'request', message: 'malformed HTTP request' }]),
+        timedOut
+          ? new RequestTimeout()
+          : overflow
+            ? new ValidationFailed([{ field: 'headers', message: 'request headers are too large' }])
+            : new ValidationFailed([{ field: 'request', message: 'malformed HTTP request' }]),
         { requestId: randomUUID(), now: new Date() },
       );
-      const status = overflow ? 431 : 400;
+      const status = timedOut ? 408 : overflow ? 431 : 400;
+      const reason = timedOut ? 'Request Timeout' : overflow ? 'Request Header Fields Too Large' : 'Bad Request';
       const body = JSON.stringify(rendered.body);
       socket.end(
-        `HTTP/1.1 ${status} ${overflow ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `HTTP/1.1 ${status} ${reason}\r\n` +
           `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     },
@@ -103,6 +149,8 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       (reply as FastifyReply).code(rendered.status).header('x-request-id', request.id).type('application/json; charset=utf-8').send(rendered.body);
     },
   });
+
+  app.decorate('latchkeyPublicUrl', new URL(config.publicUrl));
 
   // Response schemas document the API; bodies are serialised as built, so a schema can never drop a field.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -144,13 +192,24 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
 
   // The methods any route answers; a path that the router finds under another method is a 405, not a 404.
   const routeMethods = new Set<string>();
-  app.addHook('onRoute', (route) => [route.method].flat().forEach((method) => routeMethods.add(method)));
+  const registered: RegisteredRoute[] = [];
+  app.decorate('latchkeyRoutes', registered);
+  app.addHook('onRoute', (route) => {
+    const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true;
+    for (const method of [route.method].flat()) {
+      routeMethods.add(method);
+      registered.push({ url: route.url, method, hidden });
+    }
+  });
 
   // Callback hooks, not async ones: these run on every request, and an async hook costs a promise each.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
   });
+
+  // Login CSRF: Origin checked on every route that declares `config.cookie` (http/cookie-guard.ts).
+  app.addHook('onRequest', cookieOriginGuard(config));
 
   app.addHook('onResponse', (request, reply, done) => {
     const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) };
@@ -164,6 +223,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     if (unexpected) request.log.error({ err: thrown }, 'unexpected error');
     else if (error.status === 503) request.log.warn({ err: { message: (thrown as Error).message } }, 'dependency unavailable');
     const rendered = style.error(error, responseMeta(request));
+    drainUnreadBody(request, reply);
     if (rendered.status === 401) reply.header('www-authenticate', 'Bearer');
     if (error instanceof RateLimited) reply.header('retry-after', String(error.retryAfterSeconds));
     if (error instanceof MethodNotAllowed) reply.header('allow', error.allow.join(', '));

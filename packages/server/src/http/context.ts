@@ -2,6 +2,7 @@
  * What every route shares: the domain core, the wire style, and the few request/reply helpers that
  * must exist once (client address, Bearer parsing, the refresh cookie, token responses).
  */
+import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedTokens } from '../auth/sessions.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
@@ -9,6 +10,7 @@ import type { RequestContext } from '../audit.ts';
 import { isLoopbackHost } from '../config.ts';
 import type { Core } from '../core.ts';
 import { MalformedAuthorization, MissingAuthorization } from '../errors.ts';
+import { cookieUse, jsonOrNoBody } from './cookie-guard.ts';
 import type { ResponseMeta, WireStyle } from './styles/style.ts';
 
 export interface RouteContext {
@@ -23,11 +25,33 @@ export function responseMeta(request: FastifyRequest): ResponseMeta {
   return { requestId: request.id, now: new Date() };
 }
 
-/** Who is asking, for sessions and the audit log. `request.ip` honours X-Forwarded-For only with LATCHKEY_TRUST_PROXY. */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** LATCHKEY_PUBLIC_URL, parsed once (decorated by buildApp). */
+    readonly latchkeyPublicUrl: URL;
+  }
+}
+
+/**
+ * The one place that decides the client address (rate limits, sessions, audit). `request.ip` is the rightmost
+ * X-Forwarded-For entry that LATCHKEY_TRUST_PROXY does not trust; a value there that is not an IP address
+ * (a proxy passing on junk) is never used: the nearest hop that reported it stands in for it.
+ */
+export function clientAddress(request: FastifyRequest): string {
+  if (isIP(request.ip) !== 0) return request.ip;
+  const hops = request.ips ?? [];
+  for (let i = hops.length - 2; i >= 0; i--) {
+    const hop = hops[i];
+    if (hop !== undefined && isIP(hop) !== 0) return hop;
+  }
+  return request.socket.remoteAddress ?? '0.0.0.0';
+}
+
+/** Who is asking, for sessions and the audit log. */
 export function requestContext(request: FastifyRequest, actorUserId?: number): RequestContext {
   const userAgent = request.headers['user-agent'];
   return {
-    ip: request.ip,
+    ip: clientAddress(request),
     userAgent: typeof userAgent === 'string' ? userAgent : null,
     requestId: request.id,
     ...(actorUserId === undefined ? {} : { actorUserId }),
@@ -48,12 +72,20 @@ export function authenticate(ctx: RouteContext, request: FastifyRequest): TokenC
   return ctx.core.sessions.authenticate(bearerToken(request));
 }
 
-/** Cookies are Secure unless the request came over plain http to a loopback host (local development). */
-function secureCookie(request: FastifyRequest): boolean {
-  return !(request.protocol === 'http' && isLoopbackHost(request.hostname));
+/**
+ * Cookies are Secure unless the request really came over plain http (X-Forwarded-Proto counts only from a trusted
+ * proxy) to a deployment whose LATCHKEY_PUBLIC_URL is plain http on a loopback host (local development). The
+ * `Host` header is the client's to write, so it decides nothing.
+ */
+export function secureCookie(request: FastifyRequest): boolean {
+  const publicUrl = request.server.latchkeyPublicUrl;
+  return !(request.protocol === 'http' && publicUrl.protocol === 'http:' && isLoopbackHost(publicUrl.hostname));
 }
 
+/** Sets the refresh cookie, unless the request is cookie-less (a body that is not JSON: see cookie-guard.ts). */
 export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, issued: IssuedTokens): void {
+  if (cookieUse(request) !== 'sets') throw new Error(`${request.routeOptions.url ?? 'route'} sets the refresh cookie without config.cookie = 'sets'`);
+  if (!jsonOrNoBody(request)) return;
   reply.setCookie(REFRESH_COOKIE, issued.refreshToken, {
     httpOnly: true,
     sameSite: 'strict',
@@ -74,7 +106,10 @@ export function sendTokens(ctx: RouteContext, request: FastifyRequest, reply: Fa
   return ctx.style.tokens(issued, responseMeta(request));
 }
 
+/** The refresh cookie, unless the request is cookie-less (a body that is not JSON: see cookie-guard.ts). */
 export function refreshCookie(request: FastifyRequest): string | undefined {
+  if (cookieUse(request) === undefined) throw new Error(`${request.routeOptions.url ?? 'route'} reads the refresh cookie without config.cookie`);
+  if (!jsonOrNoBody(request)) return undefined;
   const value = request.cookies[REFRESH_COOKIE];
   return value === undefined || value === '' ? undefined : value;
 }

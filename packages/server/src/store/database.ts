@@ -6,9 +6,9 @@
  *   const store = await openStore('sqlite:./data/latchkey.db');
  *   await store.migrate();
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
+import { createPrivateFile } from './private-files.ts';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { StaticMigrationProvider } from './migrations.ts';
@@ -33,7 +33,7 @@ export interface StoreOptions {
 function openSqlite(url: string): Kysely<Database> {
   const path = url.slice('sqlite:'.length);
   const file = path === ':memory:' ? ':memory:' : resolve(path);
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') createPrivateFile(file);
   const sqlite = new SQLite(file);
   // WAL lets readers run beside the one writer; NORMAL sync is durable across a process crash (kill -9)
   // and keeps the file consistent on power loss. The busy timeout makes writers from other processes wait.

@@ -44,6 +44,7 @@ export function emailRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/email/verify',
     {
+      config: { cookie: 'sets' },
       schema: {
         tags: ['accounts'],
         summary: 'Confirm an address with the token of a mailed link, and sign in',

@@ -8,11 +8,15 @@ export function loginRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/login',
     {
+      config: { cookie: 'sets' },
       schema: {
         tags: ['auth'],
         summary: 'Log in with a username or email and a password',
+        description:
+          'Sets the `latchkey_refresh` cookie only for a JSON body (`Content-Type: application/json`); any other body type gets the tokens in the body alone. ' +
+          'A request whose `Origin` is neither this server nor an allowed origin is refused (403).',
         body: loginBody,
-        response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 429: docs.error },
+        response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 429: docs.error },
       },
     },
     async (request, reply) => {

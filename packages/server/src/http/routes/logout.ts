@@ -31,21 +31,25 @@ export function logoutRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/logout',
     {
+      config: { cookie: 'reads' },
       preValidation: optionalBody,
       schema: {
         tags: ['auth'],
         summary: 'Log out: revoke this session',
-        description: 'Authenticated by the Bearer access token, or by a refresh token in the body or cookie. Clears the refresh cookie.',
+        description:
+          'Authenticated by the Bearer access token, or by a refresh token in the body or cookie. Clears the refresh cookie once the session is revoked. ' +
+          'A request whose `Origin` is neither this server nor an allowed origin is refused (403).',
         body: refreshBody,
-        response: { 204: { type: 'null', description: 'Session revoked' }, 401: docs.error },
+        response: { 204: { type: 'null', description: 'Session revoked' }, 401: docs.error, 403: docs.error },
       },
     },
     async (request, reply) => {
-      clearRefreshCookie(request, reply);
       const { sid, userId } = await sessionToEnd(ctx, request);
       const rc = requestContext(request, userId);
       await ctx.core.sessions.revoke(sid, 'logout', rc);
       await ctx.core.audit.write('logout', { userId, sessionId: sid }, rc);
+      // Only now: a request that authenticates nothing must not end the caller's cookie (a cross-site logout).
+      clearRefreshCookie(request, reply);
       return reply.code(204).send();
     },
   );

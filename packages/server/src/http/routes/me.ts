@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { InvalidAccessToken } from '../../errors.ts';
 import type { UserRow } from '../../store/schema.ts';
 import { type RouteContext, authenticate, requestContext, responseMeta } from '../context.ts';
+import { instantSchema, objectSchema, okDoc } from '../admin.ts';
 import { type PasswordBody, passwordBody, responseSchemas } from '../schemas.ts';
 import type { View } from '../styles/style.ts';
 
@@ -29,7 +30,33 @@ export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
         tags: ['account'],
         summary: 'The current user',
         security: [{ bearer: [] }],
-        response: { 401: docs.error },
+        response: {
+          200: okDoc(
+            ctx.style,
+            'The current user',
+            objectSchema(
+              ctx.style,
+              {
+                id: { type: 'integer' },
+                username: { type: 'string' },
+                email: { type: ['string', 'null'] },
+                role: { type: 'string', enum: ['ADMIN', 'STANDARD'] },
+                created_at: instantSchema(ctx.style),
+                last_login_at: instantSchema(ctx.style, true),
+              },
+              ['id', 'username', 'email', 'role', 'created_at', 'last_login_at'],
+            ),
+            {
+              id: 42,
+              username: 'grace',
+              email: 'grace@example.com',
+              role: 'STANDARD',
+              created_at: new Date('2026-01-12T09:30:00Z'),
+              last_login_at: new Date('2026-01-13T08:15:00Z'),
+            },
+          ),
+          401: docs.error,
+        },
       },
     },
     async (request, reply) => {

@@ -8,12 +8,11 @@
  * - `POST …` with `{code, redirect_uri}` or `{id_token}` → the token body of login.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isLoopbackHost } from '../../config.ts';
 import { ValidationFailed } from '../../errors.ts';
 import { OidcSignInRefused } from '../../oidc/errors.ts';
 import { OidcSignIn } from '../../oidc/sign-in.ts';
 import { TRANSACTION_TTL_MS } from '../../oidc/transaction.ts';
-import { REFRESH_COOKIE_PATH, type RouteContext, requestContext, sendTokens, setRefreshCookie } from '../context.ts';
+import { clientAddress, REFRESH_COOKIE_PATH, type RouteContext, requestContext, secureCookie, sendTokens, setRefreshCookie } from '../context.ts';
 import { toLatchkeyError } from '../errors.ts';
 import { responseSchemas } from '../schemas.ts';
 
@@ -54,11 +53,6 @@ interface SignInBody {
 
 export function transactionCookie(providerId: string): string {
   return `latchkey_oidc_${providerId}`;
-}
-
-/** Same rule as the refresh cookie: Secure unless plain http to a loopback host (local development). */
-function secureCookie(request: FastifyRequest): boolean {
-  return !(request.protocol === 'http' && isLoopbackHost(request.hostname));
 }
 
 function cookieOptions(request: FastifyRequest) {
@@ -114,7 +108,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   // Per client address, before anything else (issue 10 #7): each of these costs a provider round trip
   // or a signature check, and the callback and POST sign a user in.
-  const limited = { onRequest: async (request: FastifyRequest) => ctx.core.limiter.beforeOidc(request.ip) };
+  const limited = { onRequest: async (request: FastifyRequest) => ctx.core.limiter.beforeOidc(clientAddress(request)) };
 
   for (const prefix of ['/api/auth/google', '/api/auth/oidc/:provider']) {
     const google = !prefix.includes(':provider');
@@ -159,6 +153,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
     app.get(
       `${prefix}/callback`,
       {
+        // A top-level redirect from the provider carries no Origin; state, nonce and PKCE bind it to the browser.
+        config: { cookie: 'sets' },
         schema: {
           tags,
           hide,
@@ -201,6 +197,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
     app.post(
       prefix,
       {
+        config: { cookie: 'sets' },
         schema: {
           tags,
           hide,

@@ -1,13 +1,27 @@
 /** Health, readiness and Prometheus metrics. */
 import type { FastifyInstance } from 'fastify';
+import { objectSchema, okDoc } from '../admin.ts';
 import { type RouteContext, responseMeta } from '../context.ts';
 
 export function operationsRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive' } }, async (request) => {
+  const { style } = ctx;
+  const checks = { type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, description: 'Each dependency: ok or down' };
+  const health = okDoc(style, 'Alive', objectSchema(style, { status: { type: 'string', const: 'ok' } }, ['status']), { status: 'ok' });
+  const readiness = (status: 'ok' | 'unavailable', description: string) =>
+    okDoc(style, description, objectSchema(style, { status: { type: 'string', const: status }, checks }, ['status', 'checks']), {
+      status,
+      checks: { database: status === 'ok' ? 'ok' : 'down' },
+    });
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive', response: { 200: health } } }, async (request) => {
     return ctx.style.ok({ status: 'ok' }, responseMeta(request));
   });
 
-  app.get('/readyz', { schema: { tags: ['operations'], summary: 'The database (and Redis, when configured) answer' } }, async (request, reply) => {
+  const readyzSchema = {
+    tags: ['operations'],
+    summary: 'The database (and Redis, when configured) answer',
+    response: { 200: readiness('ok', 'Every dependency answers'), 503: readiness('unavailable', 'A dependency does not answer (see checks)') },
+  };
+  app.get('/readyz', { schema: readyzSchema }, async (request, reply) => {
     const checks: Record<string, string> = {};
     for (const [name, probe] of Object.entries(ctx.core.readiness())) {
       try {
@@ -22,7 +36,12 @@ export function operationsRoutes(app: FastifyInstance, ctx: RouteContext): void 
     return ctx.style.ok({ status: ready ? 'ok' : 'unavailable', checks }, responseMeta(request));
   });
 
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
+  const metricsSchema = {
+    tags: ['operations'],
+    summary: 'Prometheus metrics',
+    response: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  };
+  app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     reply.header('content-type', ctx.core.metrics.registry.contentType);
     return ctx.core.metrics.registry.metrics();
   });

@@ -1,7 +1,7 @@
 /** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
 import type { FastifyInstance } from 'fastify';
 import { InvalidRefreshToken, RateLimited, RefreshTokenReused, ValidationFailed } from '../../errors.ts';
-import { optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
+import { clientAddress, optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
 import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
 
 export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -9,14 +9,16 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/refresh',
     {
+      config: { cookie: 'sets' },
       preValidation: optionalBody,
       schema: {
         tags: ['auth'],
         summary: 'Rotate a refresh token',
         description:
-          'Spends the refresh token and returns a new pair. The token comes from the body (`refresh_token` or `refreshToken`) or the `latchkey_refresh` cookie.',
+          'Spends the refresh token and returns a new pair. The token comes from the body (`refresh_token` or `refreshToken`) or the `latchkey_refresh` cookie. ' +
+          'The cookie is read and set only without a body or with a JSON one; a request whose `Origin` is neither this server nor an allowed origin is refused (403).',
         body: refreshBody,
-        response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 429: docs.error },
+        response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 429: docs.error },
       },
     },
     async (request, reply) => {
@@ -25,7 +27,7 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (token === undefined) throw new ValidationFailed([{ field: 'refresh_token', message: 'is required (in the body or the latchkey_refresh cookie)' }]);
       const { metrics } = ctx.core;
       try {
-        await ctx.core.limiter.beforeRefresh(request.ip);
+        await ctx.core.limiter.beforeRefresh(clientAddress(request));
         const issued = await ctx.core.sessions.rotate(token, requestContext(request));
         metrics.refreshes.inc({ outcome: 'success' });
         return sendTokens(ctx, request, reply, issued);

@@ -27,6 +27,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post(
     '/api/auth/register',
     {
+      config: { cookie: 'sets' },
       schema: {
         tags: ['accounts'],
         summary: 'Sign up',

@@ -9,14 +9,14 @@
  * every {@link HEARTBEAT_MS} so that both ends notice a dead connection.
  *
  * @example
- *   curl -N -H 'Authorization: Bearer $LATCHKEY_REVOCATION_FEED_KEY' http://127.0.0.1:8080/api/auth/revocations
+ *   curl -N -H "Authorization: Bearer $LATCHKEY_REVOCATION_FEED_KEY" http://127.0.0.1:8080/api/auth/revocations
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Revocation } from '../../auth/revocations.ts';
-import { InvalidAccessToken } from '../../errors.ts';
-import { type RouteContext, bearerToken } from '../context.ts';
+import { InvalidAccessToken, MalformedAuthorization, MissingAuthorization, ServiceUnavailable } from '../../errors.ts';
+import type { RouteContext } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 
 /** Short enough for proxies that drop idle connections after 30–60 s; verifiers allow three missed beats. */
@@ -29,10 +29,18 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** Refuses the request unless it carries the feed key; digests make the comparison constant-time whatever the lengths. */
-function checkFeedKey(request: FastifyRequest, key: string): void {
-  const presented = bearerToken(request);
-  if (!timingSafeEqual(digest(presented), digest(key))) throw new InvalidAccessToken('wrong revocation feed key');
+/**
+ * Refuses the request unless it carries the feed key. The key is an opaque string, compared whole: any key the
+ * configuration accepts (`!`, `$`, spaces…) authenticates, though it is no token68. Digests make the comparison
+ * constant-time whatever the lengths.
+ */
+function checkFeedKey(request: FastifyRequest, key: string | undefined): void {
+  const header = request.headers.authorization;
+  if (header === undefined || header === '') throw new MissingAuthorization();
+  const match = /^bearer[ ]+(.+)$/is.exec(header);
+  if (match?.[1] === undefined) throw new MalformedAuthorization();
+  // No key configured and the feed not declared public: nothing authenticates.
+  if (key === undefined || !timingSafeEqual(digest(match[1]), digest(key))) throw new InvalidAccessToken('wrong revocation feed key');
 }
 
 function revokedEvent(revocation: Revocation): string {
@@ -56,14 +64,22 @@ export function revocationRoutes(app: FastifyInstance, ctx: RouteContext): void 
         summary: 'Revoked sessions, as Server-Sent Events',
         description:
           'Events `revoked` with data `{"sid", "exp"}` (exp in Unix seconds): first every revocation still relevant, then `ready`, then live ones. ' +
-          'Requires `Authorization: Bearer <LATCHKEY_REVOCATION_FEED_KEY>` when that variable is set.',
+          'Requires `Authorization: Bearer <LATCHKEY_REVOCATION_FEED_KEY>` (the key compared as an opaque string) unless ' +
+          '`LATCHKEY_REVOCATION_FEED=public`; without a key and not public, every request gets 401. ' +
+          'Past `LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS` subscribers, 503 with `Retry-After`.',
         security: [{ bearer: [] }],
-        response: { 200: { type: 'string', description: 'text/event-stream' }, 401: docs.error },
+        response: {
+          200: { description: 'Server-Sent Events', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          401: docs.error,
+          503: docs.error,
+        },
       },
     },
     async (request, reply) => {
-      const key = ctx.core.config.revocationFeedKey;
-      if (key !== undefined) checkFeedKey(request, key);
+      const { config } = ctx.core;
+      if (config.revocationFeed !== 'public') checkFeedKey(request, config.revocationFeedKey);
+      // Each subscriber holds a socket and a listener: past the cap, a new one waits (503 + Retry-After).
+      if (open.size >= config.revocationFeedMaxConnections) throw new ServiceUnavailable('revocation feed (LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS)');
 
       reply.hijack();
       const raw = reply.raw;

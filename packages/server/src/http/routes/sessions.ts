@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { SessionInfo } from '../../auth/sessions.ts';
 import type { View } from '../styles/style.ts';
 import { type RouteContext, authenticate, requestContext, responseMeta } from '../context.ts';
+import { instantSchema, listDoc, objectSchema } from '../admin.ts';
 import { responseSchemas } from '../schemas.ts';
 
 /** A session as the self-service and admin lists show it; `current` only when the caller's session is known. */
@@ -28,7 +29,33 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext): void {
         summary: 'Your active sessions',
         description: '`last_used_at` is the last login or refresh of the session.',
         security: [{ bearer: [] }],
-        response: { 401: docs.error },
+        response: {
+          200: listDoc(
+            ctx.style,
+            'Your active sessions; `current` marks the one making the request',
+            objectSchema(ctx.style, {
+              id: { type: 'string' },
+              created_at: instantSchema(ctx.style),
+              last_used_at: instantSchema(ctx.style),
+              expires_at: instantSchema(ctx.style, true),
+              ip: { type: ['string', 'null'] },
+              user_agent: { type: ['string', 'null'] },
+              current: { type: 'boolean' },
+            }),
+            [
+              {
+                id: 'q8Xn3v0bK1mZr7Tf2LwYcA',
+                created_at: new Date('2026-01-13T08:15:00Z'),
+                last_used_at: new Date('2026-01-13T09:45:00Z'),
+                expires_at: new Date('2026-02-12T08:15:00Z'),
+                ip: '203.0.113.7',
+                user_agent: 'Mozilla/5.0',
+                current: true,
+              },
+            ],
+          ),
+          401: docs.error,
+        },
       },
     },
     async (request, reply) => {

@@ -1,12 +1,7 @@
 /** `/.well-known/jwks.json` and `/.well-known/openid-configuration`: standard documents, never wrapped. */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { SigningKey } from '../../auth/keys.ts';
 import type { RouteContext } from '../context.ts';
-
-/** The externally visible origin of this server, as the request reached it. */
-function origin(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
-}
 
 /**
  * The public members of each key type (RFC 7518 §6): an allow-list, so that a private member (`d`, `p`,
@@ -107,13 +102,15 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: RouteContext): void {
         },
       },
     },
-    async (request, reply) => {
+    async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300');
+      // From LATCHKEY_PUBLIC_URL, never from Host or X-Forwarded-Host: the document is cached publicly, so one
+      // request with a forged Host would otherwise point every cached reader at the attacker's keys.
       // No token_endpoint: /api/auth/refresh does not speak the OAuth 2.0 token request (RFC 6749 §3.2),
       // and a client that believed it did would fail.
       return {
         issuer: ctx.core.config.issuer,
-        jwks_uri: `${origin(request)}/.well-known/jwks.json`,
+        jwks_uri: `${ctx.core.config.publicUrl}/.well-known/jwks.json`,
         id_token_signing_alg_values_supported: [ctx.core.config.jwtAlg],
         subject_types_supported: ['public'],
         response_types_supported: ['token'],
