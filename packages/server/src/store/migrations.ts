@@ -150,12 +150,30 @@ function migration0004(): Migration {
   };
 }
 
+/**
+ * The bootstrap admin (LATCHKEY_ADMIN_USERNAME/PASSWORD) is created once per database: this records each
+ * one created, so that deleting it is final (issue 10 item 17). Existing databases start with no record;
+ * their bootstrap admin, when still there, is recorded at the next start.
+ */
+function migration0008(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('bootstrapped_admins')
+        .addColumn('username_key', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** All migrations, in order. Names sort in the order they must run. */
 export function migrations(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': migration0001(engine),
     '0003_oidc_identities': migration0003(),
     '0004_drop_refresh_parent_index': migration0004(),
+    '0008_bootstrapped_admins': migration0008(),
   };
 }
 

@@ -106,6 +106,15 @@ export interface ServerSecretsTable {
   created_at: number;
 }
 
+/**
+ * Bootstrap admins (LATCHKEY_ADMIN_USERNAME) this database has created, by username key: one that an
+ * admin deleted later is not created again at the next start.
+ */
+export interface BootstrappedAdminsTable {
+  username_key: string;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -116,6 +125,7 @@ export interface Database {
   identities: IdentitiesTable;
   oidc_spent_states: OidcSpentStatesTable;
   server_secrets: ServerSecretsTable;
+  bootstrapped_admins: BootstrappedAdminsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
