@@ -237,7 +237,12 @@ function parsePublicUrl(name: string, value: string | undefined, host: string, p
 }
 
 function parseDatabaseUrl(name: string, value: string): string {
-  if (value === 'sqlite::memory:' || /^sqlite:.+/.test(value) || /^postgres(ql)?:\/\/.+/.test(value)) return value;
+  if (value === 'sqlite::memory:' || /^sqlite:.+/.test(value)) return value;
+  if (/^postgres(ql)?:\/\/.+/.test(value)) {
+    // Refused here, naming the variable, rather than as a bare "Invalid URL" from the driver at connect time.
+    if (!URL.canParse(value)) throw new ConfigError(name, `is not a valid URL: check the port and percent-encode special characters in the user and password (got "${urlWithoutPassword(value)}")`);
+    return value;
+  }
   throw new ConfigError(name, `must be sqlite:PATH, sqlite::memory: or postgres://… (got "${urlWithoutPassword(value)}")`);
 }
 

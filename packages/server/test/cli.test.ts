@@ -2,26 +2,28 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PasswordHasher } from '../src/auth/passwords.ts';
 import { openStore } from '../src/store/database.ts';
+import { type CliResult, cliWorkspace, runCli } from './support/cli.ts';
 
 const BIN = fileURLToPath(new URL('../bin/latchkey.js', import.meta.url));
 const PASSWORD = 'Tr0ub4dor&3-horse';
 /** A process that has not finished by then is stuck; the test fails instead of hanging. */
 const PROCESS_TIMEOUT_MS = 60_000;
 
-interface Run {
+interface ProcessRun {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
 
-interface RunOptions {
+interface ProcessOptions {
   readonly env?: Record<string, string>;
   readonly input?: string;
   readonly cwd?: string;
@@ -40,11 +42,11 @@ function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, ...extra };
 }
 
-function startLatchkey(args: string[], options: RunOptions & { dir: string }): ChildProcess {
+function startLatchkey(args: string[], options: ProcessOptions & { dir: string }): ChildProcess {
   return spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? options.dir, env: baseEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
-function finished(child: ChildProcess): Promise<Run> {
+function finished(child: ChildProcess): Promise<ProcessRun> {
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
@@ -60,22 +62,6 @@ function finished(child: ChildProcess): Promise<Run> {
       resolve({ code, signal, stdout, stderr });
     });
   });
-}
-
-/** A folder of its own with a SQLite file in it; commands run there, so no ./data or .env of the repository is touched. */
-function workspace() {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-'));
-  return {
-    dir,
-    url: `sqlite:${join(dir, 'latchkey.db')}`,
-    run(args: string[], options: RunOptions = {}): Promise<Run> {
-      const child = startLatchkey(args, { ...options, dir, env: { DATABASE_URL: `sqlite:${join(dir, 'latchkey.db')}`, ...options.env } });
-      const done = finished(child);
-      child.stdin?.end(options.input ?? '');
-      return done;
-    },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
 }
 
 /** The stored hash of one user, read straight from the database file. */
@@ -101,8 +87,12 @@ async function usersIn(url: string) {
   }
 }
 
-// Each command is a process of its own that loads the whole server, so this file spawns as few as
-// the behaviour needs, and checks results in the database file directly.
+// One-shot commands run in-process (`main(argv, io)`, test/support/cli.ts); only serve, signals and
+// the .env of a real working directory need a process of their own. Results are checked in the database.
+const workspace = cliWorkspace;
+type Run = CliResult;
+type RunOptions = NonNullable<Parameters<ReturnType<typeof cliWorkspace>['run']>[1]>;
+
 describe('latchkey users', () => {
   const ws = workspace();
   after(() => ws.remove());
@@ -117,6 +107,24 @@ describe('latchkey users', () => {
     assert.match(bob.stdout, /^created user bob \(id \d+, ADMIN\)\n$/);
     assert.equal(await hasher.verify((await storedHash(ws.url, 'ada')) ?? '', PASSWORD), true);
     assert.equal(await hasher.verify((await storedHash(ws.url, 'bob')) ?? '', 'B0b has a long pass'), true);
+  });
+
+  test('users create refuses to make an account without a password unless --no-password says so', async () => {
+    const refused = await ws.run(['users', 'create', '--username', 'nopass']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /^latchkey: give --password P or --password-stdin \(or --no-password for an account that signs in only through an OpenID provider\)\nUsage:\n  latchkey users create /);
+    assert.equal(refused.stdout, '');
+    const both = await ws.run(['users', 'create', '--username', 'nopass', '--password', PASSWORD, '--no-password']);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /^latchkey: give a password or --no-password, not both\n/);
+    assert.equal((await usersIn(ws.url)).some((u) => u.username === 'nopass'), false);
+
+    const made = await ws.run(['users', 'create', '--username', 'nopass', '--no-password']);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /^created user nopass \(id \d+, STANDARD\)\n$/);
+    assert.equal((await usersIn(ws.url)).find((u) => u.username === 'nopass')?.password_hash, null);
+    const deleted = await ws.run(['users', 'delete', '--username', 'nopass']);
+    assert.equal(deleted.code, 0, deleted.stderr);
   });
 
   test('users list prints one line a user; --json prints the same as JSON, without hashes', async () => {
@@ -208,7 +216,7 @@ describe('latchkey migrate', () => {
 
 interface Serving {
   readonly child: ChildProcess;
-  readonly done: Promise<Run>;
+  readonly done: Promise<ProcessRun>;
   /** Resolves with the first log record (or stdout line) that matches. */
   waitFor(match: (line: string, record: Record<string, unknown> | undefined) => boolean): Promise<string>;
   stdoutLines(): string[];
@@ -365,5 +373,132 @@ describe('.env in the working directory', () => {
     assert.equal(res.code, 0, res.stderr);
     assert.deepEqual((await usersIn(`sqlite:${join(ws.dir, 'from-dotenv.db')}`)).map((u) => u.username), ['eve']);
     assert.ok(!existsSync(join(ws.dir, 'data')), 'the default database was not created');
+  });
+});
+
+describe('latchkey <command> --help and latchkey help <command>', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  test("print the command's usage on stdout and exit 0, without creating a database", async () => {
+    const serveUsage = /^Usage:\n  latchkey serve \[--port N\] \[--host H\] \[--database URL\] \[--workers N\|auto\]\n/;
+    const createUsage = /^Usage:\n  latchkey users create --username U \[--email E\] \[--role ADMIN\|STANDARD\] \(--password P \| --password-stdin \| --no-password\)\n/;
+    const importUsage = /^Usage:\n  latchkey users import FILE \[--format json\|csv\|vega\]\n/;
+    const cases: [string[], RegExp][] = [
+      [['serve', '--help'], serveUsage],
+      [['serve', '--port', '9000', '-h'], serveUsage],
+      [['help', 'serve'], serveUsage],
+      [['migrate', '--help'], /^Usage:\n  latchkey migrate \[--database URL\]\n/],
+      [['users', '--help'], /^Usage:\n  latchkey users create [^]*  latchkey users list [^]*  latchkey users import /],
+      [['help', 'users'], /^Usage:\n  latchkey users create [^]*  latchkey users import /],
+      [['users', 'create', '--help'], createUsage],
+      [['help', 'users', 'create'], createUsage],
+      [['users', 'set-password', '--username', 'ada', '-h'], /^Usage:\n  latchkey users set-password --username U \(--password P \| --password-stdin\)\n/],
+      [['users', 'import', '--help'], importUsage],
+      [['help', 'import'], importUsage],
+      [['keys', '--help'], /^Usage:\n  latchkey keys rotate\n[^]*  latchkey keys list \[--json\]\n/],
+      [['keys', 'list', '--help'], /^Usage:\n  latchkey keys list \[--json\]\n/],
+      [['help'], /^Usage: latchkey <command> [^]*latchkey serve [^]*latchkey keys list/],
+      [['--help'], /^Usage: latchkey <command> /],
+    ];
+    for (const [args, usage] of cases) {
+      const res = await ws.run(args);
+      assert.equal(res.code, 0, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stdout, usage, args.join(' '));
+      assert.match(res.stdout, /Configuration comes from the environment and a \.env file/, args.join(' '));
+      assert.equal(res.stderr, '', args.join(' '));
+    }
+    // One command's help is that command's, not the whole list.
+    assert.doesNotMatch((await ws.run(['users', 'create', '--help'])).stdout, /users list|keys|serve/);
+    assert.ok(!existsSync(join(ws.dir, 'latchkey.db')), 'no database was created');
+  });
+
+  test('bad usage is refused (exit 2, with the usage) before any database is opened or created', async () => {
+    const cases: [string[], RegExp][] = [
+      [['users', 'create', '--username', 'ada'], /^latchkey: give --password P or --password-stdin /],
+      [['users', 'create', '--password', PASSWORD], /^latchkey: --username is required\nUsage:\n  latchkey users create /],
+      [['users', 'list', '--bogus'], /^latchkey: Unknown option '--bogus'\nUsage:\n  latchkey users list /],
+      [['users', 'frobnicate'], /^latchkey: unknown users command: frobnicate\nUsage:\n  latchkey users create /],
+      [['users'], /^latchkey: unknown users command: \(none\)\n/],
+      [['users', 'set-role', '--username', 'ada', '--role', 'GOD'], /^latchkey: --role: must be ADMIN or STANDARD\n$/],
+      [['users', 'set-password', '--username', 'ada'], /^latchkey: --password or --password-stdin is required\n/],
+      [['users', 'import'], /^latchkey: users import takes one FILE\n/],
+      [['users', 'import', join(ws.dir, 'missing.csv')], /^latchkey: FILE: .*missing\.csv: cannot read it \(ENOENT\)\n$/],
+      [['migrate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey migrate /],
+      [['keys', 'rotate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey keys rotate\n/],
+      [['keys', 'spin'], /^latchkey: unknown keys command: spin\n/],
+      [['help', 'frobnicate'], /^latchkey: no such command: frobnicate\nUsage: latchkey <command> /],
+      [[], /^Usage: latchkey <command> /],
+    ];
+    for (const [args, message] of cases) {
+      const res = await ws.run(args);
+      assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, message, args.join(' '));
+      assert.doesNotMatch(res.stderr, /place it at the end/, "Node's raw parseArgs advice is not shown");
+      assert.equal(res.stdout, '', args.join(' '));
+    }
+    assert.ok(!existsSync(join(ws.dir, 'latchkey.db')), 'no database was created');
+  });
+});
+
+/** A TCP port on 127.0.0.1 that nobody listens on: taken, then given back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  assert.ok(typeof address === 'object' && address !== null);
+  return address.port;
+}
+
+describe('runtime errors name the database (without its password) and what to check', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  test('an unreachable PostgreSQL', async () => {
+    const port = await closedPort();
+    const res = await runCli(['migrate'], { env: { DATABASE_URL: `postgres://latchkey:hunter2-secret@127.0.0.1:${port}/latchkey` } });
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(
+      res.stderr,
+      `latchkey: cannot reach PostgreSQL at postgres://latchkey:***@127.0.0.1:${port}/latchkey (connect ECONNREFUSED 127.0.0.1:${port}): ` +
+        'check that the server is running and that DATABASE_URL names its host and port\n',
+    );
+    assert.equal(res.stdout, '');
+  });
+
+  test('a DATABASE_URL that is malformed or of another engine is never echoed with its password', async () => {
+    for (const url of ['mysql://app:hunter2-secret@db.example.com/latchkey', 'postgres://app:hunter2-secret@127.0.0.1:notaport/latchkey']) {
+      const res = await runCli(['users', 'list'], { env: { DATABASE_URL: url } });
+      assert.notEqual(res.code, 0, url);
+      assert.match(res.stderr, /^latchkey: .*app:\*\*\*@/, url);
+      assert.doesNotMatch(res.stderr + res.stdout, /hunter2/, url);
+    }
+    // Through --database too: the message names the flag.
+    const flag = await runCli(['migrate', '--database', 'mysql://app:hunter2-secret@db/x']);
+    assert.equal(flag.code, 2, flag.stderr);
+    assert.equal(flag.stderr, 'latchkey: --database: must be sqlite:PATH, sqlite::memory: or postgres://… (got "mysql://app:***@db/x")\n');
+  });
+
+  test('a file that is not a SQLite database', async () => {
+    const file = join(ws.dir, 'notes.txt');
+    writeFileSync(file, 'these are my notes, not a database\n'.repeat(200));
+    const res = await runCli(['migrate'], { env: { DATABASE_URL: `sqlite:${file}` } });
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(
+      res.stderr,
+      `latchkey: ${file} is not a SQLite database (file is not a database): point DATABASE_URL at a Latchkey database file, or at a new path to start a new one\n`,
+    );
+  });
+
+  test('a SQLite path whose folder cannot be made', async () => {
+    const blocker = join(ws.dir, 'blocker');
+    writeFileSync(blocker, 'a file where the folder should be');
+    const file = join(blocker, 'latchkey.db');
+    const res = await runCli(['users', 'list'], { env: { DATABASE_URL: `sqlite:${file}` } });
+    assert.equal(res.code, 1, res.stderr);
+    const escaped = file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    // Node reports a file in the way of mkdir as EEXIST on some systems and ENOTDIR on others.
+    assert.match(res.stderr, new RegExp(`^latchkey: cannot create the folder of the SQLite database ${escaped} \\((EEXIST|ENOTDIR)\\): check that DATABASE_URL names a path this user may write to\n$`));
   });
 });
