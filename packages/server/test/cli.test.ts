@@ -338,6 +338,32 @@ describe('latchkey serve', () => {
     assert.ok(!exit.stdout.includes(adminPassword));
   });
 
+  test('a first start that cannot listen (port in use) creates no admin; the next start prints the password', async () => {
+    const fresh = workspace();
+    const blocker = createServer();
+    try {
+      await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
+      const address = blocker.address();
+      assert.ok(typeof address === 'object' && address !== null);
+      const failed = await serve(fresh, { PORT: String(address.port), LOG_LEVEL: 'silent' }).done;
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.equal(failed.stderr, `latchkey: 127.0.0.1:${address.port} is already in use: stop the other server, or choose another PORT (--port)\n`);
+      assert.doesNotMatch(failed.stdout, /admin password/);
+      assert.deepEqual(await usersIn(fresh.url), [], 'no admin whose password nobody saw');
+
+      const server = serve(fresh);
+      const url = await listeningUrl(server);
+      const printed = server.stdoutLines().filter((line) => line.startsWith('admin password: '));
+      assert.equal(printed.length, 1, server.stdoutLines().join('\n'));
+      assert.equal((await login(url, 'admin', printed[0]!.slice('admin password: '.length))).status, 200);
+      server.child.kill('SIGTERM');
+      assert.equal((await server.done).code, 0);
+    } finally {
+      await new Promise((done) => blocker.close(done));
+      fresh.remove();
+    }
+  });
+
   test('a weak LATCHKEY_ADMIN_PASSWORD stops serve with exit 2 naming the variable', async () => {
     const fresh = workspace();
     try {
@@ -500,5 +526,40 @@ describe('runtime errors name the database (without its password) and what to ch
     const escaped = file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     // Node reports a file in the way of mkdir as EEXIST on some systems and ENOTDIR on others.
     assert.match(res.stderr, new RegExp(`^latchkey: cannot create the folder of the SQLite database ${escaped} \\((EEXIST|ENOTDIR)\\): check that DATABASE_URL names a path this user may write to\n$`));
+  });
+});
+
+describe('database and Redis drivers', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  /** The driver packages a fresh process has loaded after running one command in-process. */
+  async function driversLoadedBy(argv: string[], env: Record<string, string>): Promise<string[]> {
+    const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+    const script = `
+      import { createRequire } from 'node:module';
+      const { main } = await import(${JSON.stringify(cli)});
+      const sink = { write: () => true };
+      const code = await main(${JSON.stringify(argv)}, { env: ${JSON.stringify({ LOG_LEVEL: 'silent', ...env })}, cwd: ${JSON.stringify(ws.dir)}, stdout: sink, stderr: sink, readStdin: () => '' });
+      const loaded = Object.keys(createRequire(${JSON.stringify(cli)}).cache).map((p) => /node_modules[/](pg|ioredis|better-sqlite3)[/]/.exec(p)?.[1]).filter(Boolean);
+      process.stdout.write(JSON.stringify({ code, loaded: [...new Set(loaded)].sort() }));
+    `;
+    // Run from the package, where tsx resolves; the command itself works in the workspace (io.cwd).
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: baseEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const run = await finished(child);
+    assert.equal(run.code, 0, run.stderr);
+    const { code, loaded } = JSON.parse(run.stdout) as { code: number; loaded: string[] };
+    return [String(code), ...loaded];
+  }
+
+  test('only the configured engine is loaded: SQLite never loads pg or ioredis, PostgreSQL never loads better-sqlite3', async () => {
+    assert.deepEqual(await driversLoadedBy(['users', 'list'], { DATABASE_URL: ws.url }), ['0', 'better-sqlite3']);
+    // An unreachable PostgreSQL: the command fails (exit 1), having loaded pg only.
+    const port = await closedPort();
+    assert.deepEqual(await driversLoadedBy(['users', 'list'], { DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` }), ['1', 'pg']);
   });
 });
