@@ -38,6 +38,8 @@ export interface RedisScaleOptions {
 export interface RedisEventLogger {
   warn(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
+  /** Each failed attempt during an outage (the warning itself is logged once per outage). */
+  debug?(obj: object, msg?: string): void;
 }
 
 export interface RedisScale {
@@ -143,6 +145,7 @@ export async function openRedisScale(options: RedisScaleOptions): Promise<RedisS
   };
   const onError = (error: Error) => {
     outage ??= error;
+    if (reported) logger?.debug?.({ event: 'redis_retry', redis, err: { message: error.message || error.name } }, 'redis still unavailable');
     reportOutage();
   };
   const onReady = () => {
