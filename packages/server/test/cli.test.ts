@@ -287,6 +287,23 @@ describe('latchkey serve', () => {
   const login = (url: string, username: string, password: string) =>
     fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
 
+  test('a first start that cannot listen (port in use) fails naming the address, and creates no admin', async () => {
+    const blocker = createServer();
+    try {
+      await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
+      const address = blocker.address();
+      assert.ok(typeof address === 'object' && address !== null);
+      const failed = await serve(ws, { PORT: String(address.port), LOG_LEVEL: 'silent' }).done;
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.equal(failed.stderr, `latchkey: 127.0.0.1:${address.port} is already in use: stop the other server, or choose another PORT (--port)\n`);
+      assert.doesNotMatch(failed.stdout, /admin password/);
+      // No admin whose password nobody saw: the next start (below) creates it and prints the password.
+      assert.deepEqual(await usersIn(ws.url), []);
+    } finally {
+      await new Promise((done) => blocker.close(done));
+    }
+  });
+
   test('on an empty database prints the admin password once; it logs in; SIGTERM lets a request finish, then exits 0', async () => {
     const server = serve(ws);
     const url = await listeningUrl(server);
@@ -336,32 +353,6 @@ describe('latchkey serve', () => {
     assert.equal(exit.code, 0, exit.stderr);
     assert.ok(!exit.stdout.includes('admin password'), exit.stdout);
     assert.ok(!exit.stdout.includes(adminPassword));
-  });
-
-  test('a first start that cannot listen (port in use) creates no admin; the next start prints the password', async () => {
-    const fresh = workspace();
-    const blocker = createServer();
-    try {
-      await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
-      const address = blocker.address();
-      assert.ok(typeof address === 'object' && address !== null);
-      const failed = await serve(fresh, { PORT: String(address.port), LOG_LEVEL: 'silent' }).done;
-      assert.equal(failed.code, 1, failed.stderr);
-      assert.equal(failed.stderr, `latchkey: 127.0.0.1:${address.port} is already in use: stop the other server, or choose another PORT (--port)\n`);
-      assert.doesNotMatch(failed.stdout, /admin password/);
-      assert.deepEqual(await usersIn(fresh.url), [], 'no admin whose password nobody saw');
-
-      const server = serve(fresh);
-      const url = await listeningUrl(server);
-      const printed = server.stdoutLines().filter((line) => line.startsWith('admin password: '));
-      assert.equal(printed.length, 1, server.stdoutLines().join('\n'));
-      assert.equal((await login(url, 'admin', printed[0]!.slice('admin password: '.length))).status, 200);
-      server.child.kill('SIGTERM');
-      assert.equal((await server.done).code, 0);
-    } finally {
-      await new Promise((done) => blocker.close(done));
-      fresh.remove();
-    }
   });
 
   test('a weak LATCHKEY_ADMIN_PASSWORD stops serve with exit 2 naming the variable', async () => {
@@ -517,6 +508,15 @@ describe('runtime errors name the database (without its password) and what to ch
     );
   });
 
+  test('a SQLite path that is a folder', async () => {
+    const res = await runCli(['migrate'], { env: { DATABASE_URL: `sqlite:${ws.dir}` } });
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(
+      res.stderr,
+      `latchkey: cannot open the SQLite database ${ws.dir} (unable to open database file): check that it is a file (not a folder) this user may read and write, in a folder it may write to\n`,
+    );
+  });
+
   test('a SQLite path whose folder cannot be made', async () => {
     const blocker = join(ws.dir, 'blocker');
     writeFileSync(blocker, 'a file where the folder should be');
@@ -557,9 +557,13 @@ describe('database and Redis drivers', () => {
   }
 
   test('only the configured engine is loaded: SQLite never loads pg or ioredis, PostgreSQL never loads better-sqlite3', async () => {
-    assert.deepEqual(await driversLoadedBy(['users', 'list'], { DATABASE_URL: ws.url }), ['0', 'better-sqlite3']);
-    // An unreachable PostgreSQL: the command fails (exit 1), having loaded pg only.
     const port = await closedPort();
-    assert.deepEqual(await driversLoadedBy(['users', 'list'], { DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` }), ['1', 'pg']);
+    const [sqlite, postgres] = await Promise.all([
+      driversLoadedBy(['users', 'list'], { DATABASE_URL: ws.url }),
+      // An unreachable PostgreSQL: the command fails (exit 1), having loaded pg only.
+      driversLoadedBy(['users', 'list'], { DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` }),
+    ]);
+    assert.deepEqual(sqlite, ['0', 'better-sqlite3']);
+    assert.deepEqual(postgres, ['1', 'pg']);
   });
 });

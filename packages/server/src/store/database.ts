@@ -203,7 +203,7 @@ function describeOpenFailure(url: string, cause: unknown): string {
     if (code !== undefined && FILE_SYSTEM_CODES.has(code)) {
       return `cannot create the folder of the SQLite database ${file} (${code}): check that DATABASE_URL names a path this user may write to`;
     }
-    return `cannot open the SQLite database ${file} (${message}): check that its folder exists and this user may read and write the file and the folder`;
+    return `cannot open the SQLite database ${file} (${message}): check that it is a file (not a folder) this user may read and write, in a folder it may write to`;
   }
   const shown = urlWithoutPassword(url);
   if (code !== undefined && PG_NETWORK_CODES.has(code)) {
