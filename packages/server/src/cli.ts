@@ -78,8 +78,6 @@ const COMMAND_USAGE = {
     the signing keys and what each is used for`,
 } as const;
 
-type CommandName = keyof typeof COMMAND_USAGE;
-
 const FOOTER = 'Configuration comes from the environment and a .env file; flags override it. --database takes a DATABASE_URL value.';
 
 function usageOf(prefix: string): string {
