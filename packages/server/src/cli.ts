@@ -427,6 +427,10 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       io.stdout.write(topic + '\n');
       return EXIT_OK;
     }
+    if (command === 'import' && asksForHelp(args, USERS_OPTIONS)) {
+      io.stdout.write(usageOf('users import') + '\n');
+      return EXIT_OK;
+    }
     if (command !== undefined && command in OPTIONS_OF && asksForHelp(args, OPTIONS_OF[command])) {
       const [sub] = args;
       io.stdout.write((helpTopic(sub !== undefined && !sub.startsWith('-') ? [command, sub] : [command]) ?? usageOf(command)) + '\n');
@@ -445,6 +449,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       case undefined:
         io.stderr.write(USAGE + '\n');
         return EXIT_USAGE;
+      case 'import':
+        throw new UsageError('unknown command: import (it is latchkey users import FILE)', usageOf('users import'));
       default:
         throw new UsageError(`unknown command: ${command}`);
     }

@@ -413,6 +413,7 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['users', 'set-password', '--username', 'ada', '-h'], /^Usage:\n  latchkey users set-password --username U \(--password P \| --password-stdin\)\n/],
       [['users', 'import', '--help'], importUsage],
       [['help', 'import'], importUsage],
+      [['import', '--help'], importUsage],
       [['keys', '--help'], /^Usage:\n  latchkey keys rotate\n[^]*  latchkey keys list \[--json\]\n/],
       [['keys', 'list', '--help'], /^Usage:\n  latchkey keys list \[--json\]\n/],
       [['help'], /^Usage: latchkey <command> [^]*latchkey serve [^]*latchkey keys list/],
@@ -444,6 +445,7 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['migrate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey migrate /],
       [['keys', 'rotate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey keys rotate\n/],
       [['keys', 'spin'], /^latchkey: unknown keys command: spin\n/],
+      [['import', 'users.csv'], /^latchkey: unknown command: import \(it is latchkey users import FILE\)\nUsage:\n  latchkey users import FILE/],
       [['help', 'frobnicate'], /^latchkey: no such command: frobnicate\nUsage: latchkey <command> /],
       [[], /^Usage: latchkey <command> /],
     ];
