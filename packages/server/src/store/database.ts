@@ -197,6 +197,10 @@ function describeOpenFailure(url: string, cause: unknown): string {
   const { code, message } = errorParts(cause);
   if (url.startsWith('sqlite:')) {
     const file = sqliteFile(url);
+    // The native module itself is missing or was built for another Node: nothing to do with the file.
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED' || /bindings file|better_sqlite3\.node|NODE_MODULE_VERSION/.test(message)) {
+      return `the SQLite driver (better-sqlite3) cannot be loaded (${message}): run npm install again; without a prebuilt binary for this platform it compiles from source and needs a C++ toolchain (see the README)`;
+    }
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
       return `${file} is not a SQLite database (${message}): point DATABASE_URL at a Latchkey database file, or at a new path to start a new one`;
     }
