@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, parseConfig, parseDuration } from '../src/config.ts';
+import { redactPasswords, urlWithoutPassword } from '../src/redact.ts';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable` (in the property and the message). */
 function refuses(env: Record<string, string>, variable: string): void {
@@ -268,5 +269,23 @@ describe('messages a newcomer meets (issue 15)', () => {
       assert.ok(message.includes(shown), message);
       assert.doesNotMatch(message, /hunter2|secret@/, message);
     }
+  });
+});
+
+describe('passwords in URLs', () => {
+  test('are masked wherever a URL is shown, malformed ones included', () => {
+    const cases: [string, string][] = [
+      ['postgres://app:s3cret@db:5432/latchkey', 'postgres://app:***@db:5432/latchkey'],
+      ['redis://:s3cret@redis:6379', 'redis://:***@redis:6379'],
+      ['postgres://app@db/latchkey', 'postgres://app@db/latchkey'],
+      ['postgres://db/latchkey?user=app&password=s3cret&sslmode=require', 'postgres://db/latchkey?user=app&password=***&sslmode=require'],
+      ['postgres://app:s3c@r/t@db/latchkey', 'postgres://app:***@db/latchkey'],
+      ['sqlite:./data/latchkey.db', 'sqlite:./data/latchkey.db'],
+    ];
+    for (const [url, shown] of cases) assert.equal(urlWithoutPassword(url), shown, url);
+    assert.equal(
+      redactPasswords('connect to postgres://app:s3cret@db/x failed; redis://:other@r:6379 too'),
+      'connect to postgres://app:***@db/x failed; redis://:***@r:6379 too',
+    );
   });
 });
