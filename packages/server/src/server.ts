@@ -55,10 +55,23 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     if (createAdmin) checkBootstrapAdmin(config);
     app = await buildApp(core, options);
     redis?.setLogger(app.log);
+    // Requests that arrive between the listen and the first admin's creation wait for it, so a client that
+    // saw the port open (or /readyz answer) can sign in as that admin at once.
+    let adminPending: Promise<unknown> | undefined;
+    if (createAdmin) {
+      app.addHook('onRequest', (_request, _reply, done) => {
+        if (adminPending === undefined) done();
+        else adminPending.then(() => done(), () => done());
+      });
+    }
     await listen(app, config);
     // Only now, with the port ours: a start that fails to listen (EADDRINUSE) must not create the first
     // admin with a generated password that nobody ever sees.
-    const admin = createAdmin ? await bootstrapAdmin(core) : undefined;
+    const creating = createAdmin ? bootstrapAdmin(core) : undefined;
+    adminPending = creating;
+    const admin = await creating?.finally(() => {
+      adminPending = undefined;
+    });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;

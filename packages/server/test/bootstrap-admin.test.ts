@@ -3,6 +3,7 @@
  * database. An admin who deletes it keeps it deleted, whatever the environment still says at the next start.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
@@ -92,6 +93,36 @@ for (const { style, engine, name } of matrix()) {
         assert.deepEqual(await usernames(last), ['ada:ADMIN']);
       } finally {
         await last.close();
+      }
+    });
+
+    test('a sign-in the moment the server listens finds the bootstrap admin already there', async () => {
+      const probe = createServer();
+      await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
+      const address = probe.address();
+      await new Promise((done) => probe.close(done));
+      assert.ok(typeof address === 'object' && address !== null);
+      let failed: unknown;
+      const starting = start({ PORT: String(address.port), LATCHKEY_ADMIN_USERNAME: 'early', LATCHKEY_ADMIN_PASSWORD: 'early passphrase for tests' });
+      starting.catch((error: unknown) => (failed = error));
+      // Knock until the port opens; the first answer is the one that matters.
+      let first: Response | undefined;
+      while (first === undefined && failed === undefined) {
+        try {
+          first = await fetch(`http://127.0.0.1:${address.port}/api/auth/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ username: 'early', password: 'early passphrase for tests' }),
+          });
+        } catch {
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      const server = await starting;
+      try {
+        assert.equal(first?.status, 200);
+      } finally {
+        await server.close();
       }
     });
   });
