@@ -1,68 +1,16 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PasswordHasher } from '../src/auth/passwords.ts';
 import { openStore } from '../src/store/database.ts';
-import { type CliResult, cliWorkspace, runCli } from './support/cli.ts';
+import { type CliResult, baseEnv, cliWorkspace, finished, listeningUrl, runCli, serve, startLatchkey } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/latchkey.js', import.meta.url));
 const PASSWORD = 'Tr0ub4dor&3-horse';
-/** A process that has not finished by then is stuck; the test fails instead of hanging. */
-const PROCESS_TIMEOUT_MS = 60_000;
-
-interface ProcessRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-interface ProcessOptions {
-  readonly env?: Record<string, string>;
-  readonly input?: string;
-  readonly cwd?: string;
-}
-
-/**
- * A minimal environment: nothing of the developer's own (a DATABASE_URL, a LATCHKEY_*) leaks into the
- * command under test.
- */
-function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { LOG_LEVEL: 'silent', NODE_ENV: 'test' };
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'SystemRoot']) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-
-function startLatchkey(args: string[], options: ProcessOptions & { dir: string }): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? options.dir, env: baseEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-function finished(child: ChildProcess): Promise<ProcessRun> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`latchkey did not exit within ${PROCESS_TIMEOUT_MS} ms; stdout: ${stdout} stderr: ${stderr}`));
-    }, PROCESS_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
 
 /** The stored hash of one user, read straight from the database file. */
 async function storedHash(url: string, username: string): Promise<string | null | undefined> {
@@ -214,71 +162,6 @@ describe('latchkey migrate', () => {
   });
 });
 
-interface Serving {
-  readonly child: ChildProcess;
-  readonly done: Promise<ProcessRun>;
-  /** Resolves with the first log record (or stdout line) that matches. */
-  waitFor(match: (line: string, record: Record<string, unknown> | undefined) => boolean): Promise<string>;
-  stdoutLines(): string[];
-}
-
-/** Starts `latchkey serve` with JSON logs on stdout, so that the test can follow what it does. */
-function serve(ws: ReturnType<typeof workspace>, env: Record<string, string> = {}): Serving {
-  const child = startLatchkey(['serve'], { dir: ws.dir, env: { DATABASE_URL: ws.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env } });
-  const lines: string[] = [];
-  const waiters: { match: (line: string, record: Record<string, unknown> | undefined) => boolean; resolve: (line: string) => void }[] = [];
-  let buffer = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      lines.push(line);
-      let record: Record<string, unknown> | undefined;
-      try {
-        record = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        record = undefined;
-      }
-      for (const waiter of waiters.splice(0)) {
-        if (waiter.match(line, record)) waiter.resolve(line);
-        else waiters.push(waiter);
-      }
-    }
-  });
-  const done = finished(child);
-  child.stdin?.end();
-  return {
-    child,
-    done,
-    stdoutLines: () => lines,
-    waitFor(match) {
-      const seen = lines.find((line) => {
-        try {
-          return match(line, JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          return match(line, undefined);
-        }
-      });
-      if (seen !== undefined) return Promise.resolve(seen);
-      return Promise.race([
-        new Promise<string>((resolve) => waiters.push({ match, resolve })),
-        done.then((run) => {
-          throw new Error(`serve exited (${run.code}) before the expected line; stderr: ${run.stderr}`);
-        }),
-      ]);
-    },
-  };
-}
-
-async function listeningUrl(server: Serving): Promise<string> {
-  const line = await server.waitFor((_, record) => record?.msg === 'latchkey listening');
-  const url = (JSON.parse(line) as { url?: unknown }).url;
-  assert.equal(typeof url, 'string');
-  return url as string;
-}
-
 describe('latchkey serve', () => {
   const ws = workspace();
   let adminPassword = '';
@@ -379,11 +262,7 @@ describe('.env in the working directory', () => {
   test('is read, and the environment wins over it', async () => {
     // No DATABASE_URL in the environment: only the .env file names the database. Its bad
     // LATCHKEY_API_STYLE would stop the command, but the environment's value wins.
-    const child = spawn(process.execPath, [BIN, 'users', 'create', '--username', 'eve', '--password', PASSWORD], {
-      cwd: ws.dir,
-      env: baseEnv({ LATCHKEY_API_STYLE: 'flat' }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = startLatchkey(['users', 'create', '--username', 'eve', '--password', PASSWORD], { dir: ws.dir, env: { LATCHKEY_API_STYLE: 'flat' } });
     const done = finished(child);
     child.stdin?.end();
     const res = await done;
