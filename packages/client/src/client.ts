@@ -237,7 +237,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     });
     if (!response.ok) {
       const error = await errorOfResponse(response);
-      // 400 in cookie mode means "no cookie": no session to restore. 5xx and 429 are passing troubles: keep the session.
+      // 401 (and 400 from servers older than issue 15) in cookie mode means "no cookie": no session to restore.
+      // 5xx and 429 are passing troubles: keep the session.
       if (response.status === 401 || response.status === 400) clear();
       throw error;
     }

@@ -244,10 +244,10 @@ for (const style of ['flat', 'envelope'] as const) {
 
       await reloaded.logout();
       assert.equal(jar.has('latchkey_refresh'), false, 'logout cleared the cookie');
-      // With no cookie left, a reload finds no session and says so.
+      // With no cookie left, a reload finds no session and says so: the server's 401 "no session".
       const again = client({ storage: 'cookie', fetch: rec.fetch });
       const afterLogout = recordEvents(again);
-      await assert.rejects(again.getAccessToken(), { status: 400 });
+      await assert.rejects(again.getAccessToken(), { status: 401 });
       assert.deepEqual(afterLogout, ['unauthenticated']);
     });
 

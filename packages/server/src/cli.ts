@@ -4,69 +4,152 @@
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import dotenv from 'dotenv';
 import { pino } from 'pino';
 import { CLOCK_SKEW_MS } from './auth/tokens.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
 import { bootstrapAdmin, openCore, type Core } from './core.ts';
-import { IMPORT_FORMATS, ImportFileError, type ImportFormat, importUsers, readImportSource } from './auth/import.ts';
 import { listSigningKeys, rotateSigningKeys } from './auth/keys.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
+import { redactPasswords } from './redact.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-class UsageError extends Error {}
+/**
+ * Where a command reads and writes: the process's own streams and environment by default; tests pass
+ * their own, so that most CLI cases run in-process (`main(argv, io)`).
+ */
+export interface CliIo {
+  /** The environment; a `.env` file in `cwd` fills in what it does not set. */
+  readonly env: Record<string, string | undefined>;
+  readonly cwd: string;
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  /** All of standard input (`--password-stdin`). */
+  readStdin(): string;
+}
 
-const USAGE = `Usage: latchkey <command>
+export function processIo(): CliIo {
+  return {
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    readStdin: () => readFileSync(0, 'utf8'),
+  };
+}
 
-  serve [--port N] [--host H] [--database URL] [--workers N|auto]
-                                                 run the server (applies migrations); N processes share the port
-  migrate [--database URL]                       apply schema migrations
-  users create --username U [--email E] [--role ADMIN|STANDARD] [--password P | --password-stdin] [--unverified]
-  users list [--json]
-  users set-role --username U --role ADMIN|STANDARD
-  users set-password --username U (--password P | --password-stdin)
-  users disable|enable|delete --username U
-  users import FILE [--format json|csv|vega]     import users with their password hashes (re-runs skip existing)
-  keys rotate [--now]                            a new signing key, published first and signing after
-                                                 LATCHKEY_KEY_PUBLISH_DELAY (--now: at once); old ones verify
-                                                 until their tokens expire
-  keys list [--json]                             the signing keys and what each is used for
+class UsageError extends Error {
+  /** The usage shown with the message: the command's own, or the general one. */
+  constructor(
+    message: string,
+    readonly usage = USAGE,
+  ) {
+    super(message);
+  }
+}
 
-Configuration comes from the environment and a .env file; flags override it.`;
+/** Each command's usage, printed by `latchkey <command> --help`, `latchkey help <command>` and after a usage error. */
+const COMMAND_USAGE = {
+  serve: `latchkey serve [--port N] [--host H] [--database URL] [--workers N|auto]
+    run the server (applies migrations); N processes share the port`,
+  migrate: `latchkey migrate [--database URL]
+    apply schema migrations`,
+  'users create': `latchkey users create --username U [--email E] [--role ADMIN|STANDARD] (--password P | --password-stdin | --no-password) [--unverified]
+    create a user; --no-password makes an account that cannot sign in with a password (OpenID only);
+    --unverified: the address must be confirmed by mail before a login under LATCHKEY_SIGNUP=verify`,
+  'users list': `latchkey users list [--json]
+    every user, one a line (or JSON), without password hashes`,
+  'users set-role': `latchkey users set-role --username U --role ADMIN|STANDARD`,
+  'users set-password': `latchkey users set-password --username U (--password P | --password-stdin)
+    set a new password (also for a lost first-admin password); the user's sessions are revoked`,
+  'users disable': `latchkey users disable --username U
+    the user cannot sign in; their sessions are revoked`,
+  'users enable': `latchkey users enable --username U`,
+  'users delete': `latchkey users delete --username U`,
+  'users import': `latchkey users import FILE [--format json|csv|vega]
+    import users with their password hashes; the format is guessed from the file; re-runs skip existing users`,
+  'keys rotate': `latchkey keys rotate [--now]
+    published first, signing after LATCHKEY_KEY_PUBLISH_DELAY (--now: at once, for a compromised key);
+    a new signing key; old ones verify until their tokens expire`,
+  'keys list': `latchkey keys list [--json]
+    the signing keys and what each is used for`,
+} as const;
+
+const FOOTER = 'Configuration comes from the environment and a .env file; flags override it. --database takes a DATABASE_URL value.';
+
+function usageOf(prefix: string): string {
+  const lines = Object.entries(COMMAND_USAGE)
+    .filter(([name]) => name === prefix || name.startsWith(`${prefix} `))
+    .map(([, text]) => `  ${text}`);
+  return `Usage:\n${lines.join('\n')}\n\n${FOOTER}`;
+}
+
+const USAGE = `Usage: latchkey <command>   (latchkey <command> --help, or latchkey help <command>, for one command)
+
+${Object.values(COMMAND_USAGE)
+  .map((text) => `  ${text}`)
+  .join('\n')}
+
+${FOOTER}`;
+
+/** `users import` is also reachable as `help import`, the way a newcomer asks for it. */
+function helpTopic(words: string[]): string | undefined {
+  const [first, second] = words;
+  if (first === undefined) return USAGE;
+  if (first === 'import') return usageOf('users import');
+  const pair = `${first} ${second ?? ''}`;
+  if (second !== undefined && pair in COMMAND_USAGE) return usageOf(pair);
+  if (first === 'users' || first === 'keys' || first in COMMAND_USAGE) return usageOf(first);
+  return undefined;
+}
+
+/** `--help` or `-h` anywhere among a command's arguments (not as the value of another flag). */
+function asksForHelp(args: string[], options: ParseArgsConfig['options']): boolean {
+  const { tokens } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: false, tokens: true });
+  return tokens.some((t) => t.kind === 'option' && t.name === 'help');
+}
 
 type Values = Record<string, string | boolean | undefined>;
 
-function parse(args: string[], options: ParseArgsConfig['options']): { values: Values; positionals: string[] } {
+function parse(args: string[], options: ParseArgsConfig['options'], usage = USAGE): { values: Values; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     return { values: values as Values, positionals };
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    // Node's "Unknown option '--x'." goes on about positionals after `--`, which misleads here: keep its first sentence.
+    const text = error instanceof Error ? error.message : String(error);
+    const message = text.startsWith('Unknown option') ? text.split(/\.\s/)[0]! : text;
+    throw new UsageError(message, usage);
   }
 }
 
-function required(values: Values, name: string): string {
+function noPositionals(positionals: string[], usage: string): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`, usage);
+}
+
+function required(values: Values, name: string, usage: string): string {
   const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`, usage);
   return value;
 }
 
-function readStdin(): string {
+function readStdin(io: CliIo): string {
   // One line: the trailing newline of `echo pw |` is not part of the password.
-  return readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  return io.readStdin().replace(/\r?\n$/, '');
 }
 
-function passwordFrom(values: Values): string | undefined {
-  if (values.password !== undefined && values['password-stdin']) throw new UsageError('give --password or --password-stdin, not both');
-  if (values['password-stdin']) return readStdin();
+function passwordFrom(io: CliIo, values: Values, usage: string): string | undefined {
+  if (values.password !== undefined && values['password-stdin']) throw new UsageError('give --password or --password-stdin, not both', usage);
+  if (values['password-stdin']) return readStdin(io);
   return typeof values.password === 'string' ? values.password : undefined;
 }
 
-function configFrom(env: NodeJS.ProcessEnv, values: Values): Config {
+function configFrom(env: CliIo['env'], values: Values): Config {
   const overrides: Record<string, string> = {};
   if (typeof values.port === 'string') overrides.PORT = values.port;
   if (typeof values.host === 'string') overrides.HOST = values.host;
@@ -83,8 +166,6 @@ function configFrom(env: NodeJS.ProcessEnv, values: Values): Config {
   }
 }
 
-const out = (line: string) => process.stdout.write(line + '\n');
-
 async function withCore<T>(config: Config, run: (core: Core) => Promise<T>): Promise<T> {
   const core = await openCore(config, { background: false });
   try {
@@ -94,14 +175,20 @@ async function withCore<T>(config: Config, run: (core: Core) => Promise<T>): Pro
   }
 }
 
-async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, database: { type: 'string' }, workers: { type: 'string' } });
-  const config = configFrom(process.env, values);
+const SERVE_OPTIONS: ParseArgsConfig['options'] = { port: { type: 'string' }, host: { type: 'string' }, database: { type: 'string' }, workers: { type: 'string' } };
+const MIGRATE_OPTIONS: ParseArgsConfig['options'] = { database: { type: 'string' } };
+
+async function serve(io: CliIo, args: string[]): Promise<number> {
+  const usage = usageOf('serve');
+  const { values, positionals } = parse(args, SERVE_OPTIONS, usage);
+  noPositionals(positionals, usage);
+  const out = (line: string) => io.stdout.write(line + '\n');
+  const config = configFrom(io.env, values);
   // Loaded here, not at the top: the HTTP stack is most of the startup cost of one-shot commands.
   const { parseWorkers, workerServerOptions } = await import('./scale/cluster.ts');
   const { startServer } = await import('./server.ts');
   const workers = parseWorkers(typeof values.workers === 'string' ? values.workers : undefined, config);
-  if (workers > 1 && cluster.isPrimary) return servePrimary(config, workers);
+  if (workers > 1 && cluster.isPrimary) return servePrimary(io, config, workers);
   const server = await startServer(config, cluster.isWorker ? workerServerOptions(config, config.accessTtlMs + CLOCK_SKEW_MS) : {});
   if (server.generatedAdminPassword !== undefined) {
     // Printed once, on the start that created the account; never logged.
@@ -125,19 +212,22 @@ async function serve(args: string[]): Promise<number> {
 }
 
 /** `serve --workers N`: migrations and the first admin once, here, then the workers (scale/cluster.ts). */
-async function servePrimary(config: Config, workers: number): Promise<number> {
+async function servePrimary(io: CliIo, config: Config, workers: number): Promise<number> {
   const admin = await withCore(config, (core) => bootstrapAdmin(core));
-  if (admin?.generatedPassword !== undefined) out(`admin password: ${admin.generatedPassword}`);
+  // Printed before the workers try to listen: a failed listen then cannot lose it.
+  if (admin?.generatedPassword !== undefined) io.stdout.write(`admin password: ${admin.generatedPassword}\n`);
   const log = pino({ level: config.logLevel, base: { role: 'primary', pid: process.pid } });
   const { runPrimary } = await import('./scale/cluster.ts');
   return runPrimary({ workers, sharedLimits: config.redisUrl === undefined, log });
 }
 
-async function migrate(args: string[]): Promise<number> {
-  const { values } = parse(args, { database: { type: 'string' } });
-  const config = configFrom(process.env, values);
+async function migrate(io: CliIo, args: string[]): Promise<number> {
+  const usage = usageOf('migrate');
+  const { values, positionals } = parse(args, MIGRATE_OPTIONS, usage);
+  noPositionals(positionals, usage);
+  const config = configFrom(io.env, values);
   await withCore(config, async () => {});
-  out('migrations applied');
+  io.stdout.write('migrations applied\n');
   return EXIT_OK;
 }
 
@@ -147,41 +237,62 @@ function role(value: string | boolean | undefined, fallback?: Role): Role {
   return value;
 }
 
-async function users(args: string[]): Promise<number> {
+const USERS_OPTIONS: ParseArgsConfig['options'] = {
+  username: { type: 'string' },
+  email: { type: 'string' },
+  role: { type: 'string' },
+  password: { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+  'no-password': { type: 'boolean' },
+  unverified: { type: 'boolean' },
+  json: { type: 'boolean' },
+  database: { type: 'string' },
+  format: { type: 'string' },
+};
+
+/** A command whose arguments were all checked: it only needs the database now. */
+type Action = (core: Core) => Promise<number>;
+
+async function users(io: CliIo, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const options: ParseArgsConfig['options'] = {
-    username: { type: 'string' },
-    email: { type: 'string' },
-    role: { type: 'string' },
-    password: { type: 'string' },
-    'password-stdin': { type: 'boolean' },
-    unverified: { type: 'boolean' },
-    json: { type: 'boolean' },
-    database: { type: 'string' },
-    format: { type: 'string' },
-  };
-  const { values, positionals } = parse(rest, options);
-  const config = configFrom(process.env, values);
+  const name = `users ${sub ?? ''}`;
+  if (sub === undefined || !(name in COMMAND_USAGE)) throw new UsageError(`unknown users command: ${sub ?? '(none)'}`, usageOf('users'));
+  const usage = usageOf(name);
+  const { values, positionals } = parse(rest, USERS_OPTIONS, usage);
+  if (sub !== 'import') noPositionals(positionals, usage);
+  // Every argument is checked (and standard input read) before the database is opened or created.
+  const action = await usersAction(io, sub, values, positionals, usage);
+  const config = configFrom(io.env, values);
+  return withCore(config, action);
+}
+
+async function usersAction(io: CliIo, sub: string, values: Values, positionals: string[], usage: string): Promise<Action> {
+  const out = (line: string) => io.stdout.write(line + '\n');
   const ctx = { actorUserId: null };
-  return withCore(config, async (core) => {
-    switch (sub) {
-      case 'create': {
-        const password = passwordFrom(values);
-        const user = await core.accounts.create(
-          {
-            username: required(values, 'username'),
-            email: typeof values.email === 'string' ? values.email : null,
-            role: role(values.role, 'STANDARD'),
-            ...(password === undefined ? {} : { password }),
-            // The address must be confirmed by mail before a login under LATCHKEY_SIGNUP=verify (SPEC §10).
-            emailVerified: values.unverified !== true,
-          },
-          ctx,
-        );
+  const username = () => required(values, 'username', usage);
+  switch (sub) {
+    case 'create': {
+      const newUser = {
+        username: username(),
+        email: typeof values.email === 'string' ? values.email : null,
+        role: role(values.role, 'STANDARD'),
+        // The address must be confirmed by mail before a login under LATCHKEY_SIGNUP=verify (SPEC §10).
+        emailVerified: values.unverified !== true,
+      };
+      const password = passwordFrom(io, values, usage);
+      // An account without a password cannot sign in with one: only on purpose (an OpenID-only account).
+      if (password === undefined && !values['no-password']) {
+        throw new UsageError('give --password P or --password-stdin (or --no-password for an account that signs in only through an OpenID provider)', usage);
+      }
+      if (password !== undefined && values['no-password']) throw new UsageError('give a password or --no-password, not both', usage);
+      return async (core) => {
+        const user = await core.accounts.create({ ...newUser, ...(password === undefined ? {} : { password }) }, ctx);
         out(`created user ${user.username} (id ${user.id}, ${user.role})`);
         return EXIT_OK;
-      }
-      case 'list': {
+      };
+    }
+    case 'list':
+      return async (core) => {
         const all = [];
         for (let page = 1; ; page++) {
           const { items } = await core.users.list({ page, pageSize: 200 });
@@ -200,72 +311,93 @@ async function users(args: string[]): Promise<number> {
         if (values.json) out(JSON.stringify(rows, null, 2));
         else for (const r of rows) out(`${r.id}\t${r.username}\t${r.email ?? '-'}\t${r.role}${r.disabled ? '\tdisabled' : ''}`);
         return EXIT_OK;
-      }
-      case 'set-role': {
-        const user = await core.users.getByUsername(required(values, 'username'));
-        await core.accounts.setRole(user.id, role(values.role), ctx);
-        out(`${user.username} is now ${String(values.role)}`);
+      };
+    case 'set-role': {
+      const name = username();
+      const newRole = role(values.role);
+      return async (core) => {
+        const user = await core.users.getByUsername(name);
+        await core.accounts.setRole(user.id, newRole, ctx);
+        out(`${user.username} is now ${newRole}`);
         return EXIT_OK;
-      }
-      case 'set-password': {
-        const user = await core.users.getByUsername(required(values, 'username'));
-        const password = passwordFrom(values);
-        if (password === undefined) throw new UsageError('--password or --password-stdin is required');
+      };
+    }
+    case 'set-password': {
+      const name = username();
+      const password = passwordFrom(io, values, usage);
+      if (password === undefined) throw new UsageError('--password or --password-stdin is required', usage);
+      return async (core) => {
+        const user = await core.users.getByUsername(name);
         await core.accounts.resetPassword(user.id, password, ctx);
         out(`password of ${user.username} changed; its sessions were revoked`);
         return EXIT_OK;
-      }
-      case 'disable':
-      case 'enable': {
-        const user = await core.users.getByUsername(required(values, 'username'));
+      };
+    }
+    case 'disable':
+    case 'enable': {
+      const name = username();
+      return async (core) => {
+        const user = await core.users.getByUsername(name);
         await core.accounts.setDisabled(user.id, sub === 'disable', ctx);
         out(`${user.username} ${sub}d`);
         return EXIT_OK;
-      }
-      case 'delete': {
-        const user = await core.users.getByUsername(required(values, 'username'));
+      };
+    }
+    case 'delete': {
+      const name = username();
+      return async (core) => {
+        const user = await core.users.getByUsername(name);
         await core.accounts.delete(user.id, ctx);
         out(`${user.username} deleted`);
         return EXIT_OK;
-      }
-      case 'import':
-        return importCommand(core, positionals, values);
-      default:
-        throw new UsageError(`unknown users command: ${sub ?? '(none)'}`);
+      };
     }
-  });
+    case 'import':
+      return importAction(io, positionals, values, usage);
+    default:
+      throw new UsageError(`unknown users command: ${sub}`, usageOf('users'));
+  }
 }
 
 /** `users import FILE [--format json|csv|vega]`: exit 0 when every row was imported or already there, 1 when some were refused. */
-async function importCommand(core: Core, positionals: string[], values: Values): Promise<number> {
+async function importAction(io: CliIo, positionals: string[], values: Values, usage: string): Promise<Action> {
   const [file, ...extra] = positionals;
-  if (file === undefined || extra.length > 0) throw new UsageError('users import takes one FILE');
+  if (file === undefined || extra.length > 0) throw new UsageError('users import takes one FILE', usage);
+  // Loaded for this command only: its Vega reader brings the native SQLite module.
+  const { IMPORT_FORMATS, ImportFileError, importUsers, readImportSource } = await import('./auth/import.ts');
   const format = values.format;
   if (format !== undefined && !(IMPORT_FORMATS as readonly unknown[]).includes(format)) {
     throw new ConfigError('--format', `must be one of ${IMPORT_FORMATS.join(', ')}`);
   }
-  let source;
+  let source: ReturnType<typeof readImportSource>;
   try {
-    source = readImportSource(file, format as ImportFormat | undefined);
+    source = readImportSource(file, format as Parameters<typeof readImportSource>[1]);
   } catch (error) {
     const reason = error instanceof ImportFileError ? error.message : `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
     throw new ConfigError('FILE', `${file}: ${reason}`);
   }
-  const report = await importUsers(core, source, { actorUserId: null });
-  const existing = report.skipped.filter((s) => s.kind === 'exists').length;
-  const refused = report.skipped.length - existing;
-  for (const s of report.skipped) out(`skipped ${s.ref}${s.username === null ? '' : ` (${s.username})`}: ${s.reason}`);
-  out(`imported ${report.imported.length} of ${source.rows.length} users (${report.format}); skipped ${existing} existing, ${refused} refused`);
-  return refused > 0 ? EXIT_FAILURE : EXIT_OK;
+  return async (core) => {
+    const out = (line: string) => io.stdout.write(line + '\n');
+    const report = await importUsers(core, source, { actorUserId: null });
+    const existing = report.skipped.filter((s) => s.kind === 'exists').length;
+    const refused = report.skipped.length - existing;
+    for (const s of report.skipped) out(`skipped ${s.ref}${s.username === null ? '' : ` (${s.username})`}: ${s.reason}`);
+    out(`imported ${report.imported.length} of ${source.rows.length} users (${report.format}); skipped ${existing} existing, ${refused} refused`);
+    return refused > 0 ? EXIT_FAILURE : EXIT_OK;
+  };
 }
 
-async function keys(args: string[]): Promise<number> {
+const KEYS_OPTIONS: ParseArgsConfig['options'] = { json: { type: 'boolean' }, now: { type: 'boolean' }, database: { type: 'string' } };
+
+async function keys(io: CliIo, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parse(rest, { json: { type: 'boolean' }, now: { type: 'boolean' }, database: { type: 'string' } });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
-  if (sub !== 'rotate' && sub !== 'list') throw new UsageError(`unknown keys command: ${sub ?? '(none)'}`);
-  if (values.now === true && sub !== 'rotate') throw new UsageError('--now is an option of keys rotate');
-  const config = configFrom(process.env, values);
+  if (sub !== 'rotate' && sub !== 'list') throw new UsageError(`unknown keys command: ${sub ?? '(none)'}`, usageOf('keys'));
+  const usage = usageOf(`keys ${sub}`);
+  const { values, positionals } = parse(rest, KEYS_OPTIONS, usage);
+  noPositionals(positionals, usage);
+  if (values.now === true && sub !== 'rotate') throw new UsageError('--now is an option of keys rotate', usage);
+  const out = (line: string) => io.stdout.write(line + '\n');
+  const config = configFrom(io.env, values);
   return withCore(config, async (core) => {
     if (sub === 'rotate') {
       const now = Date.now();
@@ -296,39 +428,57 @@ async function keys(args: string[]): Promise<number> {
   });
 }
 
-/** Runs one command; returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  dotenv.config({ quiet: true });
+/** The options of a command, for finding `--help` among its arguments. */
+const OPTIONS_OF: Record<string, ParseArgsConfig['options']> = { serve: SERVE_OPTIONS, migrate: MIGRATE_OPTIONS, users: USERS_OPTIONS, keys: KEYS_OPTIONS };
+
+/** Runs one command; returns the exit code. Writes only to `io`, reads the environment only from `io.env`. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const err = (line: string) => io.stderr.write(`latchkey: ${redactPasswords(line)}\n`);
   const [command, ...args] = argv;
   try {
+    // `latchkey <command> --help` and `latchkey help <command>`: usage, exit 0, before anything else runs.
+    if (command === 'help' || command === '--help' || command === '-h') {
+      const topic = helpTopic(args);
+      if (topic === undefined) throw new UsageError(`no such command: ${args.join(' ')}`);
+      io.stdout.write(topic + '\n');
+      return EXIT_OK;
+    }
+    if (command === 'import' && asksForHelp(args, USERS_OPTIONS)) {
+      io.stdout.write(usageOf('users import') + '\n');
+      return EXIT_OK;
+    }
+    if (command !== undefined && command in OPTIONS_OF && asksForHelp(args, OPTIONS_OF[command])) {
+      const [sub] = args;
+      io.stdout.write((helpTopic(sub !== undefined && !sub.startsWith('-') ? [command, sub] : [command]) ?? usageOf(command)) + '\n');
+      return EXIT_OK;
+    }
+    dotenv.config({ path: join(io.cwd, '.env'), processEnv: io.env as dotenv.DotenvPopulateInput, quiet: true });
     switch (command) {
       case 'serve':
-        return await serve(args);
+        return await serve(io, args);
       case 'migrate':
-        return await migrate(args);
+        return await migrate(io, args);
       case 'users':
-        return await users(args);
+        return await users(io, args);
       case 'keys':
-        return await keys(args);
+        return await keys(io, args);
       case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        out(USAGE);
-        return command === undefined ? EXIT_USAGE : EXIT_OK;
+        io.stderr.write(USAGE + '\n');
+        return EXIT_USAGE;
+      case 'import':
+        throw new UsageError('unknown command: import (it is latchkey users import FILE)', usageOf('users import'));
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
   } catch (error) {
-    return report(error);
+    return report(error, err, io);
   }
 }
 
-function report(error: unknown): number {
-  const err = (line: string) => process.stderr.write(`latchkey: ${line}\n`);
+function report(error: unknown, err: (line: string) => void, io: CliIo): number {
   if (error instanceof UsageError) {
     err(error.message);
-    process.stderr.write(USAGE + '\n');
+    io.stderr.write(error.usage + '\n');
     return EXIT_USAGE;
   }
   if (error instanceof ConfigError) {
@@ -343,6 +493,6 @@ function report(error: unknown): number {
     err(error.message);
     return EXIT_FAILURE;
   }
-  err(error instanceof Error ? error.message : String(error));
+  err(error instanceof Error ? error.message || error.name : String(error));
   return EXIT_FAILURE;
 }

@@ -7,6 +7,8 @@
  */
 import { isIP } from 'node:net';
 
+import { urlWithoutPassword } from './redact.ts';
+
 export type ApiStyle = 'flat' | 'envelope';
 export type JwtAlg = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
 export type PasswordHashAlg = 'argon2id' | 'bcrypt';
@@ -145,6 +147,18 @@ export class ConfigError extends Error {
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+const TRUE_WORDS = ['true', 'yes', 'on', '1'] as const;
+const FALSE_WORDS = ['false', 'no', 'off', '0'] as const;
+
+/** The shortest spelling of a duration, for messages: `1000` → `1s`, `1500` → `1500ms`. */
+function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = UNIT_MS[unit]!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 /** Parses `90s`, `15m`, `1h`, `7d` (and `0`) into milliseconds. */
 export function parseDuration(value: string): number | undefined {
   const match = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(value.trim());
@@ -187,18 +201,25 @@ class EnvReader {
   duration(name: string, fallback: string, opts: { allowZero?: boolean; minMs?: number } = {}): number {
     const raw = this.string(name) ?? fallback;
     const ms = parseDuration(raw);
-    if (ms === undefined || (ms === 0 && !opts.allowZero) || (ms !== 0 && ms < (opts.minMs ?? 1000))) {
-      throw new ConfigError(name, `must be a duration such as 90s, 15m, 1h or 7d (got "${raw}")`);
+    const minMs = opts.minMs ?? 1000;
+    if (ms === undefined) {
+      throw new ConfigError(name, `must be a duration such as 90s, 15m, 1h or 7d${opts.allowZero ? ', or 0' : ''} (got "${raw}")`);
+    }
+    // Say the real rule: `500ms` is well-formed, it is only too short.
+    if (ms === 0 && !opts.allowZero) throw new ConfigError(name, `must be at least ${formatDuration(minMs)} (got "${raw}")`);
+    if (ms !== 0 && ms < minMs) {
+      throw new ConfigError(name, `must be at least ${formatDuration(minMs)}${opts.allowZero ? ', or 0' : ''} (got "${raw}")`);
     }
     return ms;
   }
 
+  /** One rule for every on/off variable: true/false, yes/no, on/off or 1/0, in any case. */
   boolean(name: string, fallback: boolean): boolean {
     const value = this.string(name)?.toLowerCase();
     if (value === undefined) return fallback;
-    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
-    if (['0', 'false', 'no', 'off'].includes(value)) return false;
-    throw new ConfigError(name, `must be true or false (got "${value}")`);
+    if ((TRUE_WORDS as readonly string[]).includes(value)) return true;
+    if ((FALSE_WORDS as readonly string[]).includes(value)) return false;
+    throw new ConfigError(name, `must be one of ${TRUE_WORDS.join(', ')} or ${FALSE_WORDS.join(', ')} (got "${value}")`);
   }
 
   list(name: string): string[] {
@@ -212,9 +233,10 @@ class EnvReader {
     const raw = this.string(name) ?? fallback;
     const match = /^(\d{1,9})\/(.+)$/.exec(raw.trim());
     const durationMs = match?.[2] === undefined ? undefined : parseDuration(match[2]);
-    if (!match || Number(match[1]) < 1 || durationMs === undefined || durationMs < 1000) {
+    if (!match || Number(match[1]) < 1 || durationMs === undefined) {
       throw new ConfigError(name, `must be COUNT/WINDOW such as 10/1m (got "${raw}")`);
     }
+    if (durationMs < 1000) throw new ConfigError(name, `the window must be at least 1s (got "${raw}")`);
     return { points: Number(match[1]), durationMs };
   }
 
@@ -246,10 +268,10 @@ function parsePublicUrl(name: string, value: string | undefined, host: string, p
   try {
     url = new URL(value ?? fallback);
   } catch {
-    throw new ConfigError(name, `must be an http(s) URL such as https://auth.example.com (got "${value}")`);
+    throw new ConfigError(name, `must be an http(s) URL such as https://auth.example.com (got "${urlWithoutPassword(value ?? fallback)}")`);
   }
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '' || url.username !== '') {
-    throw new ConfigError(name, `must be an http(s) URL without query, fragment or credentials (got "${value}")`);
+    throw new ConfigError(name, `must be an http(s) URL without query, fragment or credentials (got "${urlWithoutPassword(value ?? fallback)}")`);
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
@@ -308,8 +330,13 @@ function parseTrustProxy(name: string, value: string | undefined): TrustProxy {
 }
 
 function parseDatabaseUrl(name: string, value: string): string {
-  if (value === 'sqlite::memory:' || /^sqlite:.+/.test(value) || /^postgres(ql)?:\/\/.+/.test(value)) return value;
-  throw new ConfigError(name, `must be sqlite:PATH, sqlite::memory: or postgres://… (got "${value}")`);
+  if (value === 'sqlite::memory:' || /^sqlite:.+/.test(value)) return value;
+  if (/^postgres(ql)?:\/\/.+/.test(value)) {
+    // Refused here, naming the variable, rather than as a bare "Invalid URL" from the driver at connect time.
+    if (!URL.canParse(value)) throw new ConfigError(name, `is not a valid URL: check the port and percent-encode special characters in the user and password (got "${urlWithoutPassword(value)}")`);
+    return value;
+  }
+  throw new ConfigError(name, `must be sqlite:PATH, sqlite::memory: or postgres://… (got "${urlWithoutPassword(value)}")`);
 }
 
 function parseRedisUrl(name: string, value: string | undefined): string | undefined {
@@ -329,7 +356,7 @@ function parseSecureUrl(variable: string, what: string, value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(variable, `${what} "${value}" is not a URL`);
+    throw new ConfigError(variable, `${what} "${urlWithoutPassword(value)}" is not a URL`);
   }
   // Plain http would let anyone on the path forge ID tokens or steal codes; it is allowed only on this machine.
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
@@ -483,8 +510,6 @@ export function parseConfig(env: Env): Config {
   if (adminUsername !== undefined && adminPassword === undefined) {
     throw new ConfigError('LATCHKEY_ADMIN_PASSWORD', 'must be set when LATCHKEY_ADMIN_USERNAME is set');
   }
-  const limits = read.string('LATCHKEY_LIMITS') ?? 'on';
-  if (limits !== 'on' && limits !== 'off') throw new ConfigError('LATCHKEY_LIMITS', 'must be on or off');
   const google = parseGoogle(read);
   const logLevel = read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
 
@@ -515,7 +540,7 @@ export function parseConfig(env: Env): Config {
     adminPassword,
     trustProxy: parseTrustProxy('LATCHKEY_TRUST_PROXY', read.string('LATCHKEY_TRUST_PROXY')),
     corsOrigins: Object.freeze(read.origins('LATCHKEY_CORS_ORIGINS')),
-    limitsEnabled: limits === 'on',
+    limitsEnabled: read.boolean('LATCHKEY_LIMITS', true),
     limitLoginPerAddress: read.limit('LATCHKEY_LIMIT_LOGIN_PER_ADDRESS', '10/1m'),
     limitLoginPair: read.limit('LATCHKEY_LIMIT_LOGIN_PAIR', '5/15m'),
     limitLoginIdentifier: read.limit('LATCHKEY_LIMIT_LOGIN_IDENTIFIER', '100/1h'),

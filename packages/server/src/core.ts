@@ -18,6 +18,7 @@ import { PasswordHasher, checkNewPassword } from './auth/passwords.ts';
 import { RevocationList, type RevocationBus } from './auth/revocations.ts';
 import { SessionService } from './auth/sessions.ts';
 import { TokenService } from './auth/tokens.ts';
+import { usernameKey } from './auth/identifiers.ts';
 import { UserStore } from './auth/users.ts';
 import { AuditLog } from './audit.ts';
 import { ConfigError, type Config } from './config.ts';
@@ -26,7 +27,7 @@ import { AbuseLimiter, type LimiterFactory, memoryLimiters } from './limits/abus
 import { Mail } from './mail/mail.ts';
 import { loadTemplates } from './mail/templates.ts';
 import { Metrics } from './metrics.ts';
-import { openStore, type Store } from './store/database.ts';
+import { openStore, StoreOpenError, type Store } from './store/database.ts';
 
 export interface CoreOptions {
   /** Where rate-limit counters live; memory by default. */
@@ -77,10 +78,12 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   const templates = loadTemplates(config.mailTemplates);
   const store = await openStore(config.databaseUrl, { poolSize: config.dbPoolSize });
   try {
+    // A worker that does not migrate still finds out here, with the database named, that it cannot reach it.
     if (options.migrate ?? true) await store.migrate();
+    else await store.ping();
   } catch (error) {
     await store.close();
-    throw error;
+    throw StoreOpenError.describes(error) && !(error instanceof StoreOpenError) ? new StoreOpenError(config.databaseUrl, error) : error;
   }
   const { db } = store;
   const metrics = options.metrics ?? new Metrics();
@@ -159,28 +162,49 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   };
 }
 
+/** Refuses a weak LATCHKEY_ADMIN_PASSWORD (exit 2 naming it) before the server starts listening. */
+export function checkBootstrapAdmin(config: Config): void {
+  if (config.adminPassword === undefined) return;
+  try {
+    checkNewPassword(config.adminPassword, config.passwordHash);
+  } catch (error) {
+    if (error instanceof RefusedValue) throw new ConfigError('LATCHKEY_ADMIN_PASSWORD', error.message);
+    throw error;
+  }
+}
+
 /**
- * Creates the first administrator (SPEC §1): the configured one if no user of that name exists, or on
- * an empty database `admin` with a random password. Returns the generated password, to be printed once.
+ * Creates the first administrator (SPEC §1): the configured one if no user of that name exists and this
+ * database never created it before (an admin that was deleted stays deleted), or on an empty database
+ * `admin` with a random password. Returns the generated password, to be printed once. `serve` calls it
+ * once the server listens, so that a start that fails never creates a password nobody saw.
  */
 export async function bootstrapAdmin(core: Core): Promise<{ username: string; generatedPassword?: string } | undefined> {
   const { config, accounts, users } = core;
   if (config.adminUsername !== undefined && config.adminPassword !== undefined) {
-    try {
-      checkNewPassword(config.adminPassword, config.passwordHash);
-    } catch (error) {
-      if (error instanceof RefusedValue) throw new ConfigError('LATCHKEY_ADMIN_PASSWORD', error.message);
-      throw error;
+    checkBootstrapAdmin(config);
+    const { db } = core.store;
+    const key = usernameKey(config.adminUsername);
+    const recorded = await db.selectFrom('bootstrapped_admins').select('username_key').where('username_key', '=', key).executeTakeFirst();
+    if (recorded !== undefined) return undefined;
+    let created = false;
+    if (!(await users.findByUsername(config.adminUsername))) {
+      try {
+        await accounts.create({ username: config.adminUsername, password: config.adminPassword, role: 'ADMIN' });
+        created = true;
+      } catch (error) {
+        if (error instanceof RefusedValue) throw new ConfigError('LATCHKEY_ADMIN_USERNAME', error.message);
+        if (!(error instanceof Conflict)) throw error; // a Conflict: another instance created it first
+      }
     }
-    if (await users.findByUsername(config.adminUsername)) return undefined;
-    try {
-      await accounts.create({ username: config.adminUsername, password: config.adminPassword, role: 'ADMIN' });
-    } catch (error) {
-      if (error instanceof RefusedValue) throw new ConfigError('LATCHKEY_ADMIN_USERNAME', error.message);
-      if (error instanceof Conflict) return undefined; // another instance created it first
-      throw error;
-    }
-    return { username: config.adminUsername };
+    // Recorded also when the user was already there (a database from before this record existed, or an
+    // instance starting beside this one): from now on, deleting it is final. Idempotent across instances.
+    await db
+      .insertInto('bootstrapped_admins')
+      .values({ username_key: key, created_at: Date.now() })
+      .onConflict((oc) => oc.column('username_key').doNothing())
+      .execute();
+    return created ? { username: config.adminUsername } : undefined;
   }
   if ((await users.count()) > 0) return undefined;
   const generatedPassword = randomBytes(18).toString('base64url');

@@ -10,9 +10,8 @@
 import type { FastifyInstance } from 'fastify';
 import { CLOCK_SKEW_MS } from './auth/tokens.ts';
 import type { Config } from './config.ts';
-import { type Core, type CoreOptions, bootstrapAdmin, openCore } from './core.ts';
+import { type Core, type CoreOptions, bootstrapAdmin, checkBootstrapAdmin, openCore } from './core.ts';
 import { type AppOptions, buildApp } from './http/app.ts';
-import { openRedisScale } from './scale/redis.ts';
 
 export interface RunningServer {
   readonly core: Core;
@@ -32,10 +31,11 @@ export interface ServerOptions extends CoreOptions, AppOptions {
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   // REDIS_URL: rate limits and revocations are shared with the other instances (scale/redis.ts).
+  // ioredis loads only when Redis is configured.
   const redis =
     config.redisUrl === undefined
       ? undefined
-      : await openRedisScale({ url: config.redisUrl, prefix: config.redisPrefix, maxRevocationMs: config.accessTtlMs + CLOCK_SKEW_MS });
+      : await (await import('./scale/redis.ts')).openRedisScale({ url: config.redisUrl, prefix: config.redisPrefix, maxRevocationMs: config.accessTtlMs + CLOCK_SKEW_MS });
   let core: Core;
   try {
     core = await openCore(config, {
@@ -50,12 +50,30 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   if (redis) core.addReadinessProbe('redis', () => redis.ping());
   let app: FastifyInstance | undefined;
   try {
-    const admin = options.createFirstAdmin === false ? undefined : await bootstrapAdmin(core);
+    const createAdmin = options.createFirstAdmin !== false;
+    // A weak LATCHKEY_ADMIN_PASSWORD stops the start before anything listens.
+    if (createAdmin) checkBootstrapAdmin(config);
     app = await buildApp(core, options);
     redis?.setLogger(app.log);
+    // Requests that arrive between the listen and the first admin's creation wait for it, so a client that
+    // saw the port open (or /readyz answer) can sign in as that admin at once.
+    let adminPending: Promise<unknown> | undefined;
+    if (createAdmin) {
+      app.addHook('onRequest', (_request, _reply, done) => {
+        if (adminPending === undefined) done();
+        else adminPending.then(() => done(), () => done());
+      });
+    }
     // The outbox sender runs where background jobs run (serve, not the CLI's one-shot commands).
     if (options.background ?? true) core.mail.startSender(app.log);
-    await app.listen({ port: config.port, host: config.host });
+    await listen(app, config);
+    // Only now, with the port ours: a start that fails to listen (EADDRINUSE) must not create the first
+    // admin with a generated password that nobody ever sees.
+    const creating = createAdmin ? bootstrapAdmin(core) : undefined;
+    adminPending = creating;
+    const admin = await creating?.finally(() => {
+      adminPending = undefined;
+    });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -75,6 +93,24 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     await app?.close();
     await core.close();
     await redis?.close();
+    throw error;
+  }
+}
+
+/** The port is taken or not ours to use: say which address, and what to change. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
+async function listen(app: FastifyInstance, config: Config): Promise<void> {
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+    if (code === 'EADDRINUSE') throw new ListenError(`${where} is already in use: stop the other server, or choose another PORT (--port)`, { cause: error });
+    if (code === 'EACCES') throw new ListenError(`may not listen on ${where} (EACCES): ports below 1024 need privileges; choose another PORT (--port)`, { cause: error });
+    if (code === 'EADDRNOTAVAIL') throw new ListenError(`${config.host} is not an address of this machine (EADDRNOTAVAIL): check HOST (--host)`, { cause: error });
     throw error;
   }
 }

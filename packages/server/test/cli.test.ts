@@ -1,82 +1,16 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PasswordHasher } from '../src/auth/passwords.ts';
 import { openStore } from '../src/store/database.ts';
+import { type CliResult, baseEnv, cliWorkspace, finished, listeningUrl, runCli, serve, startLatchkey } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/latchkey.js', import.meta.url));
 const PASSWORD = 'Tr0ub4dor&3-horse';
-/** A process that has not finished by then is stuck; the test fails instead of hanging. */
-const PROCESS_TIMEOUT_MS = 60_000;
-
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-interface RunOptions {
-  readonly env?: Record<string, string>;
-  readonly input?: string;
-  readonly cwd?: string;
-}
-
-/**
- * A minimal environment: nothing of the developer's own (a DATABASE_URL, a LATCHKEY_*) leaks into the
- * command under test.
- */
-function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { LOG_LEVEL: 'silent', NODE_ENV: 'test' };
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'SystemRoot']) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-
-function startLatchkey(args: string[], options: RunOptions & { dir: string }): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? options.dir, env: baseEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-function finished(child: ChildProcess): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`latchkey did not exit within ${PROCESS_TIMEOUT_MS} ms; stdout: ${stdout} stderr: ${stderr}`));
-    }, PROCESS_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-/** A folder of its own with a SQLite file in it; commands run there, so no ./data or .env of the repository is touched. */
-function workspace() {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-'));
-  return {
-    dir,
-    url: `sqlite:${join(dir, 'latchkey.db')}`,
-    run(args: string[], options: RunOptions = {}): Promise<Run> {
-      const child = startLatchkey(args, { ...options, dir, env: { DATABASE_URL: `sqlite:${join(dir, 'latchkey.db')}`, ...options.env } });
-      const done = finished(child);
-      child.stdin?.end(options.input ?? '');
-      return done;
-    },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
 
 /** The stored hash of one user, read straight from the database file. */
 async function storedHash(url: string, username: string): Promise<string | null | undefined> {
@@ -101,8 +35,12 @@ async function usersIn(url: string) {
   }
 }
 
-// Each command is a process of its own that loads the whole server, so this file spawns as few as
-// the behaviour needs, and checks results in the database file directly.
+// One-shot commands run in-process (`main(argv, io)`, test/support/cli.ts); only serve, signals and
+// the .env of a real working directory need a process of their own. Results are checked in the database.
+const workspace = cliWorkspace;
+type Run = CliResult;
+type RunOptions = NonNullable<Parameters<ReturnType<typeof cliWorkspace>['run']>[1]>;
+
 describe('latchkey users', () => {
   const ws = workspace();
   after(() => ws.remove());
@@ -117,6 +55,24 @@ describe('latchkey users', () => {
     assert.match(bob.stdout, /^created user bob \(id \d+, ADMIN\)\n$/);
     assert.equal(await hasher.verify((await storedHash(ws.url, 'ada')) ?? '', PASSWORD), true);
     assert.equal(await hasher.verify((await storedHash(ws.url, 'bob')) ?? '', 'B0b has a long pass'), true);
+  });
+
+  test('users create refuses to make an account without a password unless --no-password says so', async () => {
+    const refused = await ws.run(['users', 'create', '--username', 'nopass']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /^latchkey: give --password P or --password-stdin \(or --no-password for an account that signs in only through an OpenID provider\)\nUsage:\n  latchkey users create /);
+    assert.equal(refused.stdout, '');
+    const both = await ws.run(['users', 'create', '--username', 'nopass', '--password', PASSWORD, '--no-password']);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /^latchkey: give a password or --no-password, not both\n/);
+    assert.equal((await usersIn(ws.url)).some((u) => u.username === 'nopass'), false);
+
+    const made = await ws.run(['users', 'create', '--username', 'nopass', '--no-password']);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /^created user nopass \(id \d+, STANDARD\)\n$/);
+    assert.equal((await usersIn(ws.url)).find((u) => u.username === 'nopass')?.password_hash, null);
+    const deleted = await ws.run(['users', 'delete', '--username', 'nopass']);
+    assert.equal(deleted.code, 0, deleted.stderr);
   });
 
   test('users list prints one line a user; --json prints the same as JSON, without hashes', async () => {
@@ -206,71 +162,6 @@ describe('latchkey migrate', () => {
   });
 });
 
-interface Serving {
-  readonly child: ChildProcess;
-  readonly done: Promise<Run>;
-  /** Resolves with the first log record (or stdout line) that matches. */
-  waitFor(match: (line: string, record: Record<string, unknown> | undefined) => boolean): Promise<string>;
-  stdoutLines(): string[];
-}
-
-/** Starts `latchkey serve` with JSON logs on stdout, so that the test can follow what it does. */
-function serve(ws: ReturnType<typeof workspace>, env: Record<string, string> = {}): Serving {
-  const child = startLatchkey(['serve'], { dir: ws.dir, env: { DATABASE_URL: ws.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env } });
-  const lines: string[] = [];
-  const waiters: { match: (line: string, record: Record<string, unknown> | undefined) => boolean; resolve: (line: string) => void }[] = [];
-  let buffer = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      lines.push(line);
-      let record: Record<string, unknown> | undefined;
-      try {
-        record = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        record = undefined;
-      }
-      for (const waiter of waiters.splice(0)) {
-        if (waiter.match(line, record)) waiter.resolve(line);
-        else waiters.push(waiter);
-      }
-    }
-  });
-  const done = finished(child);
-  child.stdin?.end();
-  return {
-    child,
-    done,
-    stdoutLines: () => lines,
-    waitFor(match) {
-      const seen = lines.find((line) => {
-        try {
-          return match(line, JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          return match(line, undefined);
-        }
-      });
-      if (seen !== undefined) return Promise.resolve(seen);
-      return Promise.race([
-        new Promise<string>((resolve) => waiters.push({ match, resolve })),
-        done.then((run) => {
-          throw new Error(`serve exited (${run.code}) before the expected line; stderr: ${run.stderr}`);
-        }),
-      ]);
-    },
-  };
-}
-
-async function listeningUrl(server: Serving): Promise<string> {
-  const line = await server.waitFor((_, record) => record?.msg === 'latchkey listening');
-  const url = (JSON.parse(line) as { url?: unknown }).url;
-  assert.equal(typeof url, 'string');
-  return url as string;
-}
-
 describe('latchkey serve', () => {
   const ws = workspace();
   let adminPassword = '';
@@ -278,6 +169,23 @@ describe('latchkey serve', () => {
 
   const login = (url: string, username: string, password: string) =>
     fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+
+  test('a first start that cannot listen (port in use) fails naming the address, and creates no admin', async () => {
+    const blocker = createServer();
+    try {
+      await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
+      const address = blocker.address();
+      assert.ok(typeof address === 'object' && address !== null);
+      const failed = await serve(ws, { PORT: String(address.port), LOG_LEVEL: 'silent' }).done;
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.equal(failed.stderr, `latchkey: 127.0.0.1:${address.port} is already in use: stop the other server, or choose another PORT (--port)\n`);
+      assert.doesNotMatch(failed.stdout, /admin password/);
+      // No admin whose password nobody saw: the next start (below) creates it and prints the password.
+      assert.deepEqual(await usersIn(ws.url), []);
+    } finally {
+      await new Promise((done) => blocker.close(done));
+    }
+  });
 
   test('on an empty database prints the admin password once; it logs in; SIGTERM lets a request finish, then exits 0', async () => {
     const server = serve(ws);
@@ -354,17 +262,190 @@ describe('.env in the working directory', () => {
   test('is read, and the environment wins over it', async () => {
     // No DATABASE_URL in the environment: only the .env file names the database. Its bad
     // LATCHKEY_API_STYLE would stop the command, but the environment's value wins.
-    const child = spawn(process.execPath, [BIN, 'users', 'create', '--username', 'eve', '--password', PASSWORD], {
-      cwd: ws.dir,
-      env: baseEnv({ LATCHKEY_API_STYLE: 'flat' }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = startLatchkey(['users', 'create', '--username', 'eve', '--password', PASSWORD], { dir: ws.dir, env: { LATCHKEY_API_STYLE: 'flat' } });
     const done = finished(child);
     child.stdin?.end();
     const res = await done;
     assert.equal(res.code, 0, res.stderr);
     assert.deepEqual((await usersIn(`sqlite:${join(ws.dir, 'from-dotenv.db')}`)).map((u) => u.username), ['eve']);
     assert.ok(!existsSync(join(ws.dir, 'data')), 'the default database was not created');
+  });
+});
+
+describe('latchkey <command> --help and latchkey help <command>', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  test("print the command's usage on stdout and exit 0, without creating a database", async () => {
+    const serveUsage = /^Usage:\n  latchkey serve \[--port N\] \[--host H\] \[--database URL\] \[--workers N\|auto\]\n/;
+    const createUsage = /^Usage:\n  latchkey users create --username U \[--email E\] \[--role ADMIN\|STANDARD\] \(--password P \| --password-stdin \| --no-password\)\n/;
+    const importUsage = /^Usage:\n  latchkey users import FILE \[--format json\|csv\|vega\]\n/;
+    const cases: [string[], RegExp][] = [
+      [['serve', '--help'], serveUsage],
+      [['serve', '--port', '9000', '-h'], serveUsage],
+      [['help', 'serve'], serveUsage],
+      [['migrate', '--help'], /^Usage:\n  latchkey migrate \[--database URL\]\n/],
+      [['users', '--help'], /^Usage:\n  latchkey users create [^]*  latchkey users list [^]*  latchkey users import /],
+      [['help', 'users'], /^Usage:\n  latchkey users create [^]*  latchkey users import /],
+      [['users', 'create', '--help'], createUsage],
+      [['help', 'users', 'create'], createUsage],
+      [['users', 'set-password', '--username', 'ada', '-h'], /^Usage:\n  latchkey users set-password --username U \(--password P \| --password-stdin\)\n/],
+      [['users', 'import', '--help'], importUsage],
+      [['help', 'import'], importUsage],
+      [['import', '--help'], importUsage],
+      [['keys', '--help'], /^Usage:\n  latchkey keys rotate\n[^]*  latchkey keys list \[--json\]\n/],
+      [['keys', 'list', '--help'], /^Usage:\n  latchkey keys list \[--json\]\n/],
+      [['help'], /^Usage: latchkey <command> [^]*latchkey serve [^]*latchkey keys list/],
+      [['--help'], /^Usage: latchkey <command> /],
+    ];
+    for (const [args, usage] of cases) {
+      const res = await ws.run(args);
+      assert.equal(res.code, 0, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stdout, usage, args.join(' '));
+      assert.match(res.stdout, /Configuration comes from the environment and a \.env file/, args.join(' '));
+      assert.equal(res.stderr, '', args.join(' '));
+    }
+    // One command's help is that command's, not the whole list.
+    assert.doesNotMatch((await ws.run(['users', 'create', '--help'])).stdout, /users list|keys|serve/);
+    assert.ok(!existsSync(join(ws.dir, 'latchkey.db')), 'no database was created');
+  });
+
+  test('bad usage is refused (exit 2, with the usage) before any database is opened or created', async () => {
+    const cases: [string[], RegExp][] = [
+      [['users', 'create', '--username', 'ada'], /^latchkey: give --password P or --password-stdin /],
+      [['users', 'create', '--password', PASSWORD], /^latchkey: --username is required\nUsage:\n  latchkey users create /],
+      [['users', 'list', '--bogus'], /^latchkey: Unknown option '--bogus'\nUsage:\n  latchkey users list /],
+      [['users', 'frobnicate'], /^latchkey: unknown users command: frobnicate\nUsage:\n  latchkey users create /],
+      [['users'], /^latchkey: unknown users command: \(none\)\n/],
+      [['users', 'set-role', '--username', 'ada', '--role', 'GOD'], /^latchkey: --role: must be ADMIN or STANDARD\n$/],
+      [['users', 'set-password', '--username', 'ada'], /^latchkey: --password or --password-stdin is required\n/],
+      [['users', 'import'], /^latchkey: users import takes one FILE\n/],
+      [['users', 'import', join(ws.dir, 'missing.csv')], /^latchkey: FILE: .*missing\.csv: cannot read it \(ENOENT\)\n$/],
+      [['migrate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey migrate /],
+      [['keys', 'rotate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey keys rotate\n/],
+      [['keys', 'spin'], /^latchkey: unknown keys command: spin\n/],
+      [['import', 'users.csv'], /^latchkey: unknown command: import \(it is latchkey users import FILE\)\nUsage:\n  latchkey users import FILE/],
+      [['help', 'frobnicate'], /^latchkey: no such command: frobnicate\nUsage: latchkey <command> /],
+      [[], /^Usage: latchkey <command> /],
+    ];
+    for (const [args, message] of cases) {
+      const res = await ws.run(args);
+      assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, message, args.join(' '));
+      assert.doesNotMatch(res.stderr, /place it at the end/, "Node's raw parseArgs advice is not shown");
+      assert.equal(res.stdout, '', args.join(' '));
+    }
+    assert.ok(!existsSync(join(ws.dir, 'latchkey.db')), 'no database was created');
+  });
+});
+
+/** A TCP port on 127.0.0.1 that nobody listens on: taken, then given back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  assert.ok(typeof address === 'object' && address !== null);
+  return address.port;
+}
+
+describe('runtime errors name the database (without its password) and what to check', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  test('an unreachable PostgreSQL', async () => {
+    const port = await closedPort();
+    const res = await runCli(['migrate'], { env: { DATABASE_URL: `postgres://latchkey:hunter2-secret@127.0.0.1:${port}/latchkey` } });
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(
+      res.stderr,
+      `latchkey: cannot reach PostgreSQL at postgres://latchkey:***@127.0.0.1:${port}/latchkey (connect ECONNREFUSED 127.0.0.1:${port}): ` +
+        'check that the server is running and that DATABASE_URL names its host and port\n',
+    );
+    assert.equal(res.stdout, '');
+  });
+
+  test('a DATABASE_URL that is malformed or of another engine is never echoed with its password', async () => {
+    for (const url of ['mysql://app:hunter2-secret@db.example.com/latchkey', 'postgres://app:hunter2-secret@127.0.0.1:notaport/latchkey']) {
+      const res = await runCli(['users', 'list'], { env: { DATABASE_URL: url } });
+      assert.notEqual(res.code, 0, url);
+      assert.match(res.stderr, /^latchkey: .*app:\*\*\*@/, url);
+      assert.doesNotMatch(res.stderr + res.stdout, /hunter2/, url);
+    }
+    // Through --database too: the message names the flag.
+    const flag = await runCli(['migrate', '--database', 'mysql://app:hunter2-secret@db/x']);
+    assert.equal(flag.code, 2, flag.stderr);
+    assert.equal(flag.stderr, 'latchkey: --database: must be sqlite:PATH, sqlite::memory: or postgres://… (got "mysql://app:***@db/x")\n');
+  });
+
+  test('a file that is not a SQLite database', async () => {
+    const file = join(ws.dir, 'notes.txt');
+    writeFileSync(file, 'these are my notes, not a database\n'.repeat(200));
+    const res = await runCli(['migrate'], { env: { DATABASE_URL: `sqlite:${file}` } });
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(
+      res.stderr,
+      `latchkey: ${file} is not a SQLite database (file is not a database): point DATABASE_URL at a Latchkey database file, or at a new path to start a new one\n`,
+    );
+  });
+
+  test('a SQLite path that is a folder', async () => {
+    const res = await runCli(['migrate'], { env: { DATABASE_URL: `sqlite:${ws.dir}` } });
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(
+      res.stderr,
+      `latchkey: cannot open the SQLite database ${ws.dir} (unable to open database file): check that it is a file (not a folder) this user may read and write, in a folder it may write to\n`,
+    );
+  });
+
+  test('a SQLite path whose folder cannot be made', async () => {
+    const blocker = join(ws.dir, 'blocker');
+    writeFileSync(blocker, 'a file where the folder should be');
+    const file = join(blocker, 'latchkey.db');
+    const res = await runCli(['users', 'list'], { env: { DATABASE_URL: `sqlite:${file}` } });
+    assert.equal(res.code, 1, res.stderr);
+    const escaped = file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    // Node reports a file in the way of mkdir as EEXIST on some systems and ENOTDIR on others.
+    assert.match(res.stderr, new RegExp(`^latchkey: cannot create the folder of the SQLite database ${escaped} \\((EEXIST|ENOTDIR)\\): check that DATABASE_URL names a path this user may write to\n$`));
+  });
+});
+
+describe('database and Redis drivers', () => {
+  const ws = workspace();
+  after(() => ws.remove());
+
+  /** The driver packages a fresh process has loaded after running one command in-process. */
+  async function driversLoadedBy(argv: string[], env: Record<string, string>): Promise<string[]> {
+    const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+    const script = `
+      import { createRequire } from 'node:module';
+      const { main } = await import(${JSON.stringify(cli)});
+      const sink = { write: () => true };
+      const code = await main(${JSON.stringify(argv)}, { env: ${JSON.stringify({ LOG_LEVEL: 'silent', ...env })}, cwd: ${JSON.stringify(ws.dir)}, stdout: sink, stderr: sink, readStdin: () => '' });
+      const loaded = Object.keys(createRequire(${JSON.stringify(cli)}).cache).map((p) => /node_modules[/](pg|ioredis|better-sqlite3)[/]/.exec(p)?.[1]).filter(Boolean);
+      process.stdout.write(JSON.stringify({ code, loaded: [...new Set(loaded)].sort() }));
+    `;
+    // Run from the package, where tsx resolves; the command itself works in the workspace (io.cwd).
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: baseEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const run = await finished(child);
+    assert.equal(run.code, 0, run.stderr);
+    const { code, loaded } = JSON.parse(run.stdout) as { code: number; loaded: string[] };
+    return [String(code), ...loaded];
+  }
+
+  test('only the configured engine is loaded: SQLite never loads pg or ioredis, PostgreSQL never loads better-sqlite3', async () => {
+    const port = await closedPort();
+    const [sqlite, postgres] = await Promise.all([
+      driversLoadedBy(['users', 'list'], { DATABASE_URL: ws.url }),
+      // An unreachable PostgreSQL: the command fails (exit 1), having loaded pg only.
+      driversLoadedBy(['users', 'list'], { DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` }),
+    ]);
+    assert.deepEqual(sqlite, ['0', 'better-sqlite3']);
+    assert.deepEqual(postgres, ['1', 'pg']);
   });
 });
 

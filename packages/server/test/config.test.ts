@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, parseConfig, parseDuration } from '../src/config.ts';
+import { redactPasswords, urlWithoutPassword } from '../src/redact.ts';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable` (in the property and the message). */
 function refuses(env: Record<string, string>, variable: string): void {
@@ -240,5 +241,79 @@ describe('LATCHKEY_PUBLIC_URL', () => {
     for (const value of ['auth.example.com', 'ftp://example.com', 'https://example.com/?a=1', 'https://u:p@example.com', 'https://example.com/#x']) {
       refuses({ LATCHKEY_PUBLIC_URL: value }, 'LATCHKEY_PUBLIC_URL');
     }
+  });
+});
+
+/** The message of the ConfigError that `env` is refused with. */
+function refusal(env: Record<string, string>): string {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail(`${JSON.stringify(env)} was accepted`);
+}
+
+describe('messages a newcomer meets (issue 15)', () => {
+  test('a well-formed duration below the minimum is refused with the minimum, not the format', () => {
+    assert.equal(refusal({ LATCHKEY_ACCESS_TTL: '500ms' }), 'LATCHKEY_ACCESS_TTL: must be at least 1s (got "500ms")');
+    assert.equal(refusal({ LATCHKEY_ACCESS_TTL: '0' }), 'LATCHKEY_ACCESS_TTL: must be at least 1s (got "0")');
+    assert.equal(refusal({ LATCHKEY_SESSION_MAX_AGE: '10ms' }), 'LATCHKEY_SESSION_MAX_AGE: must be at least 1s, or 0 (got "10ms")');
+    assert.equal(refusal({ LATCHKEY_ACCESS_TTL: 'soon' }), 'LATCHKEY_ACCESS_TTL: must be a duration such as 90s, 15m, 1h or 7d (got "soon")');
+    assert.equal(refusal({ LATCHKEY_LIMIT_LOGIN_PAIR: '5/500ms' }), 'LATCHKEY_LIMIT_LOGIN_PAIR: the window must be at least 1s (got "5/500ms")');
+    // The smallest accepted values are accepted.
+    assert.equal(parseConfig({ LATCHKEY_ACCESS_TTL: '1000ms' }).accessTtlMs, 1000);
+    assert.equal(parseConfig({ LATCHKEY_REFRESH_REUSE_GRACE: '1ms' }).refreshReuseGraceMs, 1);
+  });
+
+  test('every boolean variable takes the same spellings, in any case', () => {
+    const spellings: [string, boolean][] = [
+      ['true', true], ['yes', true], ['on', true], ['1', true], ['TRUE', true], ['On', true],
+      ['false', false], ['no', false], ['off', false], ['0', false], ['NO', false], ['Off', false],
+    ];
+    for (const [value, expected] of spellings) {
+      assert.equal(parseConfig({ LATCHKEY_LIMITS: value }).limitsEnabled, expected, `LATCHKEY_LIMITS=${value}`);
+      assert.equal(parseConfig({ LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_AUTO_CREATE: value }).google?.autoCreate, expected, value);
+    }
+    for (const variable of ['LATCHKEY_LIMITS', 'LATCHKEY_GOOGLE_AUTO_CREATE']) {
+      assert.equal(
+        refusal({ LATCHKEY_GOOGLE_CLIENT_ID: 'id', [variable]: 'maybe' }),
+        `${variable}: must be one of true, yes, on, 1 or false, no, off, 0 (got "maybe")`,
+      );
+    }
+  });
+
+  test('a refused URL is echoed without its password', () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ DATABASE_URL: 'mysql://app:hunter2-secret@db.example.com/latchkey' }, 'mysql://app:***@db.example.com/latchkey'],
+      // Malformed, with an unencoded @ and / in the password: still masked up to the last @.
+      [{ DATABASE_URL: 'mariadb://app:hun/ter@2-secret@db.example.com/x' }, 'mariadb://app:***@db.example.com/x'],
+      [{ LATCHKEY_PUBLIC_URL: 'https://app:hunter2-secret@auth.example.com' }, 'https://app:***@auth.example.com'],
+      [{ LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_ISSUER: 'https://u:hunter2-secret@idp example.com' }, 'https://u:***@idp example.com'],
+    ];
+    for (const [env, shown] of cases) {
+      const message = refusal(env);
+      assert.ok(message.includes(shown), message);
+      assert.doesNotMatch(message, /hunter2|secret@/, message);
+    }
+  });
+});
+
+describe('passwords in URLs', () => {
+  test('are masked wherever a URL is shown, malformed ones included', () => {
+    const cases: [string, string][] = [
+      ['postgres://app:s3cret@db:5432/latchkey', 'postgres://app:***@db:5432/latchkey'],
+      ['redis://:s3cret@redis:6379', 'redis://:***@redis:6379'],
+      ['postgres://app@db/latchkey', 'postgres://app@db/latchkey'],
+      ['postgres://db/latchkey?user=app&password=s3cret&sslmode=require', 'postgres://db/latchkey?user=app&password=***&sslmode=require'],
+      ['postgres://app:s3c@r/t@db/latchkey', 'postgres://app:***@db/latchkey'],
+      ['sqlite:./data/latchkey.db', 'sqlite:./data/latchkey.db'],
+    ];
+    for (const [url, shown] of cases) assert.equal(urlWithoutPassword(url), shown, url);
+    assert.equal(
+      redactPasswords('connect to postgres://app:s3cret@db/x failed; redis://:other@r:6379 too'),
+      'connect to postgres://app:***@db/x failed; redis://:***@r:6379 too',
+    );
   });
 });

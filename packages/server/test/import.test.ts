@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import * as argon2 from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import SQLite from 'better-sqlite3';
 import { guessFormat, importUsers, readImportSource } from '../src/auth/import.ts';
 import { type TestServer, claimsOf, matrix, startTestServer } from './support/server.ts';
+import { type CliResult, runCli } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/latchkey.js', import.meta.url));
 
-/** Runs the real `latchkey` command with only the given environment (and no .env file: cwd is a temp dir). */
-function latchkey(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+/** Runs the `latchkey` command in-process with only the given environment (and no .env file). */
+function latchkey(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCli(args, { env });
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-import-'));

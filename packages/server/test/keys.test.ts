@@ -1,25 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { rotateSigningKeys } from '../src/auth/keys.ts';
 import { parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
 import { type TestServer, claimsOf, headerOf, matrix, startTestServer, tokensOf } from './support/server.ts';
+import { type CliResult, runCli } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/latchkey.js', import.meta.url));
 const ROOT_PASSWORD = 'root-password-for-tests';
 
-/** Runs the real `latchkey` command with only the given environment (and no .env file: cwd is a temp dir). */
-function latchkey(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+/** Runs the `latchkey` command in-process with only the given environment (and no .env file). */
+function latchkey(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCli(args, { env });
 }
 
 interface Jwk {

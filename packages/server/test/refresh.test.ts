@@ -53,8 +53,25 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(claimsOf(tokensOf(byCookie, style).refresh).sid, claimsOf(c.refresh).sid);
     });
 
-    test('no refresh token in body or cookie is a 400', async () => {
-      for (const options of [{}, { body: {} }, { body: { refresh_token: '' } }, { body: { refresh_token: 42 } }]) {
+    test('no refresh token in body or cookie (a signed-out page on load) is a 401 with the refresh error', async () => {
+      const before = await server.core.store.db.selectFrom('sessions').select('id').execute();
+      for (const options of [{}, { body: {} }, { headers: { 'content-type': 'application/json' }, raw: '{}' }]) {
+        const res = await server.request('POST', '/api/auth/refresh', options);
+        assert.equal(res.status, 401, JSON.stringify(options));
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+        assert.equal(errorOf(res, style), refreshFailed);
+        if (style === 'envelope') assert.equal(res.body.error.message, 'Invalid or expired refresh token');
+      }
+      assert.deepEqual(await server.core.store.db.selectFrom('sessions').select('id').execute(), before, 'nothing was created');
+    });
+
+    test('a really malformed body is still a 400', async () => {
+      const cases = [
+        { body: { refresh_token: '' } },
+        { body: { refresh_token: 42 } },
+        { headers: { 'content-type': 'application/json' }, raw: '{"refresh_token":' },
+      ];
+      for (const options of cases) {
         const res = await server.request('POST', '/api/auth/refresh', options);
         assert.equal(res.status, 400, JSON.stringify(options));
         assert.equal(errorOf(res, style), style === 'flat' ? 'invalid request body' : 'VALIDATION_ERROR');

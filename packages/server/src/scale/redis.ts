@@ -18,6 +18,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Revocation, RevocationBus } from '../auth/revocations.ts';
 import { type LimiterFactory, memoryLimiters } from '../limits/abuse.ts';
+import { urlWithoutPassword } from '../redact.ts';
 
 /** The longest a Redis command may take before the request goes on without it (insurance limiter). */
 export const REDIS_TIMEOUT_MS = 500;
@@ -37,6 +38,8 @@ export interface RedisScaleOptions {
 export interface RedisEventLogger {
   warn(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
+  /** Each failed attempt during an outage (the warning itself is logged once per outage). */
+  debug?(obj: object, msg?: string): void;
 }
 
 export interface RedisScale {
@@ -127,15 +130,28 @@ export async function openRedisScale(options: RedisScaleOptions): Promise<RedisS
   const subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
 
   let logger: RedisEventLogger | undefined;
-  let down = false;
+  // The error that started the current outage, or undefined while Redis answers.
+  let outage: Error | undefined;
+  // Whether the current outage has been logged: once per outage, not once per retry.
+  let reported = false;
+  const redis = urlWithoutPassword(options.url);
+  const reportOutage = () => {
+    if (outage === undefined || reported || logger === undefined) return;
+    reported = true;
+    logger.warn(
+      { event: 'redis_unavailable', redis, err: { message: outage.message || outage.name } },
+      `redis at ${redis} unavailable: rate limits count per instance and revocations travel through the database until it returns; check that Redis is running and REDIS_URL`,
+    );
+  };
   const onError = (error: Error) => {
-    // ioredis retries by itself; report the outage once, never the URL (it may hold a password).
-    if (!down) logger?.warn({ event: 'redis_unavailable', err: { message: error.message } }, 'redis unavailable');
-    down = true;
+    outage ??= error;
+    if (reported) logger?.debug?.({ event: 'redis_retry', redis, err: { message: error.message || error.name } }, 'redis still unavailable');
+    reportOutage();
   };
   const onReady = () => {
-    if (down) logger?.info({ event: 'redis_available' }, 'redis available again');
-    down = false;
+    if (outage !== undefined && reported) logger?.info({ event: 'redis_available', redis }, `redis at ${redis} available again`);
+    outage = undefined;
+    reported = false;
   };
   client.on('error', onError);
   subscriber.on('error', onError);
@@ -178,6 +194,8 @@ export async function openRedisScale(options: RedisScaleOptions): Promise<RedisS
     },
     setLogger(next) {
       logger = next;
+      // Redis was already away at start, before there was a logger: say so now.
+      reportOutage();
     },
     close,
   };

@@ -7,10 +7,11 @@
  *   await store.migrate();
  */
 import { resolve } from 'node:path';
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { createPrivateFile } from './private-files.ts';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
+import { urlWithoutPassword } from '../redact.ts';
 import { StaticMigrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -30,10 +31,29 @@ export interface StoreOptions {
   readonly poolSize?: number;
 }
 
-function openSqlite(url: string): Kysely<Database> {
+/**
+ * The drivers load only for the engine configured (a PostgreSQL deployment never loads the native
+ * SQLite module, and the reverse), so one that failed to install does not stop the other.
+ */
+async function sqliteDriver(): Promise<typeof SQLite> {
+  return (await import('better-sqlite3')).default;
+}
+
+async function pgDriver(): Promise<typeof pg> {
+  return (await import('pg')).default;
+}
+
+/** The file a `sqlite:` URL names, as an absolute path (or `:memory:`). */
+export function sqliteFile(url: string): string {
   const path = url.slice('sqlite:'.length);
-  const file = path === ':memory:' ? ':memory:' : resolve(path);
+  return path === ':memory:' ? ':memory:' : resolve(path);
+}
+
+async function openSqlite(url: string): Promise<Kysely<Database>> {
+  const file = sqliteFile(url);
+  // The folder 0700 and the file 0600 when we create them: the file holds the generated HS256 secret.
   if (file !== ':memory:') createPrivateFile(file);
+  const SQLite = await sqliteDriver();
   const sqlite = new SQLite(file);
   // WAL lets readers run beside the one writer; NORMAL sync is durable across a process crash (kill -9)
   // and keeps the file consistent on power loss. The busy timeout makes writers from other processes wait.
@@ -81,7 +101,7 @@ function cachedStatements(sqlite: SQLite.Database): { prepare(sql: string): SQLi
  */
 export const PG_FAIL_FAST_MS = 1500;
 
-function openPostgres(url: string, poolSize: number, serving: boolean): Kysely<Database> {
+function openPostgres(pg: typeof import('pg').default, url: string, poolSize: number, serving: boolean): Kysely<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -109,17 +129,24 @@ function openPostgres(url: string, poolSize: number, serving: boolean): Kysely<D
 
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const engine: Engine = url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
-  const db = engine === 'sqlite' ? openSqlite(url) : openPostgres(url, options.poolSize ?? 10, true);
+  const driver = engine === 'postgres' ? await pgDriver() : undefined;
+  let db: Kysely<Database>;
+  try {
+    db = driver === undefined ? await openSqlite(url) : openPostgres(driver, url, options.poolSize ?? 10, true);
+  } catch (error) {
+    throw new StoreOpenError(url, error);
+  }
   return {
     db,
     engine,
     async migrate() {
-      const migrationDb = engine === 'sqlite' ? db : openPostgres(url, 1, false);
+      const migrationDb = driver === undefined ? db : openPostgres(driver, url, 1, false);
       try {
         // Kysely's migrator takes a lock, so instances starting together apply each migration once.
         const migrator = new Migrator({ db: migrationDb, provider: new StaticMigrationProvider(engine) });
         const { error, results } = await migrator.migrateToLatest();
-        if (error) throw error instanceof Error ? error : new Error(String(error));
+        // The first statement is where an unreachable server or a foreign file shows: name the database.
+        if (error) throw StoreOpenError.describes(error) ? new StoreOpenError(url, error) : error instanceof Error ? error : new Error(String(error));
         return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
       } finally {
         if (migrationDb !== db) await migrationDb.destroy();
@@ -132,4 +159,64 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       await db.destroy();
     },
   };
+}
+
+const SQLITE_FILE_CODES = new Set(['SQLITE_CANTOPEN', 'SQLITE_NOTADB', 'SQLITE_PERM', 'SQLITE_READONLY', 'SQLITE_CORRUPT', 'SQLITE_IOERR']);
+const FILE_SYSTEM_CODES = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'ENOSPC']);
+const PG_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'ENETUNREACH']);
+
+/**
+ * The database named by DATABASE_URL could not be opened: says which one (the URL without its
+ * password, or the SQLite file's path) and what to check, instead of a bare `connect ECONNREFUSED
+ * 127.0.0.1:5432` or `file is not a database`.
+ */
+export class StoreOpenError extends Error {
+  override readonly name = 'StoreOpenError';
+
+  constructor(url: string, cause: unknown) {
+    super(describeOpenFailure(url, cause), { cause });
+  }
+
+  /** Whether a failure is about reaching or opening the database, rather than a bug in a statement. */
+  static describes(error: unknown): boolean {
+    const { code, message } = errorParts(error);
+    if (code !== undefined && (SQLITE_FILE_CODES.has(code) || PG_NETWORK_CODES.has(code) || /^(08|28|3D)/.test(code))) return true;
+    return /Connection terminated|timeout expired|connection timeout/i.test(message);
+  }
+}
+
+function errorParts(error: unknown): { code: string | undefined; message: string } {
+  if (typeof error !== 'object' || error === null) return { code: undefined, message: String(error) };
+  const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
+  // Node reports a refused connection to a name with several addresses (localhost: ::1 and 127.0.0.1) as an
+  // AggregateError with an empty message; its parts say what happened.
+  const parts = Array.isArray(errors) ? errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ') : '';
+  return { code: typeof code === 'string' ? code : undefined, message: (typeof message === 'string' && message !== '' ? message : parts) || String(error) };
+}
+
+function describeOpenFailure(url: string, cause: unknown): string {
+  const { code, message } = errorParts(cause);
+  if (url.startsWith('sqlite:')) {
+    const file = sqliteFile(url);
+    // The native module itself is missing or was built for another Node: nothing to do with the file.
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED' || /bindings file|better_sqlite3\.node|NODE_MODULE_VERSION/.test(message)) {
+      return `the SQLite driver (better-sqlite3) cannot be loaded (${message}): run npm install again; without a prebuilt binary for this platform it compiles from source and needs a C++ toolchain (see the README)`;
+    }
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+      return `${file} is not a SQLite database (${message}): point DATABASE_URL at a Latchkey database file, or at a new path to start a new one`;
+    }
+    if (code !== undefined && FILE_SYSTEM_CODES.has(code)) {
+      return `cannot create the folder of the SQLite database ${file} (${code}): check that DATABASE_URL names a path this user may write to`;
+    }
+    return `cannot open the SQLite database ${file} (${message}): check that it is a file (not a folder) this user may read and write, in a folder it may write to`;
+  }
+  const shown = urlWithoutPassword(url);
+  if (code !== undefined && PG_NETWORK_CODES.has(code)) {
+    return `cannot reach PostgreSQL at ${shown} (${message}): check that the server is running and that DATABASE_URL names its host and port`;
+  }
+  if (code === '28P01' || code === '28000') {
+    return `PostgreSQL at ${shown} refused the login (${message}): check the user and password in DATABASE_URL`;
+  }
+  if (code === '3D000') return `PostgreSQL at ${shown}: ${message}: create the database, or fix its name in DATABASE_URL`;
+  return `PostgreSQL at ${shown}: ${message}: check DATABASE_URL and that the server accepts connections`;
 }

@@ -261,6 +261,23 @@ function migration0006(engine: Engine): Migration {
   };
 }
 
+/**
+ * The bootstrap admin (LATCHKEY_ADMIN_USERNAME/PASSWORD) is created once per database: this records each
+ * one created, so that deleting it is final (issue 10 item 17). Existing databases start with no record;
+ * their bootstrap admin, when still there, is recorded at the next start.
+ */
+function migration0008(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('bootstrapped_admins')
+        .addColumn('username_key', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** All migrations, in order. Names sort in the order they must run. */
 export function migrations(engine: Engine, log: (message: string) => void = (message) => console.warn(message)): Record<string, Migration> {
   return {
@@ -269,6 +286,7 @@ export function migrations(engine: Engine, log: (message: string) => void = (mes
     '0004_drop_refresh_parent_index': migration0004(),
     '0005_credential_version_and_identifier_keys': migration0005(log),
     '0006_accounts_by_email': migration0006(engine),
+    '0008_bootstrapped_admins': migration0008(),
   };
 }
 

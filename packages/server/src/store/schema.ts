@@ -147,6 +147,15 @@ export interface MailOutboxTable {
   last_error: string | null;
 }
 
+/**
+ * Bootstrap admins (LATCHKEY_ADMIN_USERNAME) this database has created, by username key: one that an
+ * admin deleted later is not created again at the next start.
+ */
+export interface BootstrappedAdminsTable {
+  username_key: string;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -159,6 +168,7 @@ export interface Database {
   server_secrets: ServerSecretsTable;
   link_tokens: LinkTokensTable;
   mail_outbox: MailOutboxTable;
+  bootstrapped_admins: BootstrappedAdminsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -1,6 +1,6 @@
 /** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
 import type { FastifyInstance } from 'fastify';
-import { InvalidRefreshToken, RateLimited, RefreshTokenReused, ValidationFailed } from '../../errors.ts';
+import { InvalidRefreshToken, RateLimited, RefreshTokenReused } from '../../errors.ts';
 import { clientAddress, optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
 import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
 
@@ -15,7 +15,7 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
         tags: ['auth'],
         summary: 'Rotate a refresh token',
         description:
-          'Spends the refresh token and returns a new pair. The token comes from the body (`refresh_token` or `refreshToken`) or the `latchkey_refresh` cookie. ' +
+          'Spends the refresh token and returns a new pair. The token comes from the body (`refresh_token` or `refreshToken`) or the `latchkey_refresh` cookie; neither: 401, as for a bad token. ' +
           'The cookie is read and set only without a body or with a JSON one; a request whose `Origin` is neither this server nor an allowed origin is refused (403).',
         body: refreshBody,
         response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 429: docs.error },
@@ -24,7 +24,9 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const body = (request.body ?? {}) as RefreshBody;
       const token = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
-      if (token === undefined) throw new ValidationFailed([{ field: 'refresh_token', message: 'is required (in the body or the latchkey_refresh cookie)' }]);
+      // No token at all is what every signed-out page sends on load: "no session" (401), not a bad request.
+      // A body that is really malformed (bad JSON, a token that is not a string) is still refused with 400.
+      if (token === undefined) throw new InvalidRefreshToken('no refresh token in the body or the latchkey_refresh cookie');
       const { metrics } = ctx.core;
       try {
         await ctx.core.limiter.beforeRefresh(clientAddress(request));
