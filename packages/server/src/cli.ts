@@ -74,8 +74,8 @@ const COMMAND_USAGE = {
   'users import': `latchkey users import FILE [--format json|csv|vega]
     import users with their password hashes; the format is guessed from the file; re-runs skip existing users`,
   'keys rotate': `latchkey keys rotate [--now]
-    published first, signing after LATCHKEY_KEY_PUBLISH_DELAY (--now: at once, for a compromised key);
-    a new signing key; old ones verify until their tokens expire`,
+    a new signing key, published at once and signing after LATCHKEY_KEY_PUBLISH_DELAY (--now: signing at once,
+    for a compromised key); old ones verify until their tokens expire`,
   'keys list': `latchkey keys list [--json]
     the signing keys and what each is used for`,
 } as const;

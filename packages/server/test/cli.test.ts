@@ -188,7 +188,8 @@ describe('latchkey serve', () => {
   });
 
   test('on an empty database prints the admin password once; it logs in; SIGTERM lets a request finish, then exits 0', async () => {
-    const server = serve(ws);
+    // The access log tells the test when the in-flight request has arrived (it is off by default).
+    const server = serve(ws, { LATCHKEY_ACCESS_LOG: 'on' });
     const url = await listeningUrl(server);
     const printed = server.stdoutLines().filter((line) => line.startsWith('admin password: '));
     assert.equal(printed.length, 1, server.stdoutLines().join('\n'));
@@ -278,7 +279,7 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
 
   test("print the command's usage on stdout and exit 0, without creating a database", async () => {
     const serveUsage = /^Usage:\n  latchkey serve \[--port N\] \[--host H\] \[--database URL\] \[--workers N\|auto\]\n/;
-    const createUsage = /^Usage:\n  latchkey users create --username U \[--email E\] \[--role ADMIN\|STANDARD\] \(--password P \| --password-stdin \| --no-password\)\n/;
+    const createUsage = /^Usage:\n  latchkey users create --username U \[--email E\] \[--role ADMIN\|STANDARD\] \(--password P \| --password-stdin \| --no-password\) \[--unverified\]\n/;
     const importUsage = /^Usage:\n  latchkey users import FILE \[--format json\|csv\|vega\]\n/;
     const cases: [string[], RegExp][] = [
       [['serve', '--help'], serveUsage],
@@ -293,7 +294,7 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['users', 'import', '--help'], importUsage],
       [['help', 'import'], importUsage],
       [['import', '--help'], importUsage],
-      [['keys', '--help'], /^Usage:\n  latchkey keys rotate\n[^]*  latchkey keys list \[--json\]\n/],
+      [['keys', '--help'], /^Usage:\n  latchkey keys rotate \[--now\]\n[^]*  latchkey keys list \[--json\]\n/],
       [['keys', 'list', '--help'], /^Usage:\n  latchkey keys list \[--json\]\n/],
       [['help'], /^Usage: latchkey <command> [^]*latchkey serve [^]*latchkey keys list/],
       [['--help'], /^Usage: latchkey <command> /],
@@ -322,7 +323,7 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['users', 'import'], /^latchkey: users import takes one FILE\n/],
       [['users', 'import', join(ws.dir, 'missing.csv')], /^latchkey: FILE: .*missing\.csv: cannot read it \(ENOENT\)\n$/],
       [['migrate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey migrate /],
-      [['keys', 'rotate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey keys rotate\n/],
+      [['keys', 'rotate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey keys rotate \[--now\]\n/],
       [['keys', 'spin'], /^latchkey: unknown keys command: spin\n/],
       [['import', 'users.csv'], /^latchkey: unknown command: import \(it is latchkey users import FILE\)\nUsage:\n  latchkey users import FILE/],
       [['help', 'frobnicate'], /^latchkey: no such command: frobnicate\nUsage: latchkey <command> /],
@@ -394,7 +395,7 @@ describe('runtime errors name the database (without its password) and what to ch
     assert.equal(res.code, 1, res.stderr);
     assert.equal(
       res.stderr,
-      `latchkey: cannot open the SQLite database ${ws.dir} (unable to open database file): check that it is a file (not a folder) this user may read and write, in a folder it may write to\n`,
+      `latchkey: cannot open the SQLite database ${ws.dir} (EISDIR: illegal operation on a directory, open '${ws.dir}'): check that it is a file (not a folder) this user may read and write, in a folder it may write to\n`,
     );
   });
 
