@@ -33,6 +33,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           LATCHKEY_TRUST_PROXY: 'true',
           LATCHKEY_LIMIT_LOGIN_PER_ADDRESS: '3/1m',
           LOG_LEVEL: 'info',
+          // The SIGTERM test below waits for its request's "incoming request" line (off by default).
+          LATCHKEY_ACCESS_LOG: 'on',
         },
         ['--workers', '2'],
       );
