@@ -59,8 +59,16 @@ export interface Config {
    * the passkey origin and RP ID, the discovery document. An origin plus an optional path, no trailing slash.
    */
   readonly publicUrl: string;
+  /** `LATCHKEY_UI`: serve the hosted pages and admin console under `/ui/` (SPEC §12). */
+  readonly ui: boolean;
+  /** `LATCHKEY_APP_NAME`: the name in page titles and mail. */
+  readonly appName: string;
+  /** `LATCHKEY_SIGNUP` (SPEC §10): whether people may sign themselves up, and how. */
+  readonly signup: SignupMode;
   readonly logLevel: string;
 }
+
+export type SignupMode = 'off' | 'open' | 'verify';
 
 export interface GoogleConfig {
   readonly clientId: string;
@@ -212,6 +220,13 @@ function parsePublicUrl(name: string, value: string | undefined, host: string, p
     throw new ConfigError(name, `must be an http(s) URL without query, fragment or credentials (got "${value}")`);
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+/** A name shown in titles and mail: printable, one line, short enough for a browser tab. */
+function parseAppName(name: string, value: string): string {
+  const trimmed = value.trim();
+  if (trimmed.length >= 1 && trimmed.length <= 64 && !/[\u0000-\u001f\u007f]/.test(trimmed)) return trimmed;
+  throw new ConfigError(name, `must be 1-64 printable characters on one line (got "${value}")`);
 }
 
 function parseDatabaseUrl(name: string, value: string): string {
@@ -432,6 +447,9 @@ export function parseConfig(env: Env): Config {
     allowedRedirects: Object.freeze(read.origins('LATCHKEY_ALLOWED_REDIRECTS')),
     revocationFeedKey: read.string('LATCHKEY_REVOCATION_FEED_KEY'),
     publicUrl: parsePublicUrl('LATCHKEY_PUBLIC_URL', read.string('LATCHKEY_PUBLIC_URL'), host, port),
+    ui: read.boolean('LATCHKEY_UI', true),
+    appName: parseAppName('LATCHKEY_APP_NAME', read.string('LATCHKEY_APP_NAME') ?? 'Latchkey'),
+    signup: read.oneOf('LATCHKEY_SIGNUP', ['off', 'open', 'verify'], 'off'),
     logLevel,
   };
   return Object.freeze(config);

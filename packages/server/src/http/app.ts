@@ -17,6 +17,7 @@ import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../er
 import { type RouteContext, responseMeta } from './context.ts';
 import { toLatchkeyError } from './errors.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
+import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { loginRoutes } from './routes/login.ts';
 import { logoutRoutes } from './routes/logout.ts';
@@ -26,6 +27,7 @@ import { operationsRoutes } from './routes/operations.ts';
 import { refreshRoutes } from './routes/refresh.ts';
 import { revocationRoutes } from './routes/revocations.ts';
 import { sessionRoutes } from './routes/sessions.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { verifyRoutes } from './routes/verify.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
 import { envelopeStyle } from './styles/envelope.ts';
@@ -200,8 +202,10 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     wellKnownRoutes,
     adminUserRoutes,
     adminAuditRoutes,
+    adminKeyRoutes,
     oidcRoutes,
     revocationRoutes,
+    uiRoutes,
     ...(options.routes ?? []),
   ]) {
     await install(app, ctx);
