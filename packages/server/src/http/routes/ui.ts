@@ -67,7 +67,7 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext): Promise
     const sendPage = (reply: FastifyReply) => {
       if (!built) throw new ServiceUnavailable('ui build');
       // The page itself must be re-checked on every load; its hashed assets may be cached for good.
-      return reply.header('cache-control', 'no-cache').sendFile('index.html');
+      return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });
     };
 
     ui.get('/ui', { schema: { tags, summary: 'The hosted pages', description: 'Redirects to /ui/login.', response: { 302: { description: 'To /ui/login', type: 'null' } } } }, async (_request, reply) =>
@@ -134,7 +134,7 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext): Promise
         if (!built || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|woff2)$/.test(name) || !existsSync(UI_DIST + 'assets/' + name)) {
           throw new NotFound();
         }
-        return reply.header('cache-control', 'public, max-age=31536000, immutable').sendFile('assets/' + name);
+        return reply.header('cache-control', 'public, max-age=31536000, immutable').sendFile('assets/' + name, { cacheControl: false });
       },
     );
 
