@@ -12,6 +12,11 @@ function sentence(text: string): string {
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
+/** `new_password` and `newPassword` both read as "new password". */
+function words(text: string): string {
+  return text.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ').replace(/^(\S+ \S+)/, (m) => m.toLowerCase());
+}
+
 /** `context` says which token an INVALID_TOKEN is about: a link in mail, or the second step of a sign-in. */
 export function describeError(error: unknown, context: 'link' | 'mfa' | 'default' = 'default'): string {
   if (!(error instanceof LatchkeyError)) return error instanceof Error && error.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out.' : 'Something went wrong. Please try again.';
@@ -43,9 +48,9 @@ export function describeError(error: unknown, context: 'link' | 'mfa' | 'default
     case 'INTERNAL_ERROR':
       return 'The server failed. Try again, and tell your administrator if it keeps happening.';
     case 'VALIDATION_ERROR': {
-      const details = error.details?.map((d) => (d.field === 'body' ? d.message : `${d.field}: ${d.message}`)).join('; ');
+      const details = error.details?.map((d) => (d.field === 'body' ? d.message : `${words(d.field)} ${d.message}`)).join('; ');
       if (details) return sentence(details);
-      return error.message === 'invalid request body' ? 'Please check what you typed.' : sentence(error.message);
+      return error.message === 'invalid request body' ? 'Please check what you typed.' : sentence(words(error.message));
     }
     default:
       return sentence(error.message);
