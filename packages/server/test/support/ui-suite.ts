@@ -107,6 +107,11 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
       const expected = { style: run.style, signup: 'verify', providers: [] };
       if (run.style === 'flat') assert.deepEqual(config.body, { ...expected, app_name: 'Acme Accounts', allowed_redirects: [appOrigin] });
       else assert.deepEqual(config.body.data, { ...expected, appName: 'Acme Accounts', allowedRedirects: [appOrigin] });
+      for (const root of ['/ui', '/ui/']) {
+        const res = await fetch(server.url + root, { redirect: 'manual' });
+        assert.equal(res.status, 302);
+        assert.equal(res.headers.get('location'), '/ui/login');
+      }
       const missing = await server.request('GET', '/ui/nothing-here');
       assert.equal(missing.status, 404);
       assert.equal((await server.request('GET', '/ui/assets/../../package.json')).status, 404);

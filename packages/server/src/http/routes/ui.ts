@@ -70,9 +70,11 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext): Promise
       return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });
     };
 
-    ui.get('/ui', { schema: { tags, summary: 'The hosted pages', description: 'Redirects to /ui/login.', response: { 302: { description: 'To /ui/login', type: 'null' } } } }, async (_request, reply) =>
-      reply.redirect('/ui/login', 302),
-    );
+    for (const root of ['/ui', '/ui/']) {
+      ui.get(root, { schema: { tags, summary: 'The hosted pages', description: 'Redirects to /ui/login.', response: { 302: { description: 'To /ui/login', type: 'null' } } } }, async (_request, reply) =>
+        reply.redirect('/ui/login', 302),
+      );
+    }
 
     ui.get(
       '/ui/config.json',

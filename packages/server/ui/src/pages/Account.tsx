@@ -32,6 +32,12 @@ function Profile() {
   const me = useQuery({ queryKey: ['ui', 'me'], queryFn: () => api.get('/api/auth/me') });
   const user = me.data ?? null;
   const verified = field(user, 'email_verified');
+  const resend = useAction();
+  const sendVerification = () =>
+    void resend.run(async () => {
+      await api.anonymous('POST', '/api/auth/email/resend', { email: text(user, 'email') });
+      return `A new link to confirm ${text(user, 'email')} is on its way.`;
+    });
   return (
     <Section title="Profile">
       {me.isError ? <Message kind="error">{describeError(me.error)}</Message> : null}
@@ -55,6 +61,12 @@ function Profile() {
           <dd>{formatInstant(instant(user, 'last_login_at'))}</dd>
         </dl>
       )}
+      {text(user, 'email') !== '' && verified === false ? (
+        <button type="button" className="secondary" onClick={sendVerification} disabled={resend.busy}>
+          Send a new verification link
+        </button>
+      ) : null}
+      <ActionMessages action={resend} />
     </Section>
   );
 }
