@@ -3,7 +3,10 @@
  * OpenID sign-in coming back to Latchkey's own pages without listing its own origin.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestBrowser, type TestProvider, startTestProvider } from './support/oidc.ts';
 import { STYLES, type TestServer, errorOf, startTestServer } from './support/server.ts';
@@ -37,6 +40,30 @@ for (const style of STYLES) {
       const spec = await server.request('GET', '/openapi.json');
       assert.equal(Object.keys(spec.body.paths).some((p) => p.startsWith('/ui')), false);
       assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'root', password: 'root-password-for-tests' } })).status, 200);
+    });
+  });
+
+  describe(`pages that are not built (${style} style)`, () => {
+    let server: TestServer;
+    let empty: string;
+    before(async () => {
+      empty = mkdtempSync(join(tmpdir(), 'latchkey-no-ui-'));
+      server = await startTestServer({ style, uiDir: empty });
+    });
+    after(async () => {
+      await server.close();
+      rmSync(empty, { recursive: true, force: true });
+    });
+
+    test('a page is a 503 in the style that says nothing more, assets are 404s, and the config still answers', async () => {
+      const page = await server.request('GET', '/ui/login');
+      assert.equal(page.status, 503);
+      assert.equal(page.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.equal(page.headers.get('retry-after'), '1');
+      assert.equal(errorOf(page, style), style === 'flat' ? 'service unavailable' : 'SERVICE_UNAVAILABLE');
+      assert.notEqual(page.headers.get('content-security-policy'), null);
+      assert.equal((await server.request('GET', '/ui/assets/index-abc.js')).status, 404);
+      assert.equal((await server.request('GET', '/ui/config.json')).status, 200);
     });
   });
 

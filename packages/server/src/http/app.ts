@@ -45,6 +45,8 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Extra route groups. */
   readonly routes?: readonly RouteInstaller[];
+  /** Where the built hosted pages are (default: packages/server/ui/dist, what `npm run build` makes). */
+  readonly uiDir?: string;
 }
 
 export function styleFor(name: 'flat' | 'envelope'): WireStyle {
@@ -205,7 +207,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     adminKeyRoutes,
     oidcRoutes,
     revocationRoutes,
-    uiRoutes,
+    (a: FastifyInstance, c: RouteContext) => uiRoutes(a, c, options.uiDir),
     ...(options.routes ?? []),
   ]) {
     await install(app, ctx);

@@ -48,16 +48,17 @@ function secureHeaders(reply: FastifyReply): void {
 
 const htmlResponse = { description: 'The page (the app’s index.html)', content: { 'text/html': { schema: { type: 'string' } } } };
 
-export async function uiRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
+export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI_DIST): Promise<void> {
   const { config } = ctx.core;
   if (!config.ui) return;
   const { style } = ctx;
-  const built = existsSync(UI_DIST + 'index.html');
+  const root = dir.endsWith('/') ? dir : `${dir}/`;
+  const built = existsSync(root + 'index.html');
   const { error: errorSchema } = responseSchemas(style);
   const tags = ['ui'];
 
   await app.register(async (ui) => {
-    if (built) await ui.register(fastifyStatic, { root: UI_DIST, serve: false });
+    if (built) await ui.register(fastifyStatic, { root, serve: false });
 
     ui.addHook('onRequest', (_request, reply, done) => {
       secureHeaders(reply);
@@ -70,8 +71,8 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext): Promise
       return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });
     };
 
-    for (const root of ['/ui', '/ui/']) {
-      ui.get(root, { schema: { tags, summary: 'The hosted pages', description: 'Redirects to /ui/login.', response: { 302: { description: 'To /ui/login', type: 'null' } } } }, async (_request, reply) =>
+    for (const path of ['/ui', '/ui/']) {
+      ui.get(path, { schema: { tags, summary: 'The hosted pages', description: 'Redirects to /ui/login.', response: { 302: { description: 'To /ui/login', type: 'null' } } } }, async (_request, reply) =>
         reply.redirect('/ui/login', 302),
       );
     }
@@ -133,7 +134,7 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext): Promise
       async (request, reply) => {
         const name = (request.params as { '*': string })['*'];
         // Vite names assets by content hash: letters, digits, `-`, `_` and one extension; nothing else is served.
-        if (!built || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|woff2)$/.test(name) || !existsSync(UI_DIST + 'assets/' + name)) {
+        if (!built || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|woff2)$/.test(name) || !existsSync(root + 'assets/' + name)) {
           throw new NotFound();
         }
         return reply.header('cache-control', 'public, max-age=31536000, immutable').sendFile('assets/' + name, { cacheControl: false });
@@ -149,5 +150,5 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext): Promise
     }
   });
 
-  if (!built) app.log.warn({ dir: UI_DIST }, 'the hosted pages are not built: run `npm run build`; /ui/ answers 503');
+  if (!built) app.log.warn({ dir: root }, 'the hosted pages are not built: run `npm run build`; /ui/ answers 503');
 }
