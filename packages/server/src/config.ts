@@ -91,6 +91,10 @@ export interface Config {
   readonly linkUrl: string;
   readonly limitMailPerAddress: Limit;
   readonly limitMailPerRecipient: Limit;
+  /** `LATCHKEY_UI`: serve the hosted pages and admin console under `/ui/` (SPEC §12). */
+  readonly ui: boolean;
+  /** `LATCHKEY_APP_NAME`: the name in page titles and mail. */
+  readonly appName: string;
   readonly logLevel: string;
   /**
    * Per-request access lines (`LATCHKEY_ACCESS_LOG`, default off): two JSON lines per request are about a
@@ -327,6 +331,13 @@ function parseTrustProxy(name: string, value: string | undefined): TrustProxy {
   }
   if (entries.length === 0) throw new ConfigError(name, 'must be false, a hop count, or proxy addresses/CIDRs');
   return Object.freeze(entries);
+}
+
+/** A name shown in titles and mail: printable, one line, short enough for a browser tab. */
+function parseAppName(name: string, value: string): string {
+  const trimmed = value.trim();
+  if (trimmed.length >= 1 && trimmed.length <= 64 && !/[\u0000-\u001f\u007f]/.test(trimmed)) return trimmed;
+  throw new ConfigError(name, `must be 1-64 printable characters on one line (got "${value}")`);
 }
 
 function parseDatabaseUrl(name: string, value: string): string {
@@ -566,6 +577,8 @@ export function parseConfig(env: Env): Config {
     requestTimeoutMs: read.duration('LATCHKEY_REQUEST_TIMEOUT', '30s'),
     connectionTimeoutMs: read.duration('LATCHKEY_CONNECTION_TIMEOUT', '2m'),
     keyPublishDelayMs: read.duration('LATCHKEY_KEY_PUBLISH_DELAY', '5m', { allowZero: true }),
+    ui: read.boolean('LATCHKEY_UI', true),
+    appName: parseAppName('LATCHKEY_APP_NAME', read.string('LATCHKEY_APP_NAME') ?? 'Latchkey'),
     logLevel,
     accessLog: read.boolean('LATCHKEY_ACCESS_LOG', false),
   };

@@ -317,3 +317,29 @@ describe('passwords in URLs', () => {
     );
   });
 });
+
+describe('LATCHKEY_UI, LATCHKEY_APP_NAME and LATCHKEY_SIGNUP (SPEC §10, §12)', () => {
+  test('the pages are on, named Latchkey, and sign-up is off by default', () => {
+    const config = parseConfig({});
+    assert.equal(config.ui, true);
+    assert.equal(config.appName, 'Latchkey');
+    assert.equal(config.signup, 'off');
+  });
+
+  test('each is read', () => {
+    const config = parseConfig({ LATCHKEY_UI: 'off', LATCHKEY_APP_NAME: '  Acme Accounts ', LATCHKEY_SIGNUP: 'verify' });
+    assert.equal(config.ui, false);
+    assert.equal(config.appName, 'Acme Accounts');
+    assert.equal(config.signup, 'verify');
+    assert.equal(parseConfig({ LATCHKEY_UI: 'on' }).ui, true);
+    assert.equal(parseConfig({ LATCHKEY_SIGNUP: 'open' }).signup, 'open');
+  });
+
+  test('a bad value names the variable', () => {
+    refuses({ LATCHKEY_UI: 'sometimes' }, 'LATCHKEY_UI');
+    refuses({ LATCHKEY_SIGNUP: 'yes' }, 'LATCHKEY_SIGNUP');
+    refuses({ LATCHKEY_APP_NAME: 'two\nlines' }, 'LATCHKEY_APP_NAME');
+    refuses({ LATCHKEY_APP_NAME: 'x'.repeat(65) }, 'LATCHKEY_APP_NAME');
+    refuses({ LATCHKEY_APP_NAME: '   ' }, 'LATCHKEY_APP_NAME');
+  });
+});

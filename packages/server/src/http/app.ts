@@ -22,6 +22,7 @@ import { drainUnreadBody } from './drain.ts';
 import { toLatchkeyError } from './errors.ts';
 import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
+import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { emailRoutes } from './routes/email.ts';
 import { loginRoutes } from './routes/login.ts';
@@ -34,6 +35,7 @@ import { refreshRoutes } from './routes/refresh.ts';
 import { registerRoutes } from './routes/register.ts';
 import { revocationRoutes } from './routes/revocations.ts';
 import { sessionRoutes } from './routes/sessions.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { verifyRoutes } from './routes/verify.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
 import { envelopeStyle } from './styles/envelope.ts';
@@ -51,6 +53,8 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Extra route groups. */
   readonly routes?: readonly RouteInstaller[];
+  /** Where the built hosted pages are (default: packages/server/ui/dist, what `npm run build` makes). */
+  readonly uiDir?: string;
 }
 
 /**
@@ -255,11 +259,13 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     wellKnownRoutes,
     adminUserRoutes,
     adminAuditRoutes,
+    adminKeyRoutes,
     oidcRoutes,
     revocationRoutes,
     registerRoutes,
     emailRoutes,
     passwordResetRoutes,
+    (a: FastifyInstance, c: RouteContext) => uiRoutes(a, c, options.uiDir),
     ...(options.routes ?? []),
   ]) {
     await install(app, ctx);

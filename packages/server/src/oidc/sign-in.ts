@@ -85,7 +85,10 @@ export class OidcSignIn {
     } catch {
       throw new OidcSignInRefused('redirect_not_allowed');
     }
-    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || !this.core.config.allowedRedirects.includes(url.origin)) {
+    const { config } = this.core;
+    // Latchkey's own hosted pages (SPEC §12) are always a place to come back to.
+    const ownPages = config.ui && url.origin === new URL(config.publicUrl).origin && url.pathname.startsWith('/ui/');
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || !(ownPages || config.allowedRedirects.includes(url.origin))) {
       throw new OidcSignInRefused('redirect_not_allowed');
     }
     return url.href;

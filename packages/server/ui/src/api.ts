@@ -1,0 +1,179 @@
+/**
+ * The pages' one way to talk to Latchkey: the public HTTP API, through `@latchkey/client` in cookie mode
+ * (the access token in memory, the refresh token only in the HttpOnly cookie). Calls the client has no
+ * method for yet (sign-up, links, second factors, passkeys, admin) go through `auth.fetch`, or plain
+ * `fetch` when no one is signed in; bodies and answers are read in whichever wire style the server runs.
+ *
+ * @example
+ *   const api = new Api(auth, 'envelope');
+ *   const me = await api.get('/api/auth/me'); // fields read with field(me, 'created_at')
+ */
+import { type AuthClient, LatchkeyError } from '@latchkey/client';
+
+export type Style = 'flat' | 'envelope';
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Obj = { readonly [key: string]: Json };
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly total: number;
+  readonly page: number;
+  readonly pageSize: number;
+}
+
+const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** A field of an answer by its snake_case name, whichever style spelled it. */
+export function field(obj: Obj | null | undefined, name: string): Json | undefined {
+  if (obj === null || obj === undefined) return undefined;
+  return obj[name] ?? obj[camel(name)];
+}
+
+export function text(obj: Obj | null | undefined, name: string): string {
+  const value = field(obj, name);
+  return value === null || value === undefined ? '' : String(value);
+}
+
+/** An instant as either style sends it (Unix seconds or ISO-8601), as a Date. */
+export function instant(obj: Obj | null | undefined, name: string): Date | null {
+  const value = field(obj, name);
+  if (typeof value === 'number') return new Date(value * 1000);
+  if (typeof value === 'string') return new Date(value);
+  return null;
+}
+
+/** The flat style's sentences and the envelope's codes of the errors the pages tell apart. */
+const FLAT_CODES: Readonly<Record<string, string>> = {
+  'invalid request body': 'VALIDATION_ERROR',
+  'invalid username or password': 'INVALID_CREDENTIALS',
+  'failed to refresh access token': 'INVALID_REFRESH_TOKEN',
+  'missing authorization header': 'UNAUTHORIZED',
+  'invalid authorization header format': 'UNAUTHORIZED',
+  forbidden: 'FORBIDDEN',
+  'not found': 'NOT_FOUND',
+  'method not allowed': 'METHOD_NOT_ALLOWED',
+  'Too many requests. Please try again later.': 'RATE_LIMITED',
+  'internal server error': 'INTERNAL_ERROR',
+  'sign-up is disabled': 'SIGNUP_DISABLED',
+  'email not verified': 'EMAIL_NOT_VERIFIED',
+  'invalid code': 'INVALID_CODE',
+  'email domain not allowed': 'FORBIDDEN',
+  'username already taken': 'CONFLICT',
+  'email already taken': 'CONFLICT',
+};
+
+function codeOfStatus(status: number): string {
+  if (status === 400 || status === 413) return 'VALIDATION_ERROR';
+  if (status === 401) return 'UNAUTHORIZED';
+  if (status === 403) return 'FORBIDDEN';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 409) return 'CONFLICT';
+  if (status === 429) return 'RATE_LIMITED';
+  if (status === 503) return 'SERVICE_UNAVAILABLE';
+  return 'INTERNAL_ERROR';
+}
+
+/** The retry-after seconds of a 429, kept with the error so the message can say how long to wait. */
+export class ApiError extends LatchkeyError {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    details: readonly { field: string; message: string }[] | undefined,
+    readonly retryAfter: number | undefined,
+  ) {
+    super(status, code, message, details);
+  }
+}
+
+async function errorOf(response: Response): Promise<ApiError> {
+  const retry = Number(response.headers.get('retry-after'));
+  const retryAfter = Number.isFinite(retry) && retry > 0 ? retry : undefined;
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    return new ApiError(response.status, codeOfStatus(response.status), response.statusText || 'request failed', undefined, retryAfter);
+  }
+  const error = (body as { error?: unknown } | null)?.error;
+  if (typeof error === 'string') {
+    // `invalid or expired token` is a link token (400) or a second-step token (401), or an access token.
+    const code = error === 'invalid or expired token' ? (response.status === 401 && response.url.includes('/mfa/') ? 'INVALID_TOKEN' : response.status === 400 ? 'INVALID_TOKEN' : 'UNAUTHORIZED') : FLAT_CODES[error];
+    return new ApiError(response.status, code ?? codeOfStatus(response.status), error, undefined, retryAfter);
+  }
+  if (typeof error === 'object' && error !== null) {
+    const e = error as { code?: unknown; message?: unknown; details?: unknown };
+    const details = Array.isArray(e.details) ? (e.details as { field: string; message: string }[]) : undefined;
+    return new ApiError(response.status, String(e.code ?? codeOfStatus(response.status)), String(e.message ?? ''), details, retryAfter);
+  }
+  return new ApiError(response.status, codeOfStatus(response.status), 'request failed', undefined, retryAfter);
+}
+
+export class Api {
+  constructor(
+    readonly auth: AuthClient,
+    readonly style: Style,
+  ) {}
+
+  /** A body with snake_case keys, spelled as the style wants it (top-level keys only: nested values such as a WebAuthn credential go as they are). */
+  private body(values: Readonly<Record<string, unknown>>): string {
+    return JSON.stringify(this.style === 'flat' ? values : Object.fromEntries(Object.entries(values).map(([k, v]) => [camel(k), v])));
+  }
+
+  private async send(method: string, path: string, values: Readonly<Record<string, unknown>> | undefined, signedIn: boolean): Promise<Response> {
+    const init: RequestInit = {
+      method,
+      credentials: 'same-origin',
+      ...(values === undefined ? {} : { body: this.body(values), headers: { 'content-type': 'application/json' } }),
+    };
+    let response: Response;
+    try {
+      response = signedIn ? await this.auth.fetch(path, init) : await fetch(path, init);
+    } catch (error) {
+      if (error instanceof LatchkeyError) throw error;
+      throw new ApiError(0, 'NETWORK_ERROR', 'the server cannot be reached', undefined, undefined);
+    }
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+
+  /** The body of a 2xx answer (the envelope's `data`), or null for a 204. */
+  private async data(response: Response): Promise<Obj | null> {
+    if (response.status === 204) return null;
+    const body = (await response.json()) as Obj;
+    return this.style === 'envelope' ? ((body.data as Obj | null) ?? null) : body;
+  }
+
+  /** A call as the signed-in user (Bearer access token, refreshed as needed). */
+  async call(method: string, path: string, values?: Readonly<Record<string, unknown>>): Promise<Obj | null> {
+    return this.data(await this.send(method, path, values, true));
+  }
+
+  get(path: string): Promise<Obj | null> {
+    return this.call('GET', path);
+  }
+
+  /** A call without a session (sign-in, sign-up, links). */
+  async anonymous(method: string, path: string, values?: Readonly<Record<string, unknown>>): Promise<{ status: number; data: Obj | null }> {
+    const response = await this.send(method, path, values, false);
+    return { status: response.status, data: await this.data(response) };
+  }
+
+  async list(path: string): Promise<Page<Obj>> {
+    const response = await this.send('GET', path, undefined, true);
+    const body = (await response.json()) as Obj;
+    if (this.style === 'flat') {
+      return { items: (body.items as Obj[]) ?? [], total: Number(body.total ?? 0), page: Number(body.page ?? 1), pageSize: Number(body.page_size ?? 50) };
+    }
+    const meta = (body.meta ?? {}) as Obj;
+    return { items: (body.data as Obj[]) ?? [], total: Number(meta.total ?? 0), page: Number(meta.page ?? 1), pageSize: Number(meta.pageSize ?? 50) };
+  }
+
+  /**
+   * Takes over a session that the server started with the refresh cookie (a login, a second step, a passkey,
+   * a verified address, sign-up): one cookie refresh, so the access token lives in this page's memory only.
+   */
+  async adoptCookieSession(): Promise<void> {
+    await this.auth.refresh();
+  }
+}
