@@ -26,7 +26,14 @@ export type AuditEventType =
   | 'key_rotated'
   | 'oidc_sign_in'
   | 'oidc_linked'
-  | 'oidc_user_created';
+  | 'oidc_user_created'
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'mfa_failed'
+  | 'recovery_code_used'
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'factors_reset';
 
 /** Where a request came from; every field is optional because the CLI has no request. */
 export interface RequestContext {

@@ -59,8 +59,16 @@ export interface Config {
    * the passkey origin and RP ID, the discovery document. An origin plus an optional path, no trailing slash.
    */
   readonly publicUrl: string;
+  /** Who must have a second factor (SPEC §11): `optional` (default), `admins` or `all`. */
+  readonly mfaPolicy: MfaPolicy;
+  /** The WebAuthn relying party id: `LATCHKEY_WEBAUTHN_RP_ID`, else the host of `publicUrl`. */
+  readonly webauthnRpId: string;
+  /** Origins passkey ceremonies may come from: `publicUrl`'s origin plus `LATCHKEY_WEBAUTHN_ORIGINS`. */
+  readonly webauthnOrigins: readonly string[];
   readonly logLevel: string;
 }
+
+export type MfaPolicy = 'optional' | 'admins' | 'all';
 
 export interface GoogleConfig {
   readonly clientId: string;
@@ -197,6 +205,17 @@ class EnvReader {
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** The passkey relying party: its id must be the public host or a registrable suffix of it (WebAuthn §5.1.4.1). */
+function webauthnConfig(read: EnvReader, publicUrl: string) {
+  const host = new URL(publicUrl).hostname.replace(/^\[|\]$/g, '');
+  const rpId = read.string('LATCHKEY_WEBAUTHN_RP_ID') ?? host;
+  if (!/^[a-z0-9.-]+$/i.test(rpId) || (host !== rpId.toLowerCase() && !host.endsWith(`.${rpId.toLowerCase()}`))) {
+    throw new ConfigError('LATCHKEY_WEBAUTHN_RP_ID', `must be the host of LATCHKEY_PUBLIC_URL (${host}) or a parent domain of it (got "${rpId}")`);
+  }
+  const origins = [new URL(publicUrl).origin, ...read.origins('LATCHKEY_WEBAUTHN_ORIGINS')];
+  return { webauthnRpId: rpId.toLowerCase(), webauthnOrigins: Object.freeze([...new Set(origins)]) };
 }
 
 /** `LATCHKEY_PUBLIC_URL`: an http(s) URL without query or fragment; kept without its trailing slash. */
@@ -397,6 +416,7 @@ export function parseConfig(env: Env): Config {
 
   const port = read.integer('PORT', 8080, 0, 65535);
   const host = read.string('HOST') ?? '127.0.0.1';
+  const publicUrl = parsePublicUrl('LATCHKEY_PUBLIC_URL', read.string('LATCHKEY_PUBLIC_URL'), host, port);
 
   const config: Config = {
     port,
@@ -431,7 +451,9 @@ export function parseConfig(env: Env): Config {
     oidcProviders: Object.freeze(parseOidcProviders(read, google)),
     allowedRedirects: Object.freeze(read.origins('LATCHKEY_ALLOWED_REDIRECTS')),
     revocationFeedKey: read.string('LATCHKEY_REVOCATION_FEED_KEY'),
-    publicUrl: parsePublicUrl('LATCHKEY_PUBLIC_URL', read.string('LATCHKEY_PUBLIC_URL'), host, port),
+    publicUrl,
+    ...webauthnConfig(read, publicUrl),
+    mfaPolicy: read.oneOf('LATCHKEY_MFA', ['optional', 'admins', 'all'], 'optional'),
     logLevel,
   };
   return Object.freeze(config);
