@@ -21,6 +21,7 @@ import { ConfigError, type Config } from './config.ts';
 import { Conflict, RefusedValue } from './errors.ts';
 import { AbuseLimiter, type LimiterFactory, memoryLimiters } from './limits/abuse.ts';
 import { Metrics } from './metrics.ts';
+import { type SecondFactors, createSecondFactors } from './mfa/factors.ts';
 import { openStore, type Store } from './store/database.ts';
 
 export interface CoreOptions {
@@ -44,6 +45,8 @@ export interface Core {
   readonly sessions: SessionService;
   readonly accounts: AccountService;
   readonly passwordLogin: PasswordLogin;
+  /** TOTP, recovery codes, passkeys and the second step of sign-in (SPEC §11). */
+  readonly mfa: SecondFactors;
   readonly revocations: RevocationList;
   readonly limiter: AbuseLimiter;
   readonly audit: AuditLog;
@@ -81,7 +84,8 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   const sessions = new SessionService(db, config, tokens, revocations, audit);
   const accounts = new AccountService(users, sessions, hasher, audit);
   const limiter = new AbuseLimiter(config, options.limiters ?? memoryLimiters);
-  const passwordLogin = new PasswordLogin({ users, hasher, sessions, limiter, audit, metrics });
+  const mfa = createSecondFactors(db, { config, users, hasher, sessions, limiter, audit, metrics });
+  const passwordLogin = new PasswordLogin({ users, hasher, sessions, limiter, audit, metrics, secondStep: mfa.secondStep });
 
   const timers: NodeJS.Timeout[] = [];
   const probes: Record<string, () => Promise<void>> = { database: () => store.ping() };
@@ -96,6 +100,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     const prune = () => {
       sessions.pruneExpired().catch(() => {});
       audit.prune(config.auditRetentionMs).catch(() => {});
+      mfa.challenges.prune().catch(() => {});
     };
     timers.push(setInterval(() => void reloadKeys().catch(() => {}), KEY_RELOAD_MS).unref());
     // A token signed by a key this instance has not loaded yet (another instance saw a rotation first):
@@ -119,6 +124,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     sessions,
     accounts,
     passwordLogin,
+    mfa,
     revocations,
     limiter,
     audit,

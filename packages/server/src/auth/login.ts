@@ -9,6 +9,7 @@ import type { AuditLog, RequestContext } from '../audit.ts';
 import { InvalidCredentials, RateLimited } from '../errors.ts';
 import { type AbuseLimiter, hashIdentifier } from '../limits/abuse.ts';
 import type { Metrics } from '../metrics.ts';
+import type { PendingSignIn, SecondStep } from '../mfa/sign-in.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { IssuedTokens, SessionService } from './sessions.ts';
 import type { UserStore } from './users.ts';
@@ -32,12 +33,14 @@ export interface LoginDeps {
   readonly limiter: AbuseLimiter;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
+  /** The second factor (SPEC §11): users with a factor, or obliged to have one, do not get tokens here. */
+  readonly secondStep?: SecondStep;
 }
 
 export class PasswordLogin {
   constructor(private readonly deps: LoginDeps) {}
 
-  async login(input: LoginInput, ctx: RequestContext, log: EventLogger): Promise<IssuedTokens> {
+  async login(input: LoginInput, ctx: RequestContext, log: EventLogger): Promise<IssuedTokens | PendingSignIn> {
     const { users, hasher, sessions, limiter, audit, metrics } = this.deps;
     const ip = ctx.ip ?? 'unknown';
     try {
@@ -72,6 +75,8 @@ export class PasswordLogin {
       // Upgrade imported bcrypt hashes and older parameters while the plain password is at hand.
       await users.storeHash(user.id, await hasher.hash(input.password));
     }
+    const pending = await this.deps.secondStep?.afterPrimary(user, 'pwd', ctx);
+    if (pending !== undefined) return pending;
     await users.recordLogin(user.id);
     const issued = await sessions.start(user, ctx);
     metrics.logins.inc({ outcome: 'success' });

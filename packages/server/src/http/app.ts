@@ -17,12 +17,15 @@ import { MethodNotAllowed, NotFound, RateLimited, ValidationFailed } from '../er
 import { type RouteContext, responseMeta } from './context.ts';
 import { toLatchkeyError } from './errors.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
+import { adminFactorRoutes } from './routes/admin-factors.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { loginRoutes } from './routes/login.ts';
 import { logoutRoutes } from './routes/logout.ts';
 import { meRoutes } from './routes/me.ts';
+import { mfaRoutes } from './routes/mfa.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { operationsRoutes } from './routes/operations.ts';
+import { passkeyRoutes } from './routes/passkeys.ts';
 import { refreshRoutes } from './routes/refresh.ts';
 import { revocationRoutes } from './routes/revocations.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -202,6 +205,9 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     adminAuditRoutes,
     oidcRoutes,
     revocationRoutes,
+    mfaRoutes,
+    passkeyRoutes,
+    adminFactorRoutes,
     ...(options.routes ?? []),
   ]) {
     await install(app, ctx);
