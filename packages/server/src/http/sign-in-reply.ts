@@ -22,3 +22,10 @@ export function sendSignIn(ctx: RouteContext, request: FastifyRequest, reply: Fa
       : { mfa_enrollment_required: true, token: result.issued.accessToken };
   return ctx.style.ok(view, responseMeta(request));
 }
+
+/** The fragment a browser sign-in redirects with when a second step is due: `mfa_token=…` (or `mfa_enrollment_token=…`). */
+export function pendingFragment(pending: PendingSignIn): string {
+  return pending.kind === 'mfa_required'
+    ? new URLSearchParams({ mfa_token: pending.mfaToken, methods: pending.methods.join(',') }).toString()
+    : new URLSearchParams({ mfa_enrollment_token: pending.issued.accessToken }).toString();
+}

@@ -13,7 +13,8 @@ import { ValidationFailed } from '../../errors.ts';
 import { OidcSignInRefused } from '../../oidc/errors.ts';
 import { OidcSignIn } from '../../oidc/sign-in.ts';
 import { TRANSACTION_TTL_MS } from '../../oidc/transaction.ts';
-import { REFRESH_COOKIE_PATH, type RouteContext, requestContext, sendTokens, setRefreshCookie } from '../context.ts';
+import { REFRESH_COOKIE_PATH, type RouteContext, requestContext, setRefreshCookie } from '../context.ts';
+import { isPending, pendingFragment, sendSignIn } from '../sign-in-reply.ts';
 import { toLatchkeyError } from '../errors.ts';
 import { responseSchemas } from '../schemas.ts';
 
@@ -180,8 +181,10 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
           if (returnTo === null) throw error;
           return redirectNoStore(reply, withError(returnTo, reason));
         }
+        if (returnTo === null) return sendSignIn(ctx, request, reply, issued);
+        // SPEC §11: a second step is due; the browser app finishes it at /mfa/verify (a fragment never reaches servers' logs).
+        if (isPending(issued)) return redirectNoStore(reply, `${returnTo}#${pendingFragment(issued)}`);
         request.log.info({ event: 'oidc_sign_in', provider: id, user_id: issued.user.id }, 'signed in');
-        if (returnTo === null) return sendTokens(ctx, request, reply, issued);
         setRefreshCookie(request, reply, issued);
         return redirectNoStore(reply, returnTo);
       },
@@ -228,8 +231,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
           request.log.warn({ event: 'oidc_sign_in_failed', provider: id, reason: reasonOf(error) }, 'sign-in refused');
           throw error;
         }
-        request.log.info({ event: 'oidc_sign_in', provider: id, user_id: issued.user.id }, 'signed in');
-        return sendTokens(ctx, request, reply, issued);
+        if (!isPending(issued)) request.log.info({ event: 'oidc_sign_in', provider: id, user_id: issued.user.id }, 'signed in');
+        return sendSignIn(ctx, request, reply, issued);
       },
     );
   }
