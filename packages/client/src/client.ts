@@ -11,6 +11,18 @@
 import { LatchkeyError, errorOfResponse, networkError } from './errors.ts';
 import { SESSION_KEY, type StorageOption, type StoredSession, type TokenStorage, readSession, resolveStorage } from './storage.ts';
 import { type TabMessage, TabCoordinator } from './tabs.ts';
+import {
+  type EnrollmentRequired,
+  type MfaDeps,
+  type MfaMethod,
+  type SecondStepRequired,
+  type WebAuthnCeremonies,
+  browserCeremonies,
+  loginOutcome,
+  passkeyApi,
+  secondStep,
+  totpApi,
+} from './mfa.ts';
 
 export type WireStyle = 'flat' | 'envelope';
 export type Role = 'ADMIN' | 'STANDARD';
@@ -32,6 +44,8 @@ export interface AuthClientOptions {
    * tabs share one session.
    */
   readonly crossTab?: boolean | string;
+  /** The WebAuthn ceremonies for passkeys. Default `@simplewebauthn/browser`. */
+  readonly webauthn?: WebAuthnCeremonies;
 }
 
 /** What a page may know of the session: who, until when. Never the refresh token. */
@@ -41,7 +55,15 @@ export interface AuthSession {
   readonly sessionId: string;
   /** When the access token expires, on the client's clock (ms). */
   readonly expiresAt: number;
+  /** RFC 8176 methods of the sign-in (`pwd`, `otp`, `hwk`, `user`, `fed`). */
+  readonly amr: readonly string[];
+  /** Never set on a session: lets `if (result.mfaRequired)` tell a {@link LoginResult} apart. */
+  readonly mfaRequired?: false;
+  readonly mfaEnrollmentRequired?: false;
 }
+
+/** What `login` resolves to: a session, or (SPEC §11) a second step to finish, or a factor to enrol first. */
+export type LoginResult = AuthSession | SecondStepRequired<AuthSession> | EnrollmentRequired;
 
 export type AuthEventType = 'authenticated' | 'refreshed' | 'unauthenticated';
 
@@ -75,7 +97,14 @@ export interface SessionInfo {
 }
 
 export interface AuthClient {
-  login(credentials: LoginCredentials): Promise<AuthSession>;
+  /** Signs in; a user with a second factor gets `{ mfaRequired: true, methods, verify(code) … }` to finish. */
+  login(credentials: LoginCredentials): Promise<LoginResult>;
+  /** The second step of a sign-in that began elsewhere (Google's redirect carries `#mfa_token=…&methods=…`). */
+  secondStep(mfaToken: string, methods: readonly MfaMethod[]): SecondStepRequired<AuthSession>;
+  /** TOTP enrolment and removal, recovery codes. */
+  readonly totp: ReturnType<typeof totpApi<AuthSession>>;
+  /** Passkey registration, the user's passkeys, and passwordless sign-in. */
+  readonly passkeys: ReturnType<typeof passkeyApi<AuthSession>>;
   /** Ends the session on the server and here (also in the other tabs). Resolves even if the session had already ended. */
   logout(): Promise<void>;
   /**
@@ -115,6 +144,7 @@ function publicSession(stored: StoredSession): AuthSession {
     user: { id: claims.user_id as number, username: claims.username as string, role: claims.role as Role },
     sessionId: claims.sid as string,
     expiresAt: stored.expiresAt,
+    amr: Array.isArray(claims.amr) ? (claims.amr as string[]) : [],
   };
 }
 
@@ -308,6 +338,27 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return new Request(request, { headers });
   }
 
+  /** A token response (login, second step, passkey): keep it, tell the tabs and listeners. */
+  async function signedIn(response: Response): Promise<AuthSession> {
+    const stored = await sessionOf(response);
+    store(stored);
+    tabs?.post({ type: 'session', reason: 'authenticated', session: forTabs(stored) });
+    emit('authenticated', stored);
+    return publicSession(stored);
+  }
+
+  const mfaDeps: MfaDeps<AuthSession> = {
+    style,
+    call,
+    async authCall(path, init, token) {
+      const headers = new Headers(init.headers);
+      headers.set('authorization', `Bearer ${token ?? (await getAccessToken())}`);
+      return call(path, { ...init, headers });
+    },
+    signedIn,
+    webauthn: options.webauthn ?? browserCeremonies,
+  };
+
   return {
     style,
     async login(credentials) {
@@ -317,12 +368,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         body: JSON.stringify(credentials),
       });
       if (!response.ok) throw await errorOfResponse(response);
-      const stored = await sessionOf(response);
-      store(stored);
-      tabs?.post({ type: 'session', reason: 'authenticated', session: forTabs(stored) });
-      emit('authenticated', stored);
-      return publicSession(stored);
+      return loginOutcome(mfaDeps, response);
     },
+
+    secondStep: (mfaToken, methods) => secondStep(mfaDeps, mfaToken, methods),
+    totp: totpApi(mfaDeps),
+    passkeys: passkeyApi(mfaDeps),
 
     async logout() {
       const stored = readSession(storage);

@@ -40,6 +40,8 @@ const FLAT_CODES: Readonly<Record<string, string>> = {
   'Too many requests. Please try again later.': 'RATE_LIMITED',
   'internal server error': 'INTERNAL_ERROR',
   'revocation feed unavailable': 'SERVICE_UNAVAILABLE',
+  'invalid code': 'INVALID_CODE',
+  'invalid passkey': 'INVALID_PASSKEY',
 };
 
 /** A code from the status alone, for sentences not in the table (e.g. a refused new password). */

@@ -10,6 +10,7 @@ export {
   type AuthEventType,
   type AuthSession,
   type LoginCredentials,
+  type LoginResult,
   type Me,
   type Role,
   type SessionInfo,
@@ -18,3 +19,4 @@ export {
 export { LatchkeyError, type FieldProblem } from './errors.ts';
 export { memoryStorage, type StorageOption, type TokenStorage, type StoredSession } from './storage.ts';
 export { attachAxios, type AxiosInstanceLike, type AxiosRequestConfigLike, type AxiosErrorLike } from './axios.ts';
+export type { EnrollmentRequired, MfaMethod, PasskeyInfo, SecondStepRequired, WebAuthnCeremonies } from './mfa.ts';
