@@ -108,7 +108,7 @@ function LoginPage() {
       </form>
       <p>
         <button type="button" onClick={() => passkeyLogin.mutate(undefined, { onSuccess: () => goTo('/') })} disabled={passkeyLogin.isPending}>
-          Sign in with a passkey
+          Continue with a passkey
         </button>
       </p>
       {passkeyLogin.error ? (

@@ -82,7 +82,7 @@ describe('passkeys on the demo page in Chromium', { skip: existsSync(CHROMIUM) ?
 
     // Sign out, then sign in with the passkey alone.
     await page.getByRole('button', { name: 'Log out' }).click();
-    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.getByRole('button', { name: 'Continue with a passkey' }).click();
     await page.getByTestId('who').filter({ hasText: 'Signed in as admin (ADMIN)' }).waitFor();
     await page.getByTestId('amr').filter({ hasText: 'Signed in with: hwk user' }).waitFor();
     mkdirSync(artifacts, { recursive: true });
