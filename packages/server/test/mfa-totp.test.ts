@@ -203,6 +203,20 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(noCode.status, 400);
     });
 
+    test('a session from before migration 0007 (no amr, no auth_time) refreshes with its login time and no amr', async () => {
+      await server.createUser('older');
+      const { refresh } = await server.login('older');
+      const sid = claimsOf(refresh).sid as string;
+      // Exactly what migration 0007 leaves on sessions that existed before it: the new columns are null.
+      await server.core.store.db.updateTable('sessions').set({ amr: null, auth_time: null }).where('id', '=', sid).execute();
+      const session = await server.core.store.db.selectFrom('sessions').select('created_at').where('id', '=', sid).executeTakeFirstOrThrow();
+      const res = await server.request('POST', '/api/auth/refresh', { body: { refresh_token: refresh } });
+      assert.equal(res.status, 200);
+      const claims = claimsOf(tokensOf(res, style).access);
+      assert.equal(claims.amr, undefined);
+      assert.equal(claims.auth_time, Math.floor(session.created_at / 1000));
+    });
+
     test('one step of drift either way is accepted, two are refused', async () => {
       const { totp } = server.core.mfa;
       // A pinned clock an hour ahead (past the step accepted at enrolment): the outcome depends on the step
