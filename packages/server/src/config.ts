@@ -210,8 +210,10 @@ export function isLoopbackHost(hostname: string): boolean {
 /** The passkey relying party: its id must be the public host or a registrable suffix of it (WebAuthn §5.1.4.1). */
 function webauthnConfig(read: EnvReader, publicUrl: string) {
   const host = new URL(publicUrl).hostname.replace(/^\[|\]$/g, '');
-  const rpId = read.string('LATCHKEY_WEBAUTHN_RP_ID') ?? host;
-  if (!/^[a-z0-9.-]+$/i.test(rpId) || (host !== rpId.toLowerCase() && !host.endsWith(`.${rpId.toLowerCase()}`))) {
+  const explicit = read.string('LATCHKEY_WEBAUTHN_RP_ID');
+  // Derived, it is the public host as is (browsers refuse passkeys on an IP address, but that is no reason to refuse to start).
+  const rpId = explicit ?? host;
+  if (explicit !== undefined && (!/^[a-z0-9.-]+$/i.test(rpId) || (host !== rpId.toLowerCase() && !host.endsWith(`.${rpId.toLowerCase()}`)))) {
     throw new ConfigError('LATCHKEY_WEBAUTHN_RP_ID', `must be the host of LATCHKEY_PUBLIC_URL (${host}) or a parent domain of it (got "${rpId}")`);
   }
   const origins = [new URL(publicUrl).origin, ...read.origins('LATCHKEY_WEBAUTHN_ORIGINS')];
