@@ -217,6 +217,41 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(claims.auth_time, Math.floor(session.created_at / 1000));
     });
 
+    test('one code presented concurrently on several mfa_tokens is accepted exactly once', async () => {
+      const { secret } = await enrolled('racer');
+      const tokens = await Promise.all(Array.from({ length: 5 }, () => mfaToken('racer')));
+      const code = totpCode(secret, 1);
+      const results = await Promise.all(tokens.map((t) => server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: t, code } })));
+      assert.deepEqual(results.map((r) => r.status).sort(), [200, 401, 401, 401, 401]);
+    });
+
+    test('new recovery codes kill the old set; TOTP is removed with the current password; both audited', async () => {
+      const { secret, codes, userId } = await enrolled('manage');
+      const { access } = tokensOf(
+        await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: await mfaToken('manage'), code: totpCode(secret, 1) } }),
+        style,
+      );
+      const wrong = await server.request('POST', '/api/auth/mfa/recovery-codes', { token: access, body: { code: wrongCode(secret) } });
+      assert.equal(wrong.status, 401);
+      const renewed = await server.request('POST', '/api/auth/mfa/recovery-codes', { token: access, body: { code: totpCode(secret, -1) } });
+      assert.equal(renewed.status, 401, 'an older step than the last accepted one is refused');
+      const fresh = await server.core.mfa.totp.newRecoveryCodes(userId, totpAt(base32Decode(secret), Date.now() + 3 * 30_000), Date.now() + 3 * 30_000);
+      assert.equal(fresh.length, 10);
+      const old = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: await mfaToken('manage'), recovery_code: codes[0] } });
+      assert.equal(old.status, 401);
+      const newer = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: await mfaToken('manage'), recovery_code: fresh[0] } });
+      assert.equal(newer.status, 200);
+
+      assert.equal((await server.request('DELETE', '/api/auth/mfa/totp', { token: access, body: { current_password: 'wrong password' } })).status, 403);
+      assert.equal((await server.request('DELETE', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } })).status, 204);
+      const plain = await server.request('POST', '/api/auth/login', { body: { username: 'manage', password: PASSWORD } });
+      assert.deepEqual(claimsOf(tokensOf(plain, style).access).amr, ['pwd']);
+      assert.equal(await server.core.store.db.selectFrom('mfa_recovery_codes').select('user_id').where('user_id', '=', userId).executeTakeFirst(), undefined);
+      const events = await server.core.store.db.selectFrom('audit_events').select('type').where('user_id', '=', userId).where('type', 'like', 'mfa_%').orderBy('id').execute();
+      // The refused old recovery code is the one failure.
+      assert.deepEqual(events.map((e) => e.type), ['mfa_enabled', 'mfa_failed', 'mfa_disabled']);
+    });
+
     test('one step of drift either way is accepted, two are refused', async () => {
       const { totp } = server.core.mfa;
       // A pinned clock an hour ahead (past the step accepted at enrolment): the outcome depends on the step
