@@ -252,6 +252,17 @@ for (const { style, engine, name } of matrix()) {
       assert.deepEqual(events.map((e) => e.type), ['mfa_enabled', 'mfa_failed', 'mfa_disabled']);
     });
 
+    test('TOTP is removed with a current code instead of the password; a wrong code is refused', async () => {
+      const { secret, userId } = await enrolled('bycode');
+      const session = await server.core.sessions.start(await server.core.users.getById(userId), {}, Date.now(), { amr: ['pwd', 'otp'] });
+      const wrong = await server.request('DELETE', '/api/auth/mfa/totp', { token: session.accessToken, body: { code: wrongCode(secret) } });
+      assert.equal(wrong.status, 401);
+      assert.equal(errorOf(wrong, style), style === 'flat' ? 'invalid code' : 'INVALID_CODE');
+      const removed = await server.request('DELETE', '/api/auth/mfa/totp', { token: session.accessToken, body: { code: totpCode(secret, 1) } });
+      assert.equal(removed.status, 204);
+      assert.equal(await server.core.mfa.totp.enabled(userId), false);
+    });
+
     test('one step of drift either way is accepted, two are refused', async () => {
       const { totp } = server.core.mfa;
       // A pinned clock an hour ahead (past the step accepted at enrolment): the outcome depends on the step
