@@ -4,7 +4,7 @@
  * the style's casing through the admin helpers.
  */
 import type { WireStyle } from './styles/style.ts';
-import { listDoc, objectSchema, okDoc } from './admin.ts';
+import { instantSchema, listDoc, objectSchema, okDoc } from './admin.ts';
 import { responseSchemas } from './schemas.ts';
 
 const PASSWORD = { type: 'string', minLength: 1, maxLength: 1024 } as const;
@@ -109,8 +109,7 @@ export interface MfaRequestBody {
 /** Response documentation of the SPEC §11 routes. */
 export function mfaResponseSchemas(style: WireStyle) {
   const { error, tokens } = responseSchemas(style);
-  const instant = style.name === 'flat' ? { type: 'integer', description: 'Unix seconds' } : { type: 'string', format: 'date-time' };
-  const passkey = objectSchema(style, { id: { type: 'string' }, name: { type: 'string' }, created_at: instant, last_used_at: { ...instant, type: [instant.type, 'null'] } }, [
+  const passkey = objectSchema(style, { id: { type: 'string' }, name: { type: 'string' }, created_at: instantSchema(style), last_used_at: instantSchema(style, true) }, [
     'id',
     'name',
     'created_at',
@@ -148,6 +147,6 @@ export function mfaResponseSchemas(style: WireStyle) {
     ),
     passkey: okDoc(style, 'A passkey', passkey, { id: 'p4sSk3y', name: 'Laptop', created_at: new Date('2026-01-13T10:00:00Z'), last_used_at: null }),
     passkeyList: listDoc(style, 'Your passkeys', passkey, []),
-    webauthnOptions: style.name === 'flat' ? webauthnOptions : responseSchemas(style).envelope(webauthnOptions),
+    webauthnOptions: okDoc(style, 'WebAuthn options', webauthnOptions, { challenge: 'c2VydmVyLWNoYWxsZW5nZQ', rpId: 'auth.example.com', timeout: 300000 }),
   };
 }

@@ -87,6 +87,7 @@ export class SecondStep {
     }
     if (this.#mustHaveFactor(user)) {
       const issued = await this.deps.sessions.start(user, ctx, now, { amr: [primary], scope: 'mfa_enrollment' });
+      await this.deps.audit.write('login_success', { userId: user.id, sessionId: issued.sessionId, details: { scope: 'mfa_enrollment' } }, ctx, now);
       return { kind: 'enrollment_required', issued };
     }
     return undefined;

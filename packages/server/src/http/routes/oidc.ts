@@ -14,6 +14,7 @@ import { OidcSignInRefused } from '../../oidc/errors.ts';
 import { OidcSignIn } from '../../oidc/sign-in.ts';
 import { TRANSACTION_TTL_MS } from '../../oidc/transaction.ts';
 import { REFRESH_COOKIE_PATH, type RouteContext, requestContext, setRefreshCookie } from '../context.ts';
+import { mfaResponseSchemas } from '../mfa-schemas.ts';
 import { isPending, pendingFragment, sendSignIn } from '../sign-in-reply.ts';
 import { toLatchkeyError } from '../errors.ts';
 import { responseSchemas } from '../schemas.ts';
@@ -200,7 +201,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
             '`{code, redirect_uri}` (add `code_verifier` for PKCE and `nonce` if the authorization request had one) or `{id_token}` (optionally `nonce`) → the token body of login.',
           ...(google ? {} : { params }),
           body: signInBody,
-          response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 503: docs.error },
+          response: { 200: mfaResponseSchemas(ctx.style).signIn, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 503: docs.error },
         },
       },
       async (request, reply) => {
