@@ -146,6 +146,12 @@ export function mfaResponseSchemas(style: WireStyle) {
       { recovery_codes: ['abcd-efgh-jkmn'] },
     ),
     passkey: okDoc(style, 'A passkey', passkey, { id: 'p4sSk3y', name: 'Laptop', created_at: new Date('2026-01-13T10:00:00Z'), last_used_at: null }),
+    passkeyAdded: okDoc(
+      style,
+      'The passkey registered',
+      objectSchema(style, { id: { type: 'string' }, name: { type: 'string' }, created_at: instantSchema(style) }, ['id', 'name', 'created_at']),
+      { id: 'p4sSk3y', name: 'Laptop', created_at: new Date('2026-01-13T10:00:00Z') },
+    ),
     passkeyList: listDoc(style, 'Your passkeys', passkey, []),
     webauthnOptions: okDoc(style, 'WebAuthn options', webauthnOptions, { challenge: 'c2VydmVyLWNoYWxsZW5nZQ', rpId: 'auth.example.com', timeout: 300000 }),
   };

@@ -54,14 +54,15 @@ export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
         security,
         summary: 'Register a passkey',
         body: passkeyRegisterBody,
-        response: { 201: docs.passkey, 400: docs.error, 401: docs.error, 403: docs.error, 409: docs.error },
+        response: { 201: docs.passkeyAdded, 400: docs.error, 401: docs.error, 403: docs.error, 409: docs.error },
       },
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
       const body = request.body as MfaRequestBody;
       const added = await mfa.passkeys.register(claims.user_id, body.credential as RegistrationResponseJSON, body.name, requestContext(request));
-      return reply.code(201).send(ctx.style.ok(passkeyView(added), responseMeta(request)));
+      // SPEC §11: `{id, name, created_at}` (the list adds `last_used_at`).
+      return reply.code(201).send(ctx.style.ok({ id: added.id, name: added.name, created_at: new Date(added.createdAt) }, responseMeta(request)));
     },
   );
 
