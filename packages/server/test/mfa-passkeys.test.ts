@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { InvalidPasskey } from '../src/errors.ts';
 import { SoftwareAuthenticator } from './support/webauthn.ts';
 import { PASSWORD, type Style, type TestServer, claimsOf, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
 
@@ -144,6 +145,17 @@ for (const { style, engine, name } of matrix()) {
       const same = await attempt({ counter });
       assert.equal(same.status, 401);
       assert.equal((await attempt({ counter: counter + 5 })).status, 200);
+    });
+
+    test('a passwordless challenge lives five minutes', async () => {
+      const { authenticator } = await withPasskey('expiring');
+      const { options, challengeId } = await loginOptions();
+      const row = await server.core.store.db.selectFrom('mfa_challenges').select(['created_at', 'expires_at']).where('kind', '=', 'passkey_login').orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+      assert.equal(row.expires_at - row.created_at, 5 * 60_000);
+      await assert.rejects(
+        server.core.mfa.secondStep.passkeyLogin(challengeId, authenticator.assert(options) as never, {}, row.expires_at),
+        (error: unknown) => error instanceof InvalidPasskey,
+      );
     });
 
     test('a passkey as the second factor after a password gives amr ["pwd","hwk"]', async () => {

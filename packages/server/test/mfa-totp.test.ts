@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { InvalidMfaToken } from '../src/errors.ts';
 import { totpAt, totpCode, base32Decode } from './support/totp.ts';
 import { PASSWORD, type Style, type TestServer, claimsOf, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
 
@@ -261,6 +262,21 @@ for (const { style, engine, name } of matrix()) {
       const removed = await server.request('DELETE', '/api/auth/mfa/totp', { token: session.accessToken, body: { code: totpCode(secret, 1) } });
       assert.equal(removed.status, 204);
       assert.equal(await server.core.mfa.totp.enabled(userId), false);
+    });
+
+    test('an mfa_token lives five minutes', async () => {
+      const { secret } = await enrolled('slow');
+      const token = await mfaToken('slow');
+      const row = await server.core.store.db.selectFrom('mfa_challenges').select(['created_at', 'expires_at']).where('kind', '=', 'mfa_token').orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+      assert.equal(row.expires_at - row.created_at, 5 * 60_000);
+      // A pinned clock just past the end: the outcome never depends on how long the test takes.
+      const late = row.expires_at;
+      await assert.rejects(
+        server.core.mfa.secondStep.verify({ mfaToken: token, code: totpAt(base32Decode(secret), late) }, {}, late),
+        (error: unknown) => error instanceof InvalidMfaToken,
+      );
+      const inTime = await server.core.mfa.secondStep.verify({ mfaToken: token, code: totpAt(base32Decode(secret), late - 1) }, {}, late - 1);
+      assert.deepEqual(claimsOf(inTime.accessToken).amr, ['pwd', 'otp']);
     });
 
     test('one step of drift either way is accepted, two are refused', async () => {
