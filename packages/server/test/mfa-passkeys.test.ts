@@ -158,6 +158,29 @@ for (const { style, engine, name } of matrix()) {
       );
     });
 
+    test('error paths: a passkey registered twice (409), malformed bodies (400), unreadable credentials and dead tokens (401)', async () => {
+      const { authenticator, access, id } = await withPasskey('errors');
+      const options = dataOf(await server.request('POST', '/api/auth/passkeys/register/options', { token: access }), style);
+      const twice = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: authenticator.register(options) } });
+      assert.equal(twice.status, 409);
+      assert.equal(errorOf(twice, style), style === 'flat' ? 'this passkey is already registered' : 'CONFLICT');
+      for (const body of [{}, { credential: { id: 'x' } }, { credential: 'x' }, { credential: authenticator.register(options), name: '' }]) {
+        assert.equal((await server.request('POST', '/api/auth/passkeys/register', { token: access, body })).status, 400, JSON.stringify(body).slice(0, 80));
+      }
+      const unreadable = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: '%%%', attestationObject: 'AA' } };
+      const refused = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: unreadable } });
+      assert.equal(refused.status, 401);
+      assert.equal(errorOf(refused, style), invalidPasskey());
+      assert.equal((await server.request('PATCH', `/api/auth/passkeys/${id}`, { token: access, body: { name: '' } })).status, 400);
+      assert.equal((await server.request('POST', '/api/auth/passkeys/register/options')).status, 401);
+      const dead = await server.request('POST', '/api/auth/mfa/passkey/options', { body: { mfa_token: 'no-such-token' } });
+      assert.equal(dead.status, 401);
+      assert.equal(errorOf(dead, style), style === 'flat' ? 'invalid or expired token' : 'INVALID_TOKEN');
+      const noChallenge = await server.request('POST', '/api/auth/passkeys/login', { body: { challenge_id: 'no-such-challenge', credential: authenticator.assert({ challenge: 'x' }) } });
+      assert.equal(noChallenge.status, 401);
+      assert.equal((await server.request('POST', '/api/auth/passkeys/login', { body: { credential: authenticator.assert({ challenge: 'x' }) } })).status, 400);
+    });
+
     test('a passkey as the second factor after a password gives amr ["pwd","hwk"]', async () => {
       const { authenticator } = await withPasskey('second');
       const login = await server.request('POST', '/api/auth/login', { body: { username: 'second', password: PASSWORD } });

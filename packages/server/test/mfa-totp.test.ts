@@ -279,6 +279,17 @@ for (const { style, engine, name } of matrix()) {
       assert.deepEqual(claimsOf(inTime.accessToken).amr, ['pwd', 'otp']);
     });
 
+    test('confirming with nothing pending and new recovery codes without TOTP answer 409', async () => {
+      await server.createUser('nothing');
+      const { access } = await server.login('nothing');
+      const confirm = await server.request('POST', '/api/auth/mfa/totp/confirm', { token: access, body: { code: '123456' } });
+      assert.equal(confirm.status, 409);
+      assert.equal(errorOf(confirm, style), style === 'flat' ? 'no TOTP enrolment is pending' : 'CONFLICT');
+      assert.equal((await server.request('POST', '/api/auth/mfa/recovery-codes', { token: access, body: { code: '123456' } })).status, 409);
+      assert.equal((await server.request('POST', '/api/auth/mfa/totp/confirm', { token: access, body: {} })).status, 400);
+      assert.equal((await server.request('POST', '/api/auth/mfa/totp/confirm', { body: { code: '123456' } })).status, 401);
+    });
+
     test('one step of drift either way is accepted, two are refused', async () => {
       const { totp } = server.core.mfa;
       // A pinned clock an hour ahead (past the step accepted at enrolment): the outcome depends on the step
