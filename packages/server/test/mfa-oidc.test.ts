@@ -81,3 +81,38 @@ for (const { style, engine, name } of matrix()) {
     });
   });
 }
+
+describe('Google sign-in under LATCHKEY_MFA=all', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      env: {
+        LATCHKEY_GOOGLE_CLIENT_ID: GOOGLE.client_id,
+        LATCHKEY_GOOGLE_CLIENT_SECRET: GOOGLE.client_secret,
+        LATCHKEY_GOOGLE_ISSUER: google.issuer,
+        LATCHKEY_ALLOWED_REDIRECTS: APP,
+        LATCHKEY_MFA: 'all',
+      },
+    });
+  });
+  after(() => server.close());
+
+  test('a user without a factor gets an enrolment-only token: in the body (API) or the fragment (browser)', async () => {
+    const person = { sub: `sub-enrol-${Date.now()}`, email: 'enrol.person@gmail.test', email_verified: true };
+    google.accounts.set(person.sub, person);
+    const api = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
+    assert.equal(api.status, 200);
+    assert.deepEqual(Object.keys(api.body), ['mfa_enrollment_required', 'token']);
+    assert.equal(claimsOf(api.body.token).scope, 'mfa_enrollment');
+    assert.deepEqual(claimsOf(api.body.token).amr, ['fed']);
+
+    const browser = new TestBrowser();
+    const start = await browser.get(`${server.url}/api/auth/google/login?redirect_to=${encodeURIComponent(`${APP}/after`)}`);
+    const back = await browser.get(await browser.authorizeAt(google, start.location as string, person.sub));
+    assert.equal(back.status, 302);
+    const token = new URLSearchParams(new URL(back.location as string).hash.slice(1)).get('mfa_enrollment_token');
+    assert.equal(claimsOf(token ?? '').scope, 'mfa_enrollment');
+    assert.equal(browser.cookies(server.url).get('latchkey_refresh'), undefined);
+    assert.equal((await server.request('GET', '/api/auth/sessions', { token: token ?? '' })).status, 403);
+  });
+});
