@@ -31,7 +31,7 @@ const stack = await startStack({
 console.log(`
   Latchkey demo is running.
 
-    Open            ${stack.pageUrl}   (use this exact address: the refresh cookie and CORS are set for it)
+    Open            ${stack.passkeyPageUrl}   (or ${stack.pageUrl}; passkeys work on localhost only)
     Username        admin
     Password        ${stack.latchkey.generatedAdminPassword}
 

@@ -18,8 +18,20 @@ const TYPES: Record<string, string> = {
 
 export interface PageServer {
   readonly url: string;
+  /** The same page as `http://localhost:PORT`: where passkeys work. */
+  readonly localhostUrl: string;
   setConfig(config: PageConfig): void;
   close(): Promise<void>;
+}
+
+/**
+ * The page opened as `http://localhost:…` (browsers allow passkeys there, never on an IP address) gets
+ * Latchkey and the jobs API under `localhost` too, so they stay same-site and the refresh cookie travels.
+ */
+function forHost(config: PageConfig, host: string | undefined): PageConfig {
+  if (host === undefined || !/^localhost(:\d+)?$/i.test(host)) return config;
+  const local = (url: string) => url.replace('//127.0.0.1:', '//localhost:');
+  return { ...config, authUrl: local(config.authUrl), apiUrl: local(config.apiUrl) };
 }
 
 export async function servePage(dir: string, options: { port?: number; host?: string } = {}): Promise<PageServer> {
@@ -29,7 +41,7 @@ export async function servePage(dir: string, options: { port?: number; host?: st
     const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
     if (path === '/config.json') {
       res.writeHead(config ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(JSON.stringify(config ?? { error: 'starting' }));
+      res.end(JSON.stringify(config ? forHost(config, req.headers.host) : { error: 'starting' }));
       return;
     }
     // Files under dist only; everything else is the page itself.
@@ -50,6 +62,7 @@ export async function servePage(dir: string, options: { port?: number; host?: st
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
   return {
     url: `http://${host}:${port}`,
+    localhostUrl: `http://localhost:${port}`,
     setConfig: (next) => void (config = next),
     close: () =>
       new Promise<void>((resolve) => {

@@ -22,6 +22,8 @@ export interface StackOptions {
 
 export interface Stack {
   readonly pageUrl: string;
+  /** The page at `http://localhost:PORT`, where the browser allows passkeys (never on 127.0.0.1). */
+  readonly passkeyPageUrl: string;
   readonly latchkey: RunningServer;
   readonly jobsUrl: string;
   close(): Promise<void>;
@@ -39,7 +41,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       LATCHKEY_API_STYLE: style,
       LATCHKEY_JWT_ALG: 'EdDSA',
       // The page is on another port: allow it, with credentials, so the refresh cookie travels.
-      LATCHKEY_CORS_ORIGINS: page.url,
+      LATCHKEY_CORS_ORIGINS: `${page.url},${page.localhostUrl}`,
+      // Passkeys: the RP ID is localhost and the page (on its own port) runs the ceremonies.
+      LATCHKEY_PUBLIC_URL: `http://localhost${options.ports?.latchkey ? `:${options.ports.latchkey}` : ''}`,
+      LATCHKEY_WEBAUTHN_ORIGINS: page.localhostUrl,
       LATCHKEY_REVOCATION_FEED_KEY: feedKey,
       LOG_LEVEL: 'silent',
       ...options.env,
@@ -55,12 +60,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   });
   let jobs: FastifyInstance | undefined;
   try {
-    jobs = await buildJobsApi({ verifier, corsOrigins: [page.url] });
+    jobs = await buildJobsApi({ verifier, corsOrigins: [page.url, page.localhostUrl] });
     const jobsUrl = await jobs.listen({ port: options.ports?.jobs ?? 0, host: '127.0.0.1' });
     page.setConfig({ authUrl: latchkey.url, apiUrl: jobsUrl, style });
     const api = jobs;
     return {
       pageUrl: page.url,
+      passkeyPageUrl: page.localhostUrl,
       latchkey,
       jobsUrl,
       async close() {

@@ -12,6 +12,18 @@ import { type AccountMethods, accountMethods } from './accounts.ts';
 import { LatchkeyError, errorOfResponse, networkError } from './errors.ts';
 import { SESSION_KEY, type StorageOption, type StoredSession, type TokenStorage, readSession, resolveStorage } from './storage.ts';
 import { type TabMessage, TabCoordinator } from './tabs.ts';
+import {
+  type EnrollmentRequired,
+  type MfaDeps,
+  type MfaMethod,
+  type SecondStepRequired,
+  type WebAuthnCeremonies,
+  browserCeremonies,
+  loginOutcome,
+  passkeyApi,
+  secondStep,
+  totpApi,
+} from './mfa.ts';
 
 export type WireStyle = 'flat' | 'envelope';
 export type Role = 'ADMIN' | 'STANDARD';
@@ -33,6 +45,8 @@ export interface AuthClientOptions {
    * tabs share one session.
    */
   readonly crossTab?: boolean | string;
+  /** The WebAuthn ceremonies for passkeys. Default `@simplewebauthn/browser`. */
+  readonly webauthn?: WebAuthnCeremonies;
 }
 
 /** What a page may know of the session: who, until when. Never the refresh token. */
@@ -42,7 +56,15 @@ export interface AuthSession {
   readonly sessionId: string;
   /** When the access token expires, on the client's clock (ms). */
   readonly expiresAt: number;
+  /** RFC 8176 methods of the sign-in (`pwd`, `otp`, `hwk`, `user`, `fed`). */
+  readonly amr: readonly string[];
+  /** Never set on a session: lets `if (result.mfaRequired)` tell a {@link LoginResult} apart. */
+  readonly mfaRequired?: false;
+  readonly mfaEnrollmentRequired?: false;
 }
+
+/** What `login` resolves to: a session, or (SPEC §11) a second step to finish, or a factor to enrol first. */
+export type LoginResult = AuthSession | SecondStepRequired<AuthSession> | EnrollmentRequired;
 
 export type AuthEventType = 'authenticated' | 'refreshed' | 'unauthenticated';
 
@@ -78,7 +100,14 @@ export interface SessionInfo {
 }
 
 export interface AuthClient extends AccountMethods {
-  login(credentials: LoginCredentials): Promise<AuthSession>;
+  /** Signs in; a user with a second factor gets `{ mfaRequired: true, methods, verify(code) … }` to finish. */
+  login(credentials: LoginCredentials): Promise<LoginResult>;
+  /** The second step of a sign-in that began elsewhere (Google's redirect carries `#mfa_token=…&methods=…`). */
+  secondStep(mfaToken: string, methods: readonly MfaMethod[]): SecondStepRequired<AuthSession>;
+  /** TOTP enrolment and removal, recovery codes. */
+  readonly totp: ReturnType<typeof totpApi<AuthSession>>;
+  /** Passkey registration, the user's passkeys, and passwordless sign-in. */
+  readonly passkeys: ReturnType<typeof passkeyApi<AuthSession>>;
   /** Ends the session on the server and here (also in the other tabs). Resolves even if the session had already ended. */
   logout(): Promise<void>;
   /**
@@ -118,6 +147,7 @@ function publicSession(stored: StoredSession): AuthSession {
     user: { id: claims.user_id as number, username: claims.username as string, role: claims.role as Role },
     sessionId: claims.sid as string,
     expiresAt: stored.expiresAt,
+    amr: Array.isArray(claims.amr) ? (claims.amr as string[]) : [],
   };
 }
 
@@ -318,14 +348,26 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return new Request(request, { headers });
   }
 
-  /** Keeps the tokens of a login-shaped response (login, open sign-up, email verification) and announces it. */
-  async function signIn(response: Response): Promise<AuthSession> {
+  /** Keeps the tokens of a login-shaped response (login, second step, passkey, open sign-up, email verification) and announces it. */
+  async function signedIn(response: Response): Promise<AuthSession> {
     const stored = await sessionOf(response);
     store(stored);
     tabs?.post({ type: 'session', reason: 'authenticated', session: forTabs(stored) });
     emit('authenticated', stored);
     return publicSession(stored);
   }
+
+  const mfaDeps: MfaDeps<AuthSession> = {
+    style,
+    call,
+    async authCall(path, init, token) {
+      const headers = new Headers(init.headers);
+      headers.set('authorization', `Bearer ${token ?? (await getAccessToken())}`);
+      return call(path, { ...init, headers });
+    },
+    signedIn,
+    webauthn: options.webauthn ?? browserCeremonies,
+  };
 
   return {
     style,
@@ -336,10 +378,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         body: JSON.stringify(credentials),
       });
       if (!response.ok) throw await errorOfResponse(response);
-      return signIn(response);
+      return loginOutcome(mfaDeps, response);
     },
 
-    ...accountMethods({ style, call, authFetch: (path, init) => authFetch(baseUrl + path, { ...init, credentials }), signIn, forget: clear }),
+    secondStep: (mfaToken, methods) => secondStep(mfaDeps, mfaToken, methods),
+    totp: totpApi(mfaDeps),
+    passkeys: passkeyApi(mfaDeps),
+
+    ...accountMethods({ style, call, authFetch: (path, init) => authFetch(baseUrl + path, { ...init, credentials }), signIn: signedIn, forget: clear }),
 
     async logout() {
       const stored = readSession(storage);

@@ -46,6 +46,9 @@ const FLAT_CODES: Readonly<Record<string, string>> = {
   'username already taken': 'CONFLICT',
   'email already taken': 'CONFLICT',
   'email domain not allowed': 'FORBIDDEN',
+  // Second factors (SPEC §11).
+  'invalid code': 'INVALID_CODE',
+  'invalid passkey': 'INVALID_PASSKEY',
 };
 
 /** A sentence whose code depends on the status: a 400 "invalid or expired token" is a mailed link's token. */

@@ -10,6 +10,7 @@ export {
   type AuthEventType,
   type AuthSession,
   type LoginCredentials,
+  type LoginResult,
   type Me,
   type Role,
   type SessionInfo,
@@ -19,3 +20,4 @@ export { LatchkeyError, type FieldProblem } from './errors.ts';
 export type { AccountMethods, ForgotPasswordInput, RegisterInput, RegisterResult } from './accounts.ts';
 export { memoryStorage, type StorageOption, type TokenStorage, type StoredSession } from './storage.ts';
 export { attachAxios, type AxiosInstanceLike, type AxiosRequestConfigLike, type AxiosErrorLike } from './axios.ts';
+export type { EnrollmentRequired, MfaMethod, PasskeyInfo, SecondStepRequired, WebAuthnCeremonies } from './mfa.ts';

@@ -15,7 +15,8 @@
  */
 import { type UseMutationResult, type UseQueryResult, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type ReactNode, createContext, useContext, useEffect, useRef } from 'react';
-import type { AuthClient, AuthSession, LoginCredentials, Me } from './client.ts';
+import type { AuthClient, AuthSession, LoginCredentials, LoginResult, Me } from './client.ts';
+import type { PasskeyInfo, SecondStepRequired } from './mfa.ts';
 import { LatchkeyError } from './errors.ts';
 
 const AuthContext = createContext<AuthClient | null>(null);
@@ -25,6 +26,7 @@ export const latchkeyKeys = {
   all: ['latchkey'] as const,
   session: ['latchkey', 'session'] as const,
   me: ['latchkey', 'me'] as const,
+  passkeys: ['latchkey', 'passkeys'] as const,
 };
 
 export interface AuthProviderProps {
@@ -108,9 +110,43 @@ export function useMe(): UseQueryResult<Me, LatchkeyError> {
   });
 }
 
-export function useLogin(): UseMutationResult<AuthSession, LatchkeyError, LoginCredentials> {
+/** Signs in; the result may be a second step to finish (`result.mfaRequired`): see {@link useVerifySecondStep}. */
+export function useLogin(): UseMutationResult<LoginResult, LatchkeyError, LoginCredentials> {
   const client = useAuthClient();
-  return useMutation<AuthSession, LatchkeyError, LoginCredentials>({ mutationFn: (credentials) => client.login(credentials) });
+  return useMutation<LoginResult, LatchkeyError, LoginCredentials>({ mutationFn: (credentials) => client.login(credentials) });
+}
+
+/** What finishes a second step: a code from the app, a recovery code, or a passkey. */
+export type SecondFactor = { readonly code: string } | { readonly recoveryCode: string } | { readonly passkey: true };
+
+/** Finishes the second step a login answered with. */
+export function useVerifySecondStep(): UseMutationResult<AuthSession, LatchkeyError, { step: SecondStepRequired<AuthSession>; factor: SecondFactor }> {
+  return useMutation<AuthSession, LatchkeyError, { step: SecondStepRequired<AuthSession>; factor: SecondFactor }>({
+    mutationFn: ({ step, factor }) => ('code' in factor ? step.verify(factor.code) : 'recoveryCode' in factor ? step.verifyRecoveryCode(factor.recoveryCode) : step.verifyPasskey()),
+  });
+}
+
+/** Signs in with a passkey, no password (a discoverable credential, or a username's passkeys). */
+export function usePasskeyLogin(): UseMutationResult<AuthSession, LatchkeyError, { username?: string } | void> {
+  const client = useAuthClient();
+  return useMutation<AuthSession, LatchkeyError, { username?: string } | void>({ mutationFn: (input) => client.passkeys.login(input ? input.username : undefined) });
+}
+
+/** The signed-in user's passkeys; idle while nobody is signed in. */
+export function usePasskeys(): UseQueryResult<PasskeyInfo[], LatchkeyError> {
+  const client = useAuthClient();
+  const { status } = useSession();
+  return useQuery<PasskeyInfo[], LatchkeyError>({ queryKey: latchkeyKeys.passkeys, queryFn: () => client.passkeys.list(), enabled: status === 'authenticated' });
+}
+
+/** Creates a passkey on this device for the signed-in user; the list is refetched. */
+export function useRegisterPasskey(): UseMutationResult<PasskeyInfo, LatchkeyError, { name?: string } | void> {
+  const client = useAuthClient();
+  const queryClient = useQueryClient();
+  return useMutation<PasskeyInfo, LatchkeyError, { name?: string } | void>({
+    mutationFn: (input) => client.passkeys.register(input ? input.name : undefined),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: latchkeyKeys.passkeys }),
+  });
 }
 
 export function useLogout(): UseMutationResult<void, LatchkeyError, void> {
@@ -118,7 +154,8 @@ export function useLogout(): UseMutationResult<void, LatchkeyError, void> {
   return useMutation<void, LatchkeyError, void>({ mutationFn: () => client.logout() });
 }
 
-export type { AuthClient, AuthSession, LoginCredentials, Me } from './client.ts';
+export type { AuthClient, AuthSession, LoginCredentials, LoginResult, Me } from './client.ts';
+export type { PasskeyInfo, SecondStepRequired } from './mfa.ts';
 export { LatchkeyError } from './errors.ts';
 export { useChangeEmail, useForgotPassword, useRegister, useResendVerification, useResetPassword, useVerifyEmail } from './react-accounts.tsx';
 export type { ForgotPasswordInput, RegisterInput, RegisterResult } from './accounts.ts';

@@ -65,6 +65,8 @@ for (const style of ['flat', 'envelope'] as const) {
       const auth = client({ fetch: rec.fetch });
       const events = recordEvents(auth);
       const session = await auth.login({ username: 'ada', password: PASSWORD });
+      // A user without a second factor is signed in at once (SPEC §11 leaves them unchanged).
+      assert.ok(!session.mfaRequired && !session.mfaEnrollmentRequired);
       assert.equal(session.user.username, 'ada');
       assert.equal(session.user.role, 'STANDARD');
       assert.deepEqual(events, ['authenticated']);
@@ -80,7 +82,9 @@ for (const style of ['flat', 'envelope'] as const) {
       // Fresh token: no refresh was needed.
       assert.equal(rec.refreshes().length, 0);
       // Email works as the identifier too.
-      assert.equal((await client().login({ email: 'ada@example.com', password: PASSWORD })).user.username, 'ada');
+      const byEmail = await client().login({ email: 'ada@example.com', password: PASSWORD });
+      assert.ok(!byEmail.mfaRequired && !byEmail.mfaEnrollmentRequired);
+      assert.equal(byEmail.user.username, 'ada');
     });
 
     test("failures are LatchkeyErrors with the status and the envelope's code, in both styles", async () => {

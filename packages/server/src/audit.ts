@@ -34,7 +34,15 @@ export type AuditEventType =
   | 'password_reset_requested'
   | 'password_reset'
   | 'email_change_requested'
-  | 'email_changed';
+  | 'email_changed'
+  // Second factors and passkeys (SPEC §11).
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'mfa_failed'
+  | 'recovery_code_used'
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'factors_reset';
 
 /** Where a request came from; every field is optional because the CLI has no request. */
 export interface RequestContext {

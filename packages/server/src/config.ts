@@ -95,6 +95,12 @@ export interface Config {
   readonly ui: boolean;
   /** `LATCHKEY_APP_NAME`: the name in page titles and mail. */
   readonly appName: string;
+  /** Who must have a second factor (SPEC §11): `optional` (default), `admins` or `all`. */
+  readonly mfaPolicy: MfaPolicy;
+  /** The WebAuthn relying party id: `LATCHKEY_WEBAUTHN_RP_ID`, else the host of `publicUrl`. */
+  readonly webauthnRpId: string;
+  /** Origins passkey ceremonies may come from: `publicUrl`'s origin plus `LATCHKEY_WEBAUTHN_ORIGINS`. */
+  readonly webauthnOrigins: readonly string[];
   readonly logLevel: string;
   /**
    * Per-request access lines (`LATCHKEY_ACCESS_LOG`, default off): two JSON lines per request are about a
@@ -104,6 +110,7 @@ export interface Config {
 }
 
 export type SignupMode = 'off' | 'open' | 'verify';
+export type MfaPolicy = 'optional' | 'admins' | 'all';
 
 export interface GoogleConfig {
   readonly clientId: string;
@@ -263,6 +270,19 @@ class EnvReader {
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** The passkey relying party: its id must be the public host or a registrable suffix of it (WebAuthn §5.1.4.1). */
+function webauthnConfig(read: EnvReader, publicUrl: string) {
+  const host = new URL(publicUrl).hostname.replace(/^\[|\]$/g, '');
+  const explicit = read.string('LATCHKEY_WEBAUTHN_RP_ID');
+  // Derived, it is the public host as is (browsers refuse passkeys on an IP address, but that is no reason to refuse to start).
+  const rpId = explicit ?? host;
+  if (explicit !== undefined && (!/^[a-z0-9.-]+$/i.test(rpId) || (host !== rpId.toLowerCase() && !host.endsWith(`.${rpId.toLowerCase()}`)))) {
+    throw new ConfigError('LATCHKEY_WEBAUTHN_RP_ID', `must be the host of LATCHKEY_PUBLIC_URL (${host}) or a parent domain of it (got "${rpId}")`);
+  }
+  const origins = [new URL(publicUrl).origin, ...read.origins('LATCHKEY_WEBAUTHN_ORIGINS')];
+  return { webauthnRpId: rpId.toLowerCase(), webauthnOrigins: Object.freeze([...new Set(origins)]) };
 }
 
 /** `LATCHKEY_PUBLIC_URL`: an http(s) URL without query or fragment; kept without its trailing slash. */
@@ -579,6 +599,8 @@ export function parseConfig(env: Env): Config {
     keyPublishDelayMs: read.duration('LATCHKEY_KEY_PUBLISH_DELAY', '5m', { allowZero: true }),
     ui: read.boolean('LATCHKEY_UI', true),
     appName: parseAppName('LATCHKEY_APP_NAME', read.string('LATCHKEY_APP_NAME') ?? 'Latchkey'),
+    ...webauthnConfig(read, publicUrl),
+    mfaPolicy: read.oneOf('LATCHKEY_MFA', ['optional', 'admins', 'all'], 'optional'),
     logLevel,
     accessLog: read.boolean('LATCHKEY_ACCESS_LOG', false),
   };

@@ -27,6 +27,7 @@ import { AbuseLimiter, type LimiterFactory, memoryLimiters } from './limits/abus
 import { Mail } from './mail/mail.ts';
 import { loadTemplates } from './mail/templates.ts';
 import { Metrics } from './metrics.ts';
+import { type SecondFactors, createSecondFactors } from './mfa/factors.ts';
 import { openStore, StoreOpenError, type Store } from './store/database.ts';
 
 export interface CoreOptions {
@@ -52,6 +53,8 @@ export interface Core {
   readonly passwordLogin: PasswordLogin;
   /** Limits, audits and verifies every typed password: login and `checkCurrentPassword` (auth/password-check.ts). */
   readonly passwordCheck: PasswordCheck;
+  /** TOTP, recovery codes, passkeys and the second step of sign-in (SPEC §11). */
+  readonly mfa: SecondFactors;
   readonly revocations: RevocationList;
   readonly limiter: AbuseLimiter;
   readonly audit: AuditLog;
@@ -98,7 +101,17 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   const limiter = new AbuseLimiter(config, options.limiters ?? memoryLimiters);
   const passwordCheck = new PasswordCheck({ hasher, limiter, audit, metrics });
   const accounts = new AccountService(users, sessions, hasher, audit, passwordCheck);
-  const passwordLogin = new PasswordLogin({ users, hasher, sessions, passwordCheck, audit, metrics, requireVerifiedEmail: config.signup === 'verify' });
+  const mfa = createSecondFactors(db, { config, users, hasher, sessions, limiter, passwordCheck, audit, metrics });
+  const passwordLogin = new PasswordLogin({
+    users,
+    hasher,
+    sessions,
+    passwordCheck,
+    audit,
+    metrics,
+    requireVerifiedEmail: config.signup === 'verify',
+    secondStep: mfa.secondStep,
+  });
   const mail = new Mail(db, config, metrics.registry, templates, options.limiters);
   const emailLinks = new EmailLinks({ db, config, users, hasher, sessions, passwordCheck, audit, outbox: mail.outbox, templates: mail.templates, limits: mail.limits, wake: () => mail.wake() });
   const signup = new Signup({ config, users, hasher, sessions, audit, limits: mail.limits, links: emailLinks });
@@ -117,6 +130,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
       sessions.pruneExpired().catch(() => {});
       audit.prune(config.auditRetentionMs).catch(() => {});
       mail.prune().catch(() => {});
+      mfa.challenges.prune().catch(() => {});
     };
     timers.push(setInterval(() => void reloadKeys().catch(() => {}), KEY_RELOAD_MS).unref());
     // A token signed by a key this instance has not loaded yet (another instance saw a rotation first):
@@ -141,6 +155,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     accounts,
     passwordLogin,
     passwordCheck,
+    mfa,
     revocations,
     limiter,
     audit,

@@ -58,6 +58,33 @@ export class RefreshTokenReused extends InvalidRefreshToken {
   }
 }
 
+/** A wrong second-factor code (TOTP or recovery code) for a live `mfa_token` or a Bearer factor change. */
+export class InvalidCode extends LatchkeyError {
+  readonly code = 'INVALID_CODE';
+  readonly status = 401;
+  constructor() {
+    super('invalid code');
+  }
+}
+
+/** An `mfa_token` (or passkey challenge) that is unknown, expired, spent, or dead after five wrong codes. */
+export class InvalidMfaToken extends LatchkeyError {
+  readonly code = 'INVALID_TOKEN';
+  readonly status = 401;
+  constructor(readonly reason: string) {
+    super('invalid or expired token');
+  }
+}
+
+/** A passkey assertion or attestation that does not verify (origin, RP ID, signature, counter, unknown key). */
+export class InvalidPasskey extends LatchkeyError {
+  readonly code = 'INVALID_PASSKEY';
+  readonly status = 401;
+  constructor(readonly reason: string) {
+    super('invalid passkey');
+  }
+}
+
 export class MissingAuthorization extends LatchkeyError {
   readonly code = 'UNAUTHORIZED';
   readonly status = 401;

@@ -40,7 +40,9 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(header.alg, 'HS256');
       assert.equal(header.typ, 'JWT');
       const claims = claimsOf(access);
-      assert.deepEqual(Object.keys(claims).sort(), ['exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub', 'token_type', 'user_id', 'username']);
+      assert.deepEqual(Object.keys(claims).sort(), ['amr', 'auth_time', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub', 'token_type', 'user_id', 'username']);
+      assert.deepEqual(claims.amr, ['pwd']);
+      assert.ok(Number.isInteger(claims.auth_time) && claims.auth_time <= claims.iat);
       assert.equal(claims.user_id, (await server.core.users.findByUsername('ada'))?.id);
       assert.equal(claims.username, 'ada');
       assert.equal(claims.sub, 'ada');

@@ -29,6 +29,10 @@ export interface AuthUser {
 export interface VerifiedToken extends AuthUser {
   /** The session id: what logout revokes. */
   readonly sid: string;
+  /** RFC 8176 methods of the sign-in (`pwd`, `otp`, `hwk`, `user`, `fed`); empty when the token has none. */
+  readonly amr: readonly string[];
+  /** Unix seconds of the sign-in (`auth_time`), kept across refreshes; undefined when the token has none. */
+  readonly authTime: number | undefined;
   /** Every claim of the token. */
   readonly claims: Readonly<Record<string, unknown>>;
 }
@@ -200,7 +204,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
         if (!feed.connected && failClosed) throw feedUnavailable();
         if (feed.isRevoked(sid)) throw invalidToken('session revoked');
       }
-      return { id: id as number, username, role, sid, claims };
+      // An enrolment-only token (LATCHKEY_MFA policy) is good for Latchkey's enrolment endpoints only.
+      if (claims.scope !== undefined) throw invalidToken('enrolment-only token');
+      const amr = Array.isArray(claims.amr) ? claims.amr.filter((m): m is string => typeof m === 'string') : [];
+      const authTime = Number.isSafeInteger(claims.auth_time) ? (claims.auth_time as number) : undefined;
+      return { id: id as number, username, role, sid, amr, authTime, claims };
     },
     close() {
       feed?.close();

@@ -7,7 +7,8 @@
  *   const ring = await KeyRing.load(db, config);
  *   ring.current.kid; // the key that signs new tokens
  */
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { openSecret, sealSecret } from './sealing.ts';
 import type { Kysely } from 'kysely';
 import { ConfigError, type Config, type JwtAlg } from '../config.ts';
 import type { Database, SigningKeyRow } from '../store/schema.ts';
@@ -28,40 +29,8 @@ export interface SigningKey {
   readonly expiresAt: number | null;
 }
 
-const ENCRYPTED_PREFIX = 'enc:v1:';
-
-function encryptionKey(secret: string): Buffer {
-  // A fixed salt is fine here: the input is a high-entropy operator secret, not a user password.
-  return scryptSync(secret, 'latchkey-key-encryption', 32);
-}
-
-/** Encrypts private key material for storage when an encryption secret is configured. */
-export function sealSecret(plain: string, encryptionSecret: string | undefined): string {
-  if (encryptionSecret === undefined) return plain;
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', encryptionKey(encryptionSecret), iv);
-  const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-  return ENCRYPTED_PREFIX + Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
-}
-
-export class KeyDecryptionError extends Error {
-  override readonly name = 'KeyDecryptionError';
-}
-
-export function openSecret(stored: string, encryptionSecret: string | undefined): string {
-  if (!stored.startsWith(ENCRYPTED_PREFIX)) return stored;
-  if (encryptionSecret === undefined) {
-    throw new KeyDecryptionError('signing keys are encrypted: set LATCHKEY_KEY_ENCRYPTION_SECRET');
-  }
-  const raw = Buffer.from(stored.slice(ENCRYPTED_PREFIX.length), 'base64url');
-  const decipher = createDecipheriv('aes-256-gcm', encryptionKey(encryptionSecret), raw.subarray(0, 12));
-  decipher.setAuthTag(raw.subarray(12, 28));
-  try {
-    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-  } catch {
-    throw new KeyDecryptionError('LATCHKEY_KEY_ENCRYPTION_SECRET does not decrypt the stored signing keys');
-  }
-}
+// Sealing lives in one module shared with TOTP secrets and server secrets.
+export { KeyDecryptionError, openSecret, sealSecret } from './sealing.ts';
 
 /** Creates new key material for `alg`: an HS256 secret or a key pair. */
 export function generateKeyMaterial(alg: JwtAlg): { secret: string; publicJwk: Record<string, unknown> | null } {

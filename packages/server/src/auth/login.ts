@@ -10,6 +10,7 @@ import { EmailNotVerified, InvalidCredentials } from '../errors.ts';
 import { hashIdentifier } from '../limits/abuse.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EventLogger, PasswordCheck } from './password-check.ts';
+import type { PendingSignIn, SecondStep } from '../mfa/sign-in.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { IssuedTokens, SessionService } from './sessions.ts';
 import type { UserStore } from './users.ts';
@@ -31,12 +32,14 @@ export interface LoginDeps {
   readonly metrics: Metrics;
   /** LATCHKEY_SIGNUP=verify: a right password for an unconfirmed address is refused (SPEC §10). */
   readonly requireVerifiedEmail?: boolean;
+  /** The second factor (SPEC §11): users with a factor, or obliged to have one, do not get tokens here. */
+  readonly secondStep?: SecondStep;
 }
 
 export class PasswordLogin {
   constructor(private readonly deps: LoginDeps) {}
 
-  async login(input: LoginInput, ctx: RequestContext, log: EventLogger): Promise<IssuedTokens> {
+  async login(input: LoginInput, ctx: RequestContext, log: EventLogger): Promise<IssuedTokens | PendingSignIn> {
     const { users, hasher, sessions, passwordCheck, audit, metrics } = this.deps;
     const ip = ctx.ip ?? 'unknown';
     // Read first (no hashing yet): the budgets are the account's, whichever of its identifiers was typed.
@@ -55,6 +58,9 @@ export class PasswordLogin {
     }
     // Only after the password proved who is asking: a wrong password stays a plain 401.
     if (this.deps.requireVerifiedEmail && user.email_verified === 0) throw new EmailNotVerified();
+    // A user with a second factor (or obliged to have one) gets the second step, not tokens (SPEC §11).
+    const pending = await this.deps.secondStep?.afterPrimary(user, 'pwd', ctx);
+    if (pending !== undefined) return pending;
 
     // Upgrade imported bcrypt hashes and older parameters while the plain password is at hand; stored by
     // the session's own statement, so a password changed meanwhile is never overwritten with the old one.

@@ -17,11 +17,29 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Config, Role } from '../config.ts';
-import { Conflict, InvalidAccessToken, InvalidCredentials, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
+import { Conflict, Forbidden, InvalidAccessToken, InvalidCredentials, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
 import { type QueryRunner, prepare } from '../store/prepared.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
-import { CLOCK_SKEW_MS, type TokenClaims, type TokenService } from './tokens.ts';
+import { CLOCK_SKEW_MS, type SignInClaims, type TokenClaims, type TokenService } from './tokens.ts';
+
+/** How the user signed in (SPEC §11), stored on the session so that refresh keeps `amr` and `auth_time`. */
+export interface SignInProof {
+  /** RFC 8176 values: `pwd`, `otp`, `hwk`, `user`, `fed`. */
+  readonly amr: readonly string[];
+  /** When the sign-in happened (ms); the session's start when not given. */
+  readonly authTime?: number;
+  /** `mfa_enrollment`: tokens good only for enrolling a second factor. */
+  readonly scope?: 'mfa_enrollment';
+}
+
+function signInClaims(session: Pick<SessionRow, 'amr' | 'auth_time' | 'scope' | 'created_at'>): SignInClaims {
+  return {
+    ...(session.amr === null ? {} : { amr: session.amr.split(' ').filter((m) => m !== '') }),
+    auth_time: Math.floor((session.auth_time ?? session.created_at) / 1000),
+    ...(session.scope === null ? {} : { scope: session.scope }),
+  };
+}
 
 export interface IssuedTokens {
   readonly accessToken: string;
@@ -91,6 +109,9 @@ type LiveUserRow = UserRow & {
   s_ip: string | null;
   s_user_agent: string | null;
   s_credential_version: number;
+  s_amr: string | null;
+  s_auth_time: number | null;
+  s_scope: string | null;
 };
 
 /** The statements of a rotation, compiled once: refresh is the hottest write path (see store/prepared.ts). */
@@ -111,6 +132,9 @@ function rotationStatements(db: Kysely<Database>) {
           'sessions.ip as s_ip',
           'sessions.user_agent as s_user_agent',
           'sessions.credential_version as s_credential_version',
+          'sessions.amr as s_amr',
+          'sessions.auth_time as s_auth_time',
+          'sessions.scope as s_scope',
         ])
         .where('sessions.id', '=', p('sid', '')),
     ),
@@ -158,9 +182,9 @@ export class SessionService {
     this.#rotation = rotationStatements(db);
   }
 
-  #issue(user: UserRow, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number): IssuedTokens {
+  #issue(user: UserRow, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number, signIn: SignInClaims): IssuedTokens {
     const subject = subjectOf(user);
-    const access = this.tokens.issueAccess(subject, sid, randomId(), now);
+    const access = this.tokens.issueAccess(subject, sid, randomId(), now, signIn);
     return {
       accessToken: access.token,
       expiresAt: access.exp,
@@ -186,7 +210,8 @@ export class SessionService {
    * {@link InvalidCredentials}) or waits and then revokes the new session with the others. A login that
    * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2).
    */
-  async start(user: UserRow, ctx: RequestContext = {}, now = Date.now(), options: { rehash?: string } = {}): Promise<IssuedTokens> {
+  async start(user: UserRow, ctx: RequestContext = {}, now = Date.now(), options: { rehash?: string; proof?: SignInProof } = {}): Promise<IssuedTokens> {
+    const proof = options.proof ?? { amr: ['pwd'] };
     const sid = randomId();
     const jti = randomId();
     const sessionEnd = this.config.sessionMaxAgeMs === 0 ? null : now + this.config.sessionMaxAgeMs;
@@ -215,6 +240,9 @@ export class SessionService {
           ip: ctx.ip ?? null,
           user_agent: ctx.userAgent?.slice(0, 512) ?? null,
           credential_version: live.credential_version,
+          amr: proof.amr.join(' '),
+          auth_time: proof.authTime ?? now,
+          scope: proof.scope ?? null,
         })
         .execute();
       await trx
@@ -224,7 +252,7 @@ export class SessionService {
       return live;
     });
     if (current === undefined) throw new InvalidCredentials();
-    return this.#issue(current, sid, { jti, iat, exp }, now);
+    return this.#issue(current, sid, { jti, iat, exp }, now, signInClaims({ amr: proof.amr.join(' '), auth_time: proof.authTime ?? now, scope: proof.scope ?? null, created_at: now }));
   }
 
   /** Checks that the session and its user may still be used; returns the user. */
@@ -238,7 +266,9 @@ export class SessionService {
     // Redundant with the revocation that every credential change makes in the same transaction; kept so
     // that a session can never outlive the credentials it was opened with, whatever wrote it.
     if (row.credential_version !== row.s_credential_version) throw new InvalidRefreshToken('credentials changed');
-    const { s_id, s_created_at, s_expires_at, s_last_used_at, s_revoked_at, s_revoke_reason, s_ip, s_user_agent, s_credential_version, ...user } = row;
+    const { s_id, s_created_at, s_expires_at, s_last_used_at, s_revoked_at, s_revoke_reason, s_ip, s_user_agent, s_credential_version, s_amr, s_auth_time, s_scope, ...user } = row;
+    // An enrolment-only session never hands out a refresh token; refuse one all the same.
+    if (s_scope !== null) throw new InvalidRefreshToken('enrolment-only session');
     const session: SessionRow = {
       id: s_id,
       user_id: user.id,
@@ -250,6 +280,9 @@ export class SessionService {
       ip: s_ip,
       user_agent: s_user_agent,
       credential_version: s_credential_version,
+      amr: s_amr,
+      auth_time: s_auth_time,
+      scope: s_scope,
     };
     return { user, session };
   }
@@ -269,8 +302,8 @@ export class SessionService {
     if (exp <= iat) throw new InvalidRefreshToken('session ended');
 
     const won = await this.#write({ now, parent: parentHash, sid: claims.sid, hash: hashJti(nextJti), iat: iat * 1000, exp: exp * 1000, ip: ctx.ip ?? session.ip });
-    if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now);
-    return this.#replay(claims, user, parentHash, nextJti, ctx, now);
+    if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now, signInClaims(session));
+    return this.#replay(claims, user, session, parentHash, nextJti, ctx, now);
   }
 
   /**
@@ -317,6 +350,7 @@ export class SessionService {
   async #replay(
     claims: TokenClaims,
     user: UserRow,
+    session: SessionRow,
     parentHash: string,
     nextJti: string,
     ctx: RequestContext,
@@ -339,7 +373,7 @@ export class SessionService {
         .where('jti_hash', '=', hashJti(nextJti))
         .executeTakeFirst();
       if (!successor) throw new InvalidRefreshToken('successor missing');
-      return this.#issue(user, claims.sid, { jti: nextJti, iat: successor.issued_at / 1000, exp: successor.expires_at / 1000 }, now);
+      return this.#issue(user, claims.sid, { jti: nextJti, iat: successor.issued_at / 1000, exp: successor.expires_at / 1000 }, now, signInClaims(session));
     }
     await this.revoke(claims.sid, 'refresh_token_reuse', ctx, now);
     await this.audit.write('refresh_token_reuse', { userId: user.id, sessionId: claims.sid }, ctx, now);
@@ -473,10 +507,14 @@ export class SessionService {
     await this.revoke(sid, reason, ctx);
   }
 
-  /** Verifies an access token and refuses those of revoked sessions. */
-  authenticate(accessToken: string): TokenClaims {
+  /**
+   * Verifies an access token and refuses those of revoked sessions. An enrolment-only token (SPEC §11
+   * policy) is refused with 403 unless the endpoint is one of the few that take it.
+   */
+  authenticate(accessToken: string, options: { allowEnrollmentOnly?: boolean } = {}): TokenClaims {
     const claims = this.tokens.verifyAccess(accessToken);
     if (this.revocations.has(claims.sid)) throw new InvalidAccessToken('session revoked');
+    if (claims.scope !== undefined && !options.allowEnrollmentOnly) throw new Forbidden();
     return claims;
   }
 

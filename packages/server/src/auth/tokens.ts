@@ -27,6 +27,19 @@ export interface TokenClaims {
   readonly sid: string;
   readonly jti: string;
   readonly aud?: string;
+  /** RFC 8176 authentication methods of the sign-in (access tokens; SPEC §11). */
+  readonly amr?: readonly string[];
+  /** Unix seconds of the sign-in (access tokens). */
+  readonly auth_time?: number;
+  /** `mfa_enrollment`: the token only reaches the enrolment endpoints, `/me` and `/logout`. */
+  readonly scope?: string;
+}
+
+/** Claims that describe the sign-in rather than the token; carried by access tokens. */
+export interface SignInClaims {
+  readonly amr?: readonly string[];
+  readonly auth_time: number;
+  readonly scope?: string;
 }
 
 export interface TokenSubject {
@@ -146,10 +159,10 @@ export class TokenService {
   }
 
   /** A new access token; `exp` is what responses report as `expires_at` / `expiresAt`. */
-  issueAccess(subject: TokenSubject, sid: string, jti: string, now = Date.now()): { token: string; exp: number } {
+  issueAccess(subject: TokenSubject, sid: string, jti: string, now = Date.now(), signIn?: SignInClaims): { token: string; exp: number } {
     const iat = Math.floor(now / 1000);
     const exp = iat + Math.floor(this.config.accessTtlMs / 1000);
-    return { token: this.#sign(this.#claims(subject, 'access', sid, jti, iat, exp)), exp };
+    return { token: this.#sign({ ...this.#claims(subject, 'access', sid, jti, iat, exp), ...signIn }), exp };
   }
 
   /** A refresh token with exactly these `jti`, `iat` and `exp` (seconds): reissuing gives the same claims. */

@@ -23,14 +23,17 @@ import { toLatchkeyError } from './errors.ts';
 import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeyRoutes } from './routes/admin-keys.ts';
+import { adminFactorRoutes } from './routes/admin-factors.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { emailRoutes } from './routes/email.ts';
 import { loginRoutes } from './routes/login.ts';
 import { logoutRoutes } from './routes/logout.ts';
 import { meRoutes } from './routes/me.ts';
+import { mfaRoutes } from './routes/mfa.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { passwordResetRoutes } from './routes/password-reset.ts';
+import { passkeyRoutes } from './routes/passkeys.ts';
 import { refreshRoutes } from './routes/refresh.ts';
 import { registerRoutes } from './routes/register.ts';
 import { revocationRoutes } from './routes/revocations.ts';
@@ -266,6 +269,9 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     emailRoutes,
     passwordResetRoutes,
     (a: FastifyInstance, c: RouteContext) => uiRoutes(a, c, options.uiDir),
+    mfaRoutes,
+    passkeyRoutes,
+    adminFactorRoutes,
     ...(options.routes ?? []),
   ]) {
     await install(app, ctx);

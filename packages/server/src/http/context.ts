@@ -67,9 +67,12 @@ export function bearerToken(request: FastifyRequest): string {
   return match[1];
 }
 
-/** Verifies the Bearer access token (and its session's revocation); the claims of the caller. */
-export function authenticate(ctx: RouteContext, request: FastifyRequest): TokenClaims {
-  return ctx.core.sessions.authenticate(bearerToken(request));
+/**
+ * Verifies the Bearer access token (and its session's revocation); the claims of the caller. Enrolment-only
+ * tokens (SPEC §11) are refused unless the route says it takes them.
+ */
+export function authenticate(ctx: RouteContext, request: FastifyRequest, options: { allowEnrollmentOnly?: boolean } = {}): TokenClaims {
+  return ctx.core.sessions.authenticate(bearerToken(request), options);
 }
 
 /**

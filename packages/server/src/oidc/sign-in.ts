@@ -13,6 +13,7 @@ import * as client from 'openid-client';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { RequestContext } from '../audit.ts';
 import type { IssuedTokens } from '../auth/sessions.ts';
+import type { PendingSignIn } from '../mfa/sign-in.ts';
 import type { Core } from '../core.ts';
 import { LatchkeyError } from '../errors.ts';
 import { OidcSignInRefused } from './errors.ts';
@@ -126,7 +127,7 @@ export class OidcSignIn {
   }
 
   /** Finishes a browser sign-in: state (once only), code exchange, ID token, identity, session. */
-  async complete(transaction: SignInTransaction, query: URLSearchParams, ctx: RequestContext): Promise<IssuedTokens> {
+  async complete(transaction: SignInTransaction, query: URLSearchParams, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
     const provider = this.providers.get(transaction.provider);
     const state = query.get('state');
     if (state === null || !sameString(state, transaction.state)) throw new OidcSignInRefused('invalid_state');
@@ -143,7 +144,7 @@ export class OidcSignIn {
   }
 
   /** `POST /api/auth/google {code, redirect_uri}`: the app ran the authorization request itself. */
-  async exchangeCode(providerId: string, input: CodeExchange, defaultRedirectUri: string, ctx: RequestContext): Promise<IssuedTokens> {
+  async exchangeCode(providerId: string, input: CodeExchange, defaultRedirectUri: string, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
     const provider = this.providers.get(providerId);
     const configuration = await provider.configuration();
     const callback = new URL(input.redirectUri ?? provider.config.redirectUri ?? defaultRedirectUri);
@@ -160,7 +161,7 @@ export class OidcSignIn {
     }, ctx);
   }
 
-  async #exchange(provider: OidcProvider, callback: URL, checks: client.AuthorizationCodeGrantChecks, ctx: RequestContext): Promise<IssuedTokens> {
+  async #exchange(provider: OidcProvider, callback: URL, checks: client.AuthorizationCodeGrantChecks, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
     const configuration = await provider.configuration();
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
@@ -187,7 +188,7 @@ export class OidcSignIn {
    * `POST /api/auth/google {id_token}` (a Google Identity Services credential): the signature against the
    * provider's JWKS, issuer, audience = our client id, expiry, and the nonce when one is given.
    */
-  async verifyIdToken(providerId: string, input: { idToken: string; nonce: string | undefined }, ctx: RequestContext): Promise<IssuedTokens> {
+  async verifyIdToken(providerId: string, input: { idToken: string; nonce: string | undefined }, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
     const provider = this.providers.get(providerId);
     let payload: JWTPayload;
     try {
@@ -231,10 +232,13 @@ export class OidcSignIn {
   }
 
   /** Identity rules (verified email, domain, linking), then a session; audited as `oidc_sign_in`. */
-  async signIn(provider: OidcProvider, identity: AssertedIdentity, ctx: RequestContext): Promise<IssuedTokens> {
+  async signIn(provider: OidcProvider, identity: AssertedIdentity, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
     const { user, outcome } = await this.#linker.resolve(provider.config, identity, ctx);
+    // SPEC §11: a user with a second factor (or obliged to enrol one) finishes at /mfa/verify.
+    const pending = await this.core.mfa.secondStep.afterPrimary(user, 'fed', ctx);
+    if (pending !== undefined) return pending;
     // start() records the login in the statement that checks the account is still as it was read.
-    const issued = await this.core.sessions.start(user, ctx);
+    const issued = await this.core.sessions.start(user, ctx, Date.now(), { proof: { amr: ['fed'] } });
     this.core.metrics.logins.inc({ outcome: 'success' });
     await this.core.audit.write('oidc_sign_in', { userId: user.id, sessionId: issued.sessionId, details: { provider: provider.id, outcome } }, ctx);
     return issued;

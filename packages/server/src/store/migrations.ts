@@ -278,6 +278,66 @@ function migration0008(): Migration {
   };
 }
 
+/**
+ * Second factors and passkeys (SPEC §11). TOTP secrets are sealed like signing keys; recovery codes are
+ * stored as SHA-256 hashes; `last_step` is the RFC 6238 time step last accepted, moved forward only by a
+ * compare-and-set so no code is accepted twice, on any instance. `mfa_challenges` holds `mfa_token`s and
+ * WebAuthn challenges (by hash) so that any instance can finish what another started. Sessions remember
+ * how and when the user signed in (`amr`, `auth_time`) so that refresh keeps both, and an enrolment-only
+ * `scope`. Sessions that exist before this migration keep `amr` null (unknown) and their login time.
+ */
+function migration0007(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('mfa_totp')
+        .addColumn('user_id', 'integer', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('confirmed_at', 'bigint')
+        .addColumn('last_step', 'bigint')
+        .execute();
+      await db.schema
+        .createTable('mfa_recovery_codes')
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('code_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addPrimaryKeyConstraint('mfa_recovery_codes_pkey', ['user_id', 'code_hash'])
+        .execute();
+      await db.schema
+        .createTable('passkeys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('credential_id', 'text', (c) => c.notNull().unique())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('counter', 'bigint', (c) => c.notNull())
+        .addColumn('transports', 'text')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('passkeys_user_id').on('passkeys').column('user_id').execute();
+      await db.schema
+        .createTable('mfa_challenges')
+        .addColumn('id_hash', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'integer', (c) => c.references('users.id').onDelete('cascade'))
+        .addColumn('challenge', 'text')
+        .addColumn('amr', 'text')
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('spent_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('mfa_challenges_expires_at').on('mfa_challenges').column('expires_at').execute();
+      await db.schema.alterTable('sessions').addColumn('amr', 'text').execute();
+      await db.schema.alterTable('sessions').addColumn('auth_time', 'bigint').execute();
+      await db.schema.alterTable('sessions').addColumn('scope', 'text').execute();
+    },
+  };
+}
+
 /** All migrations, in order. Names sort in the order they must run. */
 export function migrations(engine: Engine, log: (message: string) => void = (message) => console.warn(message)): Record<string, Migration> {
   return {
@@ -286,6 +346,7 @@ export function migrations(engine: Engine, log: (message: string) => void = (mes
     '0004_drop_refresh_parent_index': migration0004(),
     '0005_credential_version_and_identifier_keys': migration0005(log),
     '0006_accounts_by_email': migration0006(engine),
+    '0007_second_factors': migration0007(),
     '0008_bootstrapped_admins': migration0008(),
   };
 }

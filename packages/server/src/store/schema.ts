@@ -42,6 +42,12 @@ export interface SessionsTable {
   user_agent: string | null;
   /** The user's credential_version the session was opened under; refresh refuses any other. */
   credential_version: Generated<number>;
+  /** RFC 8176 methods of the sign-in, space-separated (`pwd otp`); null for sessions older than migration 0007. */
+  amr: string | null;
+  /** When the user signed in (ms); null for sessions older than migration 0007 (their `created_at` stands in). */
+  auth_time: number | null;
+  /** `mfa_enrollment` for a session whose tokens only reach the enrolment endpoints (SPEC §11 policy). */
+  scope: string | null;
 }
 
 export interface RefreshTokensTable {
@@ -156,6 +162,56 @@ export interface BootstrappedAdminsTable {
   created_at: number;
 }
 
+/** A user's TOTP factor; `secret` sealed like signing keys; pending until `confirmed_at`. */
+export interface MfaTotpTable {
+  user_id: number;
+  secret: string;
+  created_at: number;
+  confirmed_at: number | null;
+  /** The RFC 6238 time step last accepted; only ever moved forward by a compare-and-set. */
+  last_step: number | null;
+}
+
+export interface MfaRecoveryCodesTable {
+  user_id: number;
+  /** SHA-256 of the normalised code, base64url. */
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+export interface PasskeysTable {
+  /** Public id used in the API (random), not the credential id. */
+  id: string;
+  user_id: number;
+  /** WebAuthn credential id, base64url. */
+  credential_id: string;
+  /** COSE public key, base64url. */
+  public_key: string;
+  counter: number;
+  /** JSON array of authenticator transports. */
+  transports: string | null;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** `mfa_token`s and WebAuthn challenges, by the SHA-256 of their id; single use by compare-and-set. */
+export interface MfaChallengesTable {
+  id_hash: string;
+  /** `mfa_token`, `passkey_registration` or `passkey_login`. */
+  kind: string;
+  user_id: number | null;
+  /** The WebAuthn challenge (base64url) waiting for an answer. */
+  challenge: string | null;
+  /** Methods already proven (`pwd`, `fed`), space-separated. */
+  amr: string | null;
+  failures: Generated<number>;
+  created_at: number;
+  expires_at: number;
+  spent_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -169,6 +225,10 @@ export interface Database {
   link_tokens: LinkTokensTable;
   mail_outbox: MailOutboxTable;
   bootstrapped_admins: BootstrappedAdminsTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  passkeys: PasskeysTable;
+  mfa_challenges: MfaChallengesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -178,3 +238,5 @@ export type SessionRow = Selectable<SessionsTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type IdentityRow = Selectable<IdentitiesTable>;
+export type PasskeyRow = Selectable<PasskeysTable>;
+export type MfaChallengeRow = Selectable<MfaChallengesTable>;

@@ -224,12 +224,21 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
         security,
         summary: 'Get a user',
         params: userIdParams,
-        response: { 200: okDoc(style, 'The user', userSchema, EXAMPLE_USER), ...adminErrors(style, 404) },
+        response: {
+          200: okDoc(
+            style,
+            'The user, with `mfa: {totp, passkeys}`',
+            { ...userSchema, properties: { ...userSchema.properties, mfa: { type: 'object', properties: { totp: { type: 'boolean' }, passkeys: { type: 'integer' } } } } },
+            { ...EXAMPLE_USER, mfa: { totp: false, passkeys: 0 } },
+          ),
+          ...adminErrors(style, 404),
+        },
       },
     },
     async (request) => {
       const user = await ctx.core.users.getById(userIdParam(request));
-      return style.ok(userView(user, { admin: true }), responseMeta(request));
+      // SPEC §11: which second factors the user has (the list stays as it was: one query per page).
+      return style.ok({ ...userView(user, { admin: true }), mfa: await ctx.core.mfa.secondStep.status(user.id) }, responseMeta(request));
     },
   );
 

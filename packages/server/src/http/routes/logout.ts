@@ -11,7 +11,7 @@ async function sessionToEnd(ctx: RouteContext, request: FastifyRequest): Promise
   let accessError: LatchkeyError | undefined;
   if (request.headers.authorization !== undefined) {
     try {
-      const claims = authenticate(ctx, request);
+      const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
       return { sid: claims.sid, userId: claims.user_id };
     } catch (error) {
       if (!(error instanceof LatchkeyError) || refreshToken === undefined) throw error;

@@ -60,7 +60,7 @@ export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const claims = authenticate(ctx, request);
+      const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
       const user = await ctx.core.users.findById(claims.user_id);
       if (!user || user.disabled) throw new InvalidAccessToken('user gone');
       reply.header('cache-control', 'no-store');

@@ -13,6 +13,8 @@ import { OidcSignInRefused } from '../../oidc/errors.ts';
 import { OidcSignIn } from '../../oidc/sign-in.ts';
 import { TRANSACTION_TTL_MS } from '../../oidc/transaction.ts';
 import { clientAddress, REFRESH_COOKIE_PATH, type RouteContext, requestContext, secureCookie, sendTokens, setRefreshCookie } from '../context.ts';
+import { mfaResponseSchemas } from '../mfa-schemas.ts';
+import { isPending, pendingFragment, sendSignIn } from '../sign-in-reply.ts';
 import { toLatchkeyError } from '../errors.ts';
 import { responseSchemas } from '../schemas.ts';
 
@@ -187,8 +189,10 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
           if (returnTo === null) throw error;
           return redirectNoStore(reply, withError(returnTo, reason));
         }
+        if (returnTo === null) return sendSignIn(ctx, request, reply, issued);
+        // SPEC §11: a second step is due; the browser app finishes it at /mfa/verify (a fragment never reaches servers' logs).
+        if (isPending(issued)) return redirectNoStore(reply, `${returnTo}#${pendingFragment(issued)}`);
         request.log.info({ event: 'oidc_sign_in', provider: id, user_id: issued.user.id }, 'signed in');
-        if (returnTo === null) return sendTokens(ctx, request, reply, issued);
         setRefreshCookie(request, reply, issued);
         return redirectNoStore(reply, returnTo);
       },
@@ -206,7 +210,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
             '`{code, redirect_uri}` (add `code_verifier` for PKCE and `nonce` if the authorization request had one) or `{id_token}` (optionally `nonce`) → the token body of login.',
           ...(google ? {} : { params }),
           body: signInBody,
-          response: { 200: docs.tokens, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
+          response: { 200: mfaResponseSchemas(ctx.style).signIn, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
         },
         ...limited,
       },
@@ -238,8 +242,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
           request.log.warn({ event: 'oidc_sign_in_failed', provider: id, reason: reasonOf(error) }, 'sign-in refused');
           throw error;
         }
-        request.log.info({ event: 'oidc_sign_in', provider: id, user_id: issued.user.id }, 'signed in');
-        return sendTokens(ctx, request, reply, issued);
+        if (!isPending(issued)) request.log.info({ event: 'oidc_sign_in', provider: id, user_id: issued.user.id }, 'signed in');
+        return sendSignIn(ctx, request, reply, issued);
       },
     );
   }
