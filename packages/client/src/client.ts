@@ -25,6 +25,9 @@ import {
   totpApi,
 } from './mfa.ts';
 
+/** The flat style's 401 sentences about the access token itself (the envelope says UNAUTHORIZED for all three). */
+const TOKEN_REFUSALS: ReadonlySet<string> = new Set(['invalid or expired token', 'missing authorization header', 'invalid authorization header format']);
+
 export type WireStyle = 'flat' | 'envelope';
 export type Role = 'ADMIN' | 'STANDARD';
 
@@ -324,7 +327,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     } catch (error) {
       throw networkError(error);
     }
-    if (response.status !== 401) return response;
+    // Only a 401 about the token itself means "refresh and retry"; a 401 that refuses something the user typed
+    // (a wrong TOTP code on a signed-in request) is the answer, and must not end the session.
+    if (response.status !== 401 || !(await refusesToken(response))) return response;
     let fresh: StoredSession;
     try {
       fresh = await refreshShared(token);
@@ -338,8 +343,23 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       throw networkError(error);
     }
     // A brand-new token refused too: this session cannot be used here; the user must sign in again.
-    if (response.status === 401) clear();
+    if (response.status === 401 && (await refusesToken(response))) clear();
     return response;
+  }
+
+  /** Whether a 401 refuses the access token (missing, malformed, bad, expired, revoked), in either wire style. */
+  async function refusesToken(response: Response): Promise<boolean> {
+    let body: unknown;
+    try {
+      body = await response.clone().json();
+    } catch {
+      return true; // No JSON body: nothing says it is about anything but the token.
+    }
+    if (typeof body !== 'object' || body === null) return true;
+    const { error } = body as { error?: unknown };
+    if (typeof error === 'string') return TOKEN_REFUSALS.has(error);
+    if (typeof error === 'object' && error !== null) return (error as { code?: unknown }).code === 'UNAUTHORIZED';
+    return true;
   }
 
   function authorized(request: Request, token: string): Request {

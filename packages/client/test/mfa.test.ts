@@ -55,6 +55,24 @@ for (const style of ['flat', 'envelope'] as const) {
       assert.deepEqual((await viaRecovery.verifyRecoveryCode(codes[0]!)).amr, ['pwd', 'otp']);
     });
 
+    test('a wrong code on a signed-in request is an answer, not the end of the session (no refresh, no sign-out)', async () => {
+      await server.createUser('cyd');
+      const auth = client();
+      const events: string[] = [];
+      auth.onChange((e) => events.push(e.type));
+      await auth.login({ username: 'cyd', password: PASSWORD });
+      await auth.totp.enroll(PASSWORD);
+      // A 401 INVALID_CODE from an endpoint that also takes the Bearer token: the token was fine.
+      await assert.rejects(auth.totp.confirm('000000'), { status: 401, code: 'INVALID_CODE' });
+      assert.deepEqual(events, ['authenticated'], 'neither refreshed nor signed out');
+      assert.notEqual(auth.session(), null);
+      assert.equal((await auth.me()).username, 'cyd');
+      // A token the server really refuses still ends it.
+      await server.core.sessions.revokeAllOfUser((await server.core.users.getByUsername('cyd')).id, 'admin');
+      await assert.rejects(auth.me(), { status: 401 });
+      assert.equal(auth.session(), null);
+    });
+
     test('passkeys: register, list, passwordless login, and passkey as the second factor', async () => {
       const auth = client();
       const signedIn = await auth.login({ username: 'bob', password: PASSWORD });

@@ -67,14 +67,35 @@ for (const { style, engine, name } of matrix()) {
       if (style === 'envelope') assert.equal(res.body.meta.total, items.length);
     });
 
-    test('a rotation makes a new key sign at once, keeps the old one verifying, and is audited with the admin as actor', async () => {
+    test('a rotation publishes the new key first: it is in the JWKS while the old one still signs (SPEC §3)', async () => {
       const oldKid = headerOf(root).kid;
       const res = await server.request('POST', '/api/admin/keys/rotate', { token: root });
+      assert.equal(res.status, 200, res.text);
+      const rotation = dataOf(res, style);
+      assert.notEqual(rotation.kid, oldKid);
+      assert.deepEqual(rotation.retired, [oldKid]);
+      const signsFrom = rotation[key('signs_from')];
+      const at = style === 'flat' ? signsFrom * 1000 : Date.parse(signsFrom);
+      assert.ok(at > Date.now() + 60_000, `signs from ${signsFrom}: after the default 5 minute publish delay`);
+
+      const items = itemsOf(await server.request('GET', '/api/admin/keys', { token: root }), style);
+      assert.equal(items.find((k) => k.kid === rotation.kid)?.state, 'published');
+      assert.equal(items.find((k) => k.kid === oldKid)?.state, 'signing');
+      const jwks = (await server.request('GET', '/.well-known/jwks.json')).body as { keys: { kid: string }[] };
+      assert.ok(jwks.keys.some((k) => k.kid === rotation.kid), 'the next key is published before it signs');
+      const fresh = await server.login('root', ROOT_PASSWORD);
+      assert.equal(headerOf(fresh.access).kid, oldKid, 'tokens are still signed with the old key');
+    });
+
+    test('a rotation with now makes a new key sign at once, keeps the old one verifying, and is audited with the admin as actor', async () => {
+      const oldKid = headerOf(root).kid;
+      const res = await server.request('POST', '/api/admin/keys/rotate', { token: root, body: { now: true } });
       assert.equal(res.status, 200);
       const rotation = dataOf(res, style);
       assert.notEqual(rotation.kid, oldKid);
       assert.equal(rotation.alg, 'EdDSA');
-      assert.deepEqual(rotation.retired, [oldKid]);
+      // The old signing key, and the key the previous test published (it never signed), stop signing now.
+      assert.ok(rotation.retired.includes(oldKid), JSON.stringify(rotation.retired));
       assert.equal(rotation.removed, 0);
 
       const items = itemsOf(await server.request('GET', '/api/admin/keys', { token: root }), style);
@@ -90,9 +111,9 @@ for (const { style, engine, name } of matrix()) {
 
       const audit = itemsOf(await server.request('GET', '/api/admin/audit?type=key_rotated', { token: fresh.access }), style);
       const rootId = (await server.core.users.getByUsername('root')).id;
-      assert.equal(audit.length, 1);
-      assert.equal(audit[0][key('actor_user_id')], rootId);
-      assert.equal(audit[0].details.kid, rotation.kid);
+      const entry = audit.find((a) => a.details.kid === rotation.kid);
+      assert.ok(entry, JSON.stringify(audit));
+      assert.equal(entry[key('actor_user_id')], rootId);
     });
   });
 

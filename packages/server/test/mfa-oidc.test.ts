@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TestBrowser, type TestProvider, startTestProvider } from './support/oidc.ts';
@@ -41,7 +42,7 @@ for (const { style, engine, name } of matrix()) {
     test('a Google sign-in carries amr ["fed"]; once a passkey is added it goes through the second step (API and browser flows)', async () => {
       const person = { sub: `sub-mfa-${Date.now()}`, email: 'mfa.person@gmail.test', email_verified: true };
       google.accounts.set(person.sub, person);
-      const first = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
+      const first = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) } });
       assert.equal(first.status, 200, first.text);
       const { access } = tokensOf(first, style);
       assert.deepEqual(claimsOf(access).amr, ['fed']);
@@ -51,7 +52,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: authenticator.register(options) } })).status, 201);
 
       // API flow: mfa_required, no tokens, no cookie.
-      const second = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
+      const second = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) } });
       assert.equal(second.status, 200);
       assert.equal(second.headers.get('set-cookie'), null);
       const pending = dataOf(second, style);
@@ -100,7 +101,7 @@ describe('Google sign-in under LATCHKEY_MFA=all', () => {
   test('a user without a factor gets an enrolment-only token: in the body (API) or the fragment (browser)', async () => {
     const person = { sub: `sub-enrol-${Date.now()}`, email: 'enrol.person@gmail.test', email_verified: true };
     google.accounts.set(person.sub, person);
-    const api = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
+    const api = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) } });
     assert.equal(api.status, 200);
     assert.deepEqual(Object.keys(api.body), ['mfa_enrollment_required', 'token']);
     assert.equal(claimsOf(api.body.token).scope, 'mfa_enrollment');

@@ -200,10 +200,10 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
     const secret = Secret.fromBase32(secretText);
     await screenshot(page, 'account-totp');
 
-    await section.getByLabel('Code').fill('000000');
+    await section.getByLabel('Code', { exact: true }).fill('000000');
     await section.getByRole('button', { name: 'Verify' }).click();
     await section.getByRole('alert').filter({ hasText: 'That code is not right.' }).waitFor();
-    await section.getByLabel('Code').fill(TOTP.generate({ secret }));
+    await section.getByLabel('Code', { exact: true }).fill(TOTP.generate({ secret }));
     await section.getByRole('button', { name: 'Verify' }).click();
     await section.getByRole('status').filter({ hasText: 'Your authenticator app is on.' }).waitFor();
     const codes = await section.getByTestId('recovery-codes').locator('li').allTextContents();

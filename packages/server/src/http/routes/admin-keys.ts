@@ -9,7 +9,7 @@ import { ConfigError } from '../../config.ts';
 import type { Core } from '../../core.ts';
 import { Conflict } from '../../errors.ts';
 import { adminErrors, adminOf, adminOnly, instantSchema, listDoc, objectSchema, okDoc } from '../admin.ts';
-import { type RouteContext, requestContext, responseMeta } from '../context.ts';
+import { type RouteContext, requestContext, responseMeta, optionalBody } from '../context.ts';
 import type { View } from '../styles/style.ts';
 
 const instant = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -19,7 +19,14 @@ function keyView(key: KeyListing): View {
 }
 
 function rotationView(rotation: Rotation): View {
-  return { kid: rotation.kid, alg: rotation.alg, retired: [...rotation.retired], verify_until: new Date(rotation.verifyUntil), removed: rotation.removed };
+  return {
+    kid: rotation.kid,
+    alg: rotation.alg,
+    signs_from: new Date(rotation.signsFrom),
+    retired: [...rotation.retired],
+    verify_until: new Date(rotation.verifyUntil),
+    removed: rotation.removed,
+  };
 }
 
 /**
@@ -27,10 +34,11 @@ function rotationView(rotation: Rotation): View {
  * the actor, and a reload so this instance signs with the new key at once (others pick it up within 60 s).
  * A configured LATCHKEY_JWT_SECRET is a fixed key that only the operator can change: 409.
  */
-export async function rotateKeysAsAdmin(core: Core, rc: RequestContext): Promise<Rotation> {
+export async function rotateKeysAsAdmin(core: Core, rc: RequestContext, options: { immediately?: boolean } = {}): Promise<Rotation> {
   let rotation: Rotation;
   try {
-    rotation = await rotateSigningKeys(core.store.db, core.config);
+    // Published first, signing after LATCHKEY_KEY_PUBLISH_DELAY, unless `now` (a compromised key), as `keys rotate`.
+    rotation = await rotateSigningKeys(core.store.db, core.config, Date.now(), { immediately: options.immediately === true });
   } catch (error) {
     if (error instanceof ConfigError) throw new Conflict('the signing key is fixed by LATCHKEY_JWT_SECRET and cannot be rotated here');
     throw error;
@@ -59,7 +67,7 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       kid: { type: 'string' },
       alg: { type: 'string', description: 'HS256, EdDSA, ES256 or RS256' },
-      state: { type: 'string', enum: ['signing', 'verifying', 'expired', 'other-algorithm'] },
+      state: { type: 'string', enum: ['published', 'signing', 'verifying', 'expired', 'other-algorithm'] },
       created_at: instantSchema(style),
       retired_at: instantSchema(style, true),
       expires_at: { ...instantSchema(style, true), description: 'When the last token the key may have signed expires' },
@@ -71,11 +79,12 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     {
       kid: { type: 'string', description: 'The new signing key' },
       alg: { type: 'string' },
+      signs_from: { ...instantSchema(style), description: 'When the new key starts signing: after LATCHKEY_KEY_PUBLISH_DELAY, or now with `now`' },
       retired: { type: 'array', items: { type: 'string' }, description: 'Keys that stopped signing and keep verifying' },
       verify_until: instantSchema(style),
       removed: { type: 'integer', description: 'Expired keys deleted' },
     },
-    ['kid', 'alg', 'retired', 'verify_until', 'removed'],
+    ['kid', 'alg', 'signs_from', 'retired', 'verify_until', 'removed'],
   );
 
   app.get(
@@ -100,15 +109,25 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     '/api/admin/keys/rotate',
     {
       onRequest: guard,
+      // The body is optional: no body is a plain (delayed) rotation.
+      preValidation: optionalBody,
       schema: {
         tags,
         security,
         summary: 'Rotate the signing key',
-        description: 'A new key signs from now on; the others keep verifying until their tokens expire. 409 when LATCHKEY_JWT_SECRET fixes the key.',
+        description:
+          'A new key is published in the JWKS at once and signs after LATCHKEY_KEY_PUBLISH_DELAY (so verifiers that cache the JWKS know it first); ' +
+          '`{"now": true}` makes it sign at once (a compromised key). The others keep verifying until their tokens expire. 409 when LATCHKEY_JWT_SECRET fixes the key.',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { now: { type: 'boolean', description: 'Sign with the new key at once, skipping the publish delay' } },
+        },
         response: {
           200: okDoc(style, 'The rotation', rotationSchema, {
             kid: 'Jm1yX0o5c2dVb3N2',
             alg: 'EdDSA',
+            signs_from: new Date('2026-01-13T10:05:00Z'),
             retired: ['p0x9Tq3wYt1mUe2A'],
             verify_until: new Date('2026-02-13T10:01:30Z'),
             removed: 0,
@@ -118,7 +137,8 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const rotation = await rotateKeysAsAdmin(ctx.core, requestContext(request, adminOf(request).userId));
+      const body = (request.body ?? {}) as { now?: boolean };
+      const rotation = await rotateKeysAsAdmin(ctx.core, requestContext(request, adminOf(request).userId), { immediately: body.now === true });
       return style.ok(rotationView(rotation), responseMeta(request));
     },
   );

@@ -257,15 +257,18 @@ function Authenticator() {
       )}
       {codes === null ? null : <RecoveryCodeList codes={codes} />}
       <ActionMessages action={action} />
-      <details>
-        <summary>Turn the authenticator app off</summary>
-        <form onSubmit={turnOff}>
-          <Field label="Code" value={offCode} onChange={setOffCode} autoComplete="one-time-code" required />
-          <button type="submit" className="secondary" disabled={action.busy}>
-            Turn off
-          </button>
-        </form>
-      </details>
+      {pending !== null ? null : (
+        // Not while enrolling: one "Code" field per step, so the page (and a screen reader) is never ambiguous.
+        <details>
+          <summary>Turn the authenticator app off</summary>
+          <form onSubmit={turnOff}>
+            <Field label="Code" value={offCode} onChange={setOffCode} autoComplete="one-time-code" required />
+            <button type="submit" className="secondary" disabled={action.busy}>
+              Turn off
+            </button>
+          </form>
+        </details>
+      )}
     </Section>
   );
 }
