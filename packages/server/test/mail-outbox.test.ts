@@ -250,6 +250,7 @@ describe('templates and links', () => {
         LATCHKEY_MAIL_TEMPLATES: folder,
         LATCHKEY_LINK_URL: 'https://app.example.com/account/{kind}#token={token}',
         LATCHKEY_RESET_TTL: '45m',
+        LATCHKEY_APP_NAME: 'Acme Accounts',
       },
     });
     await server.createUser('<b>nan</b>', { email: 'nan@example.com' });
@@ -259,10 +260,10 @@ describe('templates and links', () => {
     await smtp.stop();
   });
 
-  test('a template folder replaces the built-in message; values are escaped in HTML; LATCHKEY_LINK_URL shapes the link', async () => {
+  test('a template folder replaces the built-in message; values are escaped in HTML; LATCHKEY_LINK_URL shapes the link; LATCHKEY_APP_NAME names the app', async () => {
     await server.request('POST', '/api/auth/password/forgot', { body: { email: 'nan@example.com' } });
     const mail = await smtp.next('nan@example.com');
-    assert.equal(mail.subject, 'Reset for <b>nan</b> at Latchkey');
+    assert.equal(mail.subject, 'Reset for <b>nan</b> at Acme Accounts');
     assert.match(mail.text, /^Hi <b>nan<\/b>, go to https:\/\/app\.example\.com\/account\/reset-password#token=[A-Za-z0-9_-]{43} within 45 minutes\.\n?$/);
     assert.match(mail.html, /<p>Hi &#60;b&#62;nan&#60;\/b&#62;<\/p>/);
     // The built-in messages of other kinds stay.

@@ -83,8 +83,6 @@ export interface EmailLinkDeps {
   readonly wake: () => void;
 }
 
-/** The app name in messages; SPEC §12's LATCHKEY_APP_NAME can feed this. */
-const APP_NAME = 'Latchkey';
 
 export class EmailLinks {
   constructor(private readonly deps: EmailLinkDeps) {}
@@ -117,7 +115,7 @@ export class EmailLinks {
             .execute();
         }
         const message = templates.render(r.kind, {
-          app_name: APP_NAME,
+          app_name: config.appName,
           username: r.username,
           email: r.email ?? r.to ?? '',
           link,
