@@ -7,18 +7,18 @@
  */
 import { isIP } from 'node:net';
 
+import { ConfigError, type Env, EnvReader, isLoopbackHost, type Limit, parseDuration } from './config-reader.ts';
+import { type GoogleConfig, type OidcProviderConfig, parseGoogle, parseOidcProviders } from './oidc/provider-config.ts';
 import { urlWithoutPassword } from './redact.ts';
+
+export { ConfigError, isLoopbackHost, parseDuration };
+export type { Limit };
+export type { GoogleConfig, OidcProviderConfig, TokenEndpointAuthMethod } from './oidc/provider-config.ts';
 
 export type ApiStyle = 'flat' | 'envelope';
 export type JwtAlg = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
 export type PasswordHashAlg = 'argon2id' | 'bcrypt';
 export type Role = 'ADMIN' | 'STANDARD';
-
-/** A rate limit: at most `points` events in `durationMs`. */
-export interface Limit {
-  readonly points: number;
-  readonly durationMs: number;
-}
 
 export interface Config {
   readonly port: number;
@@ -112,165 +112,8 @@ export interface Config {
 export type SignupMode = 'off' | 'open' | 'verify';
 export type MfaPolicy = 'optional' | 'admins' | 'all';
 
-export interface GoogleConfig {
-  readonly clientId: string;
-  readonly clientSecret: string | undefined;
-  readonly redirectUri: string | undefined;
-  readonly issuer: string;
-  readonly allowedDomains: readonly string[];
-  readonly autoCreate: boolean;
-}
-
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
-
-/** One OpenID Connect provider, reached at `/api/auth/oidc/:id/...` (Google also at `/api/auth/google/...`). */
-export interface OidcProviderConfig {
-  /** The path segment: lower-case letters, digits, `-` and `_`. */
-  readonly id: string;
-  readonly name: string;
-  readonly issuer: string;
-  readonly clientId: string;
-  readonly clientSecret: string | undefined;
-  /** The callback registered at the provider; derived from the request when unset. */
-  readonly redirectUri: string | undefined;
-  readonly scopes: readonly string[];
-  /** Lower-cased; empty = any domain. */
-  readonly allowedDomains: readonly string[];
-  /** What `allowedDomains` is compared with: Google's `hd` claim, or the domain of the verified email. */
-  readonly domainClaim: 'hd' | 'email';
-  readonly autoCreate: boolean;
-  readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
-}
-
 /** `false`, a hop count, or trusted proxy addresses/CIDRs (the shapes Fastify's `trustProxy` takes). */
 export type TrustProxy = false | number | readonly string[];
-
-/** A configuration value was refused. `variable` names the environment variable (or CLI flag) at fault. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-  }
-}
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-const TRUE_WORDS = ['true', 'yes', 'on', '1'] as const;
-const FALSE_WORDS = ['false', 'no', 'off', '0'] as const;
-
-/** The shortest spelling of a duration, for messages: `1000` → `1s`, `1500` → `1500ms`. */
-function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm', 's'] as const) {
-    const size = UNIT_MS[unit]!;
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
-/** Parses `90s`, `15m`, `1h`, `7d` (and `0`) into milliseconds. */
-export function parseDuration(value: string): number | undefined {
-  const match = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(value.trim());
-  if (!match) return undefined;
-  const amount = Number(match[1]);
-  const unit = match[2];
-  if (unit === undefined) return amount === 0 ? 0 : undefined;
-  return amount * (UNIT_MS[unit] ?? 0);
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-/** Reads variables from one environment, naming the variable in every refusal. */
-class EnvReader {
-  constructor(private readonly env: Env) {}
-
-  string(name: string): string | undefined {
-    const value = this.env[name];
-    return value === undefined || value === '' ? undefined : value;
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const value = this.string(name);
-    if (value === undefined) return fallback;
-    if (!(allowed as readonly string[]).includes(value)) {
-      throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${value}")`);
-    }
-    return value as T;
-  }
-
-  integer(name: string, fallback: number, min: number, max: number): number {
-    const value = this.string(name);
-    if (value === undefined) return fallback;
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${value}")`);
-    }
-    return Number(value);
-  }
-
-  duration(name: string, fallback: string, opts: { allowZero?: boolean; minMs?: number } = {}): number {
-    const raw = this.string(name) ?? fallback;
-    const ms = parseDuration(raw);
-    const minMs = opts.minMs ?? 1000;
-    if (ms === undefined) {
-      throw new ConfigError(name, `must be a duration such as 90s, 15m, 1h or 7d${opts.allowZero ? ', or 0' : ''} (got "${raw}")`);
-    }
-    // Say the real rule: `500ms` is well-formed, it is only too short.
-    if (ms === 0 && !opts.allowZero) throw new ConfigError(name, `must be at least ${formatDuration(minMs)} (got "${raw}")`);
-    if (ms !== 0 && ms < minMs) {
-      throw new ConfigError(name, `must be at least ${formatDuration(minMs)}${opts.allowZero ? ', or 0' : ''} (got "${raw}")`);
-    }
-    return ms;
-  }
-
-  /** One rule for every on/off variable: true/false, yes/no, on/off or 1/0, in any case. */
-  boolean(name: string, fallback: boolean): boolean {
-    const value = this.string(name)?.toLowerCase();
-    if (value === undefined) return fallback;
-    if ((TRUE_WORDS as readonly string[]).includes(value)) return true;
-    if ((FALSE_WORDS as readonly string[]).includes(value)) return false;
-    throw new ConfigError(name, `must be one of ${TRUE_WORDS.join(', ')} or ${FALSE_WORDS.join(', ')} (got "${value}")`);
-  }
-
-  list(name: string): string[] {
-    return (this.string(name) ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
-  }
-
-  limit(name: string, fallback: string): Limit {
-    const raw = this.string(name) ?? fallback;
-    const match = /^(\d{1,9})\/(.+)$/.exec(raw.trim());
-    const durationMs = match?.[2] === undefined ? undefined : parseDuration(match[2]);
-    if (!match || Number(match[1]) < 1 || durationMs === undefined) {
-      throw new ConfigError(name, `must be COUNT/WINDOW such as 10/1m (got "${raw}")`);
-    }
-    if (durationMs < 1000) throw new ConfigError(name, `the window must be at least 1s (got "${raw}")`);
-    return { points: Number(match[1]), durationMs };
-  }
-
-  origins(name: string): string[] {
-    return this.list(name).map((value) => {
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        throw new ConfigError(name, `"${value}" is not an origin such as https://app.example.com`);
-      }
-      if (url.origin === 'null' || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-        throw new ConfigError(name, `"${value}" is not an http(s) origin`);
-      }
-      return url.origin;
-    });
-  }
-}
-
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-}
 
 /** The passkey relying party: its id must be the public host or a registrable suffix of it (WebAuthn §5.1.4.1). */
 function webauthnConfig(read: EnvReader, publicUrl: string) {
@@ -379,150 +222,6 @@ function parseRedisPrefix(name: string, value: string): string {
   // Printable, no spaces or glob characters: the prefix is also used to find and delete a deployment's keys.
   if (/^[A-Za-z0-9:._-]{1,64}$/.test(value)) return value;
   throw new ConfigError(name, `must be 1-64 letters, digits, ":", ".", "_" or "-" (got "${value}")`);
-}
-
-/** An issuer or redirect URL: https, or plain http for a loopback host only. */
-function parseSecureUrl(variable: string, what: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(variable, `${what} "${urlWithoutPassword(value)}" is not a URL`);
-  }
-  // Plain http would let anyone on the path forge ID tokens or steal codes; it is allowed only on this machine.
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    throw new ConfigError(variable, `${what} must be https:// (http:// only for a loopback host)`);
-  }
-  return value;
-}
-
-function parseGoogle(read: EnvReader): GoogleConfig | undefined {
-  const clientId = read.string('LATCHKEY_GOOGLE_CLIENT_ID');
-  if (clientId === undefined) return undefined;
-  const issuer = parseSecureUrl('LATCHKEY_GOOGLE_ISSUER', 'the issuer', read.string('LATCHKEY_GOOGLE_ISSUER') ?? 'https://accounts.google.com');
-  const redirectUri = read.string('LATCHKEY_GOOGLE_REDIRECT_URI');
-  return Object.freeze({
-    clientId,
-    clientSecret: read.string('LATCHKEY_GOOGLE_CLIENT_SECRET'),
-    redirectUri: redirectUri === undefined ? undefined : parseSecureUrl('LATCHKEY_GOOGLE_REDIRECT_URI', 'the redirect URI', redirectUri),
-    issuer,
-    allowedDomains: Object.freeze(read.list('LATCHKEY_GOOGLE_ALLOWED_DOMAINS').map((d) => d.toLowerCase())),
-    autoCreate: read.boolean('LATCHKEY_GOOGLE_AUTO_CREATE', true),
-  });
-}
-
-const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-const PROVIDER_KEYS = [
-  'id',
-  'name',
-  'issuer',
-  'client_id',
-  'client_secret',
-  'redirect_uri',
-  'scopes',
-  'allowed_domains',
-  'domain_claim',
-  'auto_create',
-  'token_endpoint_auth_method',
-] as const;
-const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
-
-/** Scopes always include `openid`: without it there is no ID token. */
-function withOpenid(scopes: readonly string[]): readonly string[] {
-  return Object.freeze(scopes.includes('openid') ? [...scopes] : ['openid', ...scopes]);
-}
-
-function googleProvider(google: GoogleConfig): OidcProviderConfig {
-  return Object.freeze({
-    id: 'google',
-    name: 'Google',
-    issuer: google.issuer,
-    clientId: google.clientId,
-    clientSecret: google.clientSecret,
-    redirectUri: google.redirectUri,
-    scopes: withOpenid(['email', 'profile']),
-    allowedDomains: google.allowedDomains,
-    // Google's `hd` names the Workspace domain; an email's domain alone proves nothing about the account.
-    domainClaim: 'hd',
-    autoCreate: google.autoCreate,
-    tokenEndpointAuthMethod: google.clientSecret === undefined ? 'none' : 'client_secret_basic',
-  });
-}
-
-/** `LATCHKEY_OIDC_PROVIDERS`: a JSON list of further providers, each refused with the variable, its position and the key at fault. */
-function parseOidcProviders(read: EnvReader, google: GoogleConfig | undefined): OidcProviderConfig[] {
-  const variable = 'LATCHKEY_OIDC_PROVIDERS';
-  const providers: OidcProviderConfig[] = google === undefined ? [] : [googleProvider(google)];
-  const raw = read.string(variable);
-  if (raw === undefined) return providers;
-  let list: unknown;
-  try {
-    list = JSON.parse(raw);
-  } catch {
-    throw new ConfigError(variable, 'must be a JSON list of providers, such as [{"id":"okta","issuer":"https://…","client_id":"…"}]');
-  }
-  if (!Array.isArray(list)) throw new ConfigError(variable, 'must be a JSON list of providers');
-  list.forEach((entry: unknown, index) => {
-    const where = `provider ${index + 1}`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(variable, `${where} must be an object`);
-    const item = entry as Record<string, unknown>;
-    for (const key of Object.keys(item)) {
-      if (!(PROVIDER_KEYS as readonly string[]).includes(key)) {
-        throw new ConfigError(variable, `${where}: unknown key "${key}" (known: ${PROVIDER_KEYS.join(', ')})`);
-      }
-    }
-    const text = (key: string, required: boolean): string | undefined => {
-      const value = item[key];
-      if (value === undefined || value === null || value === '') {
-        if (required) throw new ConfigError(variable, `${where}: ${key} is required`);
-        return undefined;
-      }
-      if (typeof value !== 'string') throw new ConfigError(variable, `${where}: ${key} must be a string`);
-      return value;
-    };
-    const words = (key: string, separator: RegExp): string[] | undefined => {
-      const value = item[key];
-      if (value === undefined || value === null) return undefined;
-      const parts = typeof value === 'string' ? value.split(separator) : value;
-      if (!Array.isArray(parts) || !parts.every((p) => typeof p === 'string')) {
-        throw new ConfigError(variable, `${where}: ${key} must be a list of strings`);
-      }
-      return (parts as string[]).map((p) => p.trim()).filter((p) => p !== '');
-    };
-    const id = text('id', true) as string;
-    if (!PROVIDER_ID.test(id)) throw new ConfigError(variable, `${where}: id "${id}" must be 1-32 lower-case letters, digits, - or _`);
-    if (providers.some((p) => p.id === id)) {
-      throw new ConfigError(variable, `${where}: id "${id}" is used twice${id === 'google' ? ' (LATCHKEY_GOOGLE_CLIENT_ID configures google)' : ''}`);
-    }
-    const issuer = parseSecureUrl(variable, `${where}: issuer`, text('issuer', true) as string);
-    const redirectUri = text('redirect_uri', false);
-    const clientSecret = text('client_secret', false);
-    const domainClaim = text('domain_claim', false) ?? 'email';
-    if (domainClaim !== 'hd' && domainClaim !== 'email') throw new ConfigError(variable, `${where}: domain_claim must be hd or email`);
-    const method = text('token_endpoint_auth_method', false) ?? (clientSecret === undefined ? 'none' : 'client_secret_basic');
-    if (!(AUTH_METHODS as readonly string[]).includes(method)) {
-      throw new ConfigError(variable, `${where}: token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`);
-    }
-    if (method !== 'none' && clientSecret === undefined) throw new ConfigError(variable, `${where}: ${method} needs a client_secret`);
-    const autoCreate = item.auto_create ?? true;
-    if (typeof autoCreate !== 'boolean') throw new ConfigError(variable, `${where}: auto_create must be true or false`);
-    providers.push(
-      Object.freeze({
-        id,
-        name: text('name', false) ?? id,
-        issuer,
-        clientId: text('client_id', true) as string,
-        clientSecret,
-        redirectUri: redirectUri === undefined ? undefined : parseSecureUrl(variable, `${where}: redirect_uri`, redirectUri),
-        scopes: withOpenid(words('scopes', /[\s,]+/) ?? ['email', 'profile']),
-        allowedDomains: Object.freeze((words('allowed_domains', /,/) ?? []).map((d) => d.toLowerCase())),
-        domainClaim,
-        autoCreate,
-        tokenEndpointAuthMethod: method as TokenEndpointAuthMethod,
-      }),
-    );
-  });
-  return providers;
 }
 
 /** Builds the frozen configuration from an environment. Throws {@link ConfigError} on the first bad value. */
