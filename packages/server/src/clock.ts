@@ -7,8 +7,10 @@
  *   const until = revocationExpiry(config, Date.now());
  */
 
-/** The clock skew allowed when checking `exp`, `iat` and `nbf`, in milliseconds. */
-export const CLOCK_SKEW_MS = 30_000;
+import { CLOCK_SKEW_MS } from './wire/clock.ts';
+
+/** The clock skew allowed when checking `exp`, `iat` and `nbf`, in milliseconds (the same in `@latchkey/verify`). */
+export { CLOCK_SKEW_MS };
 
 /** The same skew in seconds, for libraries that count in seconds (oauth4webapi's `clockTolerance`). */
 export const CLOCK_SKEW_S = CLOCK_SKEW_MS / 1000;
