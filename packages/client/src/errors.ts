@@ -7,6 +7,8 @@
  *   try { await auth.login({ username, password }) }
  *   catch (e) { if (e instanceof LatchkeyError && e.code === 'INVALID_CREDENTIALS') showWrongPassword() }
  */
+import { ERRORS, FLAT_SENTENCES, OWN_MESSAGE, type ErrorKind } from './wire/errors.ts';
+
 export interface FieldProblem {
   readonly field: string;
   readonly message: string;
@@ -26,35 +28,21 @@ export class LatchkeyError extends Error {
   }
 }
 
-/** The flat style's sentences (the error table of docs/api.md) and their envelope codes. */
-const FLAT_CODES: Readonly<Record<string, string>> = {
-  'invalid request body': 'VALIDATION_ERROR',
-  'invalid username or password': 'INVALID_CREDENTIALS',
-  'failed to refresh access token': 'INVALID_REFRESH_TOKEN',
-  'missing authorization header': 'UNAUTHORIZED',
-  'invalid authorization header format': 'UNAUTHORIZED',
-  'invalid or expired token': 'UNAUTHORIZED',
-  forbidden: 'FORBIDDEN',
-  'not found': 'NOT_FOUND',
-  'method not allowed': 'METHOD_NOT_ALLOWED',
-  'Too many requests. Please try again later.': 'RATE_LIMITED',
-  'internal server error': 'INTERNAL_ERROR',
-  'revocation feed unavailable': 'SERVICE_UNAVAILABLE',
-  // Accounts by email (SPEC §10).
-  'sign-up is disabled': 'SIGNUP_DISABLED',
-  'email not verified': 'EMAIL_NOT_VERIFIED',
-  'username already taken': 'CONFLICT',
-  'email already taken': 'CONFLICT',
-  'email domain not allowed': 'FORBIDDEN',
-  // Second factors (SPEC §11).
-  'invalid code': 'INVALID_CODE',
-  'invalid passkey': 'INVALID_PASSKEY',
-};
+/**
+ * The flat style's sentences and their envelope codes, from the shared wire contract. Keyed by status and
+ * sentence, since one sentence can mean two codes: a 400 "invalid or expired token" is a mailed link's
+ * token (INVALID_TOKEN), a 401 an access token's (UNAUTHORIZED: the contract lists that kind first).
+ */
+const FLAT_CODES = new Map<string, string>();
+for (const kind of Object.keys(FLAT_SENTENCES) as ErrorKind[]) {
+  const sentence = FLAT_SENTENCES[kind];
+  const key = `${ERRORS[kind].status} ${sentence}`;
+  if (sentence !== OWN_MESSAGE && !FLAT_CODES.has(key)) FLAT_CODES.set(key, ERRORS[kind].code);
+}
 
-/** A sentence whose code depends on the status: a 400 "invalid or expired token" is a mailed link's token. */
+/** Sentences the server words by cause (a Conflict or Forbidden message): the status gives their code. */
 function flatCode(status: number, sentence: string): string | undefined {
-  if (status === 400 && sentence === 'invalid or expired token') return 'INVALID_TOKEN';
-  return FLAT_CODES[sentence];
+  return FLAT_CODES.get(`${status} ${sentence}`);
 }
 
 /** A code from the status alone, for sentences not in the table (e.g. a refused new password). */

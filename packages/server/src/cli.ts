@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import dotenv from 'dotenv';
 import { pino } from 'pino';
-import { CLOCK_SKEW_MS } from './auth/tokens.ts';
+import { revocationLifetimeMs } from './clock.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
 import { bootstrapAdmin, openCore, type Core } from './core.ts';
 import { listSigningKeys, rotateSigningKeys } from './auth/keys.ts';
@@ -189,7 +189,7 @@ async function serve(io: CliIo, args: string[]): Promise<number> {
   const { startServer } = await import('./server.ts');
   const workers = parseWorkers(typeof values.workers === 'string' ? values.workers : undefined, config);
   if (workers > 1 && cluster.isPrimary) return servePrimary(io, config, workers);
-  const server = await startServer(config, cluster.isWorker ? workerServerOptions(config, config.accessTtlMs + CLOCK_SKEW_MS) : {});
+  const server = await startServer(config, cluster.isWorker ? workerServerOptions(config, revocationLifetimeMs(config)) : {});
   if (server.generatedAdminPassword !== undefined) {
     // Printed once, on the start that created the account; never logged.
     out(`admin password: ${server.generatedAdminPassword}`);

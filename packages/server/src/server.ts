@@ -8,7 +8,7 @@
  *   await server.close();
  */
 import type { FastifyInstance } from 'fastify';
-import { CLOCK_SKEW_MS } from './auth/tokens.ts';
+import { revocationLifetimeMs } from './clock.ts';
 import type { Config } from './config.ts';
 import { type Core, type CoreOptions, bootstrapAdmin, checkBootstrapAdmin, openCore } from './core.ts';
 import { type AppOptions, buildApp } from './http/app.ts';
@@ -35,7 +35,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const redis =
     config.redisUrl === undefined
       ? undefined
-      : await (await import('./scale/redis.ts')).openRedisScale({ url: config.redisUrl, prefix: config.redisPrefix, maxRevocationMs: config.accessTtlMs + CLOCK_SKEW_MS });
+      : await (await import('./scale/redis.ts')).openRedisScale({ url: config.redisUrl, prefix: config.redisPrefix, maxRevocationMs: revocationLifetimeMs(config) });
   let core: Core;
   try {
     core = await openCore(config, {

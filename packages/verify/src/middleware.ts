@@ -13,7 +13,7 @@
  *   app.use('/api/*', honoAuth(verifier)); app.get('/api/admin', requireRole('ADMIN'), handler); // Hono
  */
 import { randomUUID } from 'node:crypto';
-import { LatchkeyError, forbidden, malformedAuthorization, missingAuthorization } from './errors.ts';
+import { LatchkeyError, envelopeMessage, forbidden, internalError, malformedAuthorization, missingAuthorization } from './errors.ts';
 import type { AuthUser, Role, Verifier, WireStyle } from './verifier.ts';
 
 type HeaderValue = string | string[] | undefined;
@@ -28,13 +28,6 @@ export function bearerToken(header: HeaderValue): string {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-const ENVELOPE_MESSAGES: Record<string, string> = {
-  'missing authorization header': 'Missing authorization header',
-  'invalid authorization header format': 'Invalid authorization header format',
-  'invalid or expired token': 'Invalid or expired token',
-  forbidden: 'Forbidden',
-  'revocation feed unavailable': 'Revocation feed unavailable',
-};
 
 export interface RenderedError {
   readonly status: number;
@@ -44,7 +37,7 @@ export interface RenderedError {
 
 /** The response for a verification failure, in Latchkey's wire style (the error table of docs/api.md). */
 export function renderError(error: unknown, style: WireStyle, requestId?: HeaderValue): RenderedError {
-  const e = error instanceof LatchkeyError ? error : new LatchkeyError(500, 'SERVICE_UNAVAILABLE', 'internal server error');
+  const e = error instanceof LatchkeyError ? error : internalError();
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
   if (e.status === 401) headers['www-authenticate'] = 'Bearer';
   if (e.status === 503) headers['retry-after'] = '1';
@@ -55,7 +48,7 @@ export function renderError(error: unknown, style: WireStyle, requestId?: Header
   return {
     status: e.status,
     headers,
-    body: { data: null, error: { code: e.code, message: ENVELOPE_MESSAGES[e.message] ?? e.message }, meta: { timestamp, requestId: id } },
+    body: { data: null, error: { code: e.code, message: envelopeMessage(e.message) ?? e.message }, meta: { timestamp, requestId: id } },
   };
 }
 

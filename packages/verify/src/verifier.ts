@@ -14,6 +14,8 @@ import { createPublicKey } from 'node:crypto';
 import { createDecoder, createVerifier as createJwtVerifier } from 'fast-jwt';
 import buildGetJwks from 'get-jwks';
 import { LatchkeyError, feedUnavailable, invalidToken } from './errors.ts';
+// RFC 7519 §4.1.4 leeway, the one Latchkey itself allows.
+import { CLOCK_SKEW_MS } from './wire/clock.ts';
 import { type FeedStatus, RevocationFeed } from './feed.ts';
 
 export type Role = 'ADMIN' | 'STANDARD';
@@ -70,8 +72,6 @@ export interface Verifier {
   close(): void;
 }
 
-/** RFC 7519 §4.1.4 leeway, as Latchkey itself allows. */
-const CLOCK_SKEW_MS = 30_000;
 /** An unknown `kid` triggers at most one JWKS fetch per this interval, so forged kids cannot flood Latchkey. */
 const UNKNOWN_KID_REFETCH_MS = 1000;
 const ASYMMETRIC = new Set(['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']);

@@ -247,3 +247,14 @@ describe('middleware', () => {
     assert.equal(r.forbidden.body.meta.requestId, 'req-42');
   });
 });
+
+test('an unexpected error is a 500 INTERNAL_ERROR in either style, never a 503 SERVICE_UNAVAILABLE that invites a retry', async () => {
+  const { renderError } = await import('../src/index.ts');
+  const flat = renderError(new TypeError('a bug in a handler'), 'flat');
+  assert.deepEqual([flat.status, flat.body, flat.headers['retry-after']], [500, { error: 'internal server error' }, undefined]);
+  const envelope = renderError(new TypeError('a bug in a handler'), 'envelope', 'req-7');
+  assert.equal(envelope.status, 500);
+  assert.equal(envelope.headers['retry-after'], undefined);
+  assert.deepEqual((envelope.body as { error: unknown }).error, { code: 'INTERNAL_ERROR', message: 'Internal server error' });
+  assert.equal((envelope.body as { meta: { requestId: string } }).meta.requestId, 'req-7');
+});

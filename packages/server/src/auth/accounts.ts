@@ -10,7 +10,8 @@ import type { UserRow } from '../store/schema.ts';
 import type { EventLogger, PasswordCheck } from './password-check.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 import type { SessionService } from './sessions.ts';
-import { isSerializationFailure, type NewUserInput, type UserChanges, type UserStore } from './users.ts';
+import { isSerializationFailure } from '../store/errors.ts';
+import { type NewUserInput, type UserChanges, type UserStore } from './users.ts';
 
 export class AccountService {
   constructor(

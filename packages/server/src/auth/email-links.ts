@@ -25,7 +25,8 @@ import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 import type { IssuedTokens, SessionService } from './sessions.ts';
 import { emailKey, usernameKey } from './identifiers.ts';
 import type { PasswordCheck } from './password-check.ts';
-import { checkEmail, isUniqueViolation, type UserStore } from './users.ts';
+import { isUniqueViolation } from '../store/errors.ts';
+import { checkEmail, type UserStore } from './users.ts';
 
 export type LinkPurpose = 'verify_email' | 'reset_password' | 'change_email';
 

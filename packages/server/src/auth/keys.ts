@@ -10,9 +10,9 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { openSecret, sealSecret } from './sealing.ts';
 import type { Kysely } from 'kysely';
+import { CLOCK_SKEW_MS } from '../clock.ts';
 import { ConfigError, type Config, type JwtAlg } from '../config.ts';
 import type { Database, SigningKeyRow } from '../store/schema.ts';
-import { CLOCK_SKEW_MS } from './tokens.ts';
 
 export interface SigningKey {
   readonly kid: string;

@@ -21,7 +21,8 @@ import { Conflict, Forbidden, InvalidAccessToken, InvalidCredentials, InvalidRef
 import { type QueryRunner, prepare } from '../store/prepared.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
-import { CLOCK_SKEW_MS, type SignInClaims, type TokenClaims, type TokenService } from './tokens.ts';
+import { CLOCK_SKEW_MS, revocationExpiry } from '../clock.ts';
+import { type SignInClaims, type TokenClaims, type TokenService } from './tokens.ts';
 
 /** How the user signed in (SPEC §11), stored on the session so that refresh keeps `amr` and `auth_time`. */
 export interface SignInProof {
@@ -385,7 +386,7 @@ export class SessionService {
    * Latchkey's own endpoints. Returns false when it was already revoked or does not exist.
    */
   async revoke(sid: string, reason: RevokeReason, _ctx: RequestContext = {}, now = Date.now()): Promise<boolean> {
-    const expiresAt = now + this.config.accessTtlMs + CLOCK_SKEW_MS;
+    const expiresAt = revocationExpiry(this.config, now);
     const revoked = await this.db.transaction().execute(async (trx) => {
       const row = await trx
         .updateTable('sessions')
@@ -464,7 +465,7 @@ export class SessionService {
     let update = trx.updateTable('sessions').set({ revoked_at: now, revoke_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null);
     if (keep !== undefined) update = update.where('id', '!=', keep);
     const rows = await update.returning('id').execute();
-    const expiresAt = now + this.config.accessTtlMs + CLOCK_SKEW_MS;
+    const expiresAt = revocationExpiry(this.config, now);
     // In chunks: PostgreSQL takes at most 65,535 parameters in one statement.
     for (let i = 0; i < rows.length; i += 1000) {
       await trx

@@ -10,6 +10,7 @@
  */
 import { createDecoder, createSigner, createVerifier } from 'fast-jwt';
 import type { Config, Role } from '../config.ts';
+import { CLOCK_SKEW_MS } from '../clock.ts';
 import { InvalidAccessToken, InvalidRefreshToken } from '../errors.ts';
 import type { KeyRing, SigningKey } from './keys.ts';
 
@@ -47,8 +48,6 @@ export interface TokenSubject {
   readonly username: string;
   readonly role: Role;
 }
-
-export const CLOCK_SKEW_MS = 30_000;
 
 type Verify = (token: string) => unknown;
 

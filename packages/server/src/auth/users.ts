@@ -8,6 +8,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { PasswordHashAlg, Role } from '../config.ts';
 import { Conflict, NotFound, RefusedValue } from '../errors.ts';
+import { isSerializationFailure, isUniqueViolation } from '../store/errors.ts';
 import type { Database, UserRow } from '../store/schema.ts';
 import { emailKey, hasRefusedUsernameCharacter, usernameKey } from './identifiers.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
@@ -229,7 +230,7 @@ export class UserStore {
           return result;
         });
     } catch (error) {
-      if ((error as { code?: unknown }).code === '40001') throw new Conflict('a concurrent change to the administrators won; try again');
+      if (isSerializationFailure(error)) throw new Conflict('a concurrent change to the administrators won; try again');
       throw error;
     }
   }
@@ -299,16 +300,4 @@ export class UserStore {
     const result = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db.deleteFrom('users').where('id', '=', id).executeTakeFirst(), options.within);
     if (Number(result.numDeletedRows) === 0) throw new NotFound('no such user');
   }
-}
-
-/** SQLite (SQLITE_CONSTRAINT_UNIQUE / PRIMARYKEY) and PostgreSQL (23505) unique-index violations. */
-export function isUniqueViolation(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const code = (error as { code?: unknown }).code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
-
-/** PostgreSQL's serialization failure (40001): a concurrent serializable transaction won. */
-export function isSerializationFailure(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '40001';
 }

@@ -11,7 +11,7 @@ import {
   ValidationFailed,
   type FieldProblem,
 } from '../errors.ts';
-import { isUnavailableError } from '../store/availability.ts';
+import { isUnavailableError } from '../store/errors.ts';
 
 interface AjvProblem {
   readonly instancePath?: string;

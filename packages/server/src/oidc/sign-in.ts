@@ -14,6 +14,7 @@ import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { RequestContext } from '../audit.ts';
 import type { IssuedTokens } from '../auth/sessions.ts';
 import type { PendingSignIn } from '../mfa/sign-in.ts';
+import { CLOCK_SKEW_MS, CLOCK_SKEW_S } from '../clock.ts';
 import type { Core } from '../core.ts';
 import { LatchkeyError } from '../errors.ts';
 import { OidcSignInRefused } from './errors.ts';
@@ -28,9 +29,6 @@ import {
   sameString,
   spendState,
 } from './transaction.ts';
-
-/** The 30 s clock skew SPEC §3 allows for our own tokens, allowed for the provider's too. */
-const CLOCK_TOLERANCE_S = 30;
 
 export interface CodeExchange {
   readonly code: string;
@@ -196,7 +194,8 @@ export class OidcSignIn {
         issuer: provider.acceptedIssuers,
         audience: provider.config.clientId,
         algorithms: await provider.idTokenAlgorithms(),
-        clockTolerance: CLOCK_TOLERANCE_S,
+        // The skew SPEC §3 allows for our own tokens, allowed for the provider's too.
+        clockTolerance: CLOCK_SKEW_S,
         requiredClaims: ['sub', 'iat', 'exp'],
       }));
     } catch (error) {
@@ -223,9 +222,9 @@ export class OidcSignIn {
    */
   async #spendIdToken(provider: OidcProvider, claims: { readonly iat?: unknown; readonly exp?: unknown; readonly jti?: unknown }, token: string): Promise<void> {
     const now = Date.now();
-    if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_TOLERANCE_S * 1000) throw new OidcSignInRefused('invalid_id_token');
+    if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_SKEW_MS) throw new OidcSignInRefused('invalid_id_token');
     const id = typeof claims.jti === 'string' ? `jti|${claims.jti}` : `token|${token}`;
-    const expiresAt = (typeof claims.exp === 'number' ? claims.exp * 1000 : now) + CLOCK_TOLERANCE_S * 1000;
+    const expiresAt = (typeof claims.exp === 'number' ? claims.exp * 1000 : now) + CLOCK_SKEW_MS;
     if (!(await spendState(this.core.store.db, `id_token|${provider.config.issuer}|${id}`, expiresAt, now))) {
       throw new OidcSignInRefused('invalid_id_token');
     }

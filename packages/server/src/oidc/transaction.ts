@@ -12,7 +12,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import type { Kysely } from 'kysely';
 import { openSecret, sealSecret } from '../auth/keys.ts';
-import { isUniqueViolation } from '../auth/users.ts';
+import { isUniqueViolation } from '../store/errors.ts';
 import type { Database } from '../store/schema.ts';
 
 /** How long a user may take at the provider (SPEC §7: short-lived). */

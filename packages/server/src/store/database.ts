@@ -13,9 +13,10 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { urlWithoutPassword } from '../redact.ts';
 import { StaticMigrationProvider } from './migrations.ts';
+import type { Engine } from './engine.ts';
 import type { Database } from './schema.ts';
 
-export type Engine = 'sqlite' | 'postgres';
+export type { Engine } from './engine.ts';
 
 export interface Store {
   readonly db: Kysely<Database>;

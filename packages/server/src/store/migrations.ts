@@ -3,7 +3,7 @@
  * is the same DDL on SQLite and PostgreSQL. Never edit a migration that has shipped; add the next one.
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
-import type { Engine } from './database.ts';
+import type { Engine } from './engine.ts';
 
 // Kysely migrations are untyped on purpose: they describe the schema at their own point in history.
 type AnyDb = Kysely<unknown>;

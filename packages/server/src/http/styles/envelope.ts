@@ -2,18 +2,8 @@
  * The "Vulcan" envelope style: `{"data", "error", "meta": {"timestamp", "requestId"}}`, camelCase keys
  * everywhere, instants as ISO-8601 UTC strings, errors as `{code, message, details?}`.
  */
-import {
-  InvalidAccessToken,
-  InvalidCredentials,
-  InvalidRefreshToken,
-  type LatchkeyError,
-  MalformedAuthorization,
-  MissingAuthorization,
-  PayloadTooLarge,
-  RefusedValue,
-  ValidationFailed,
-  type FieldProblem,
-} from '../../errors.ts';
+import { type FieldProblem, type LatchkeyError, PayloadTooLarge, RefusedValue, ValidationFailed } from '../../errors.ts';
+import { ENVELOPE_MESSAGES, capitalised } from '../../wire/errors.ts';
 import { type ResponseMeta, type View, type ViewValue, type WireStyle, isoSeconds } from './style.ts';
 
 export function camelCase(key: string): string {
@@ -35,16 +25,9 @@ function meta(m: ResponseMeta, extra: Record<string, unknown> = {}) {
   return { ...extra, timestamp: isoSeconds(m.now), requestId: m.requestId };
 }
 
+/** The Vulcan contract's message for each kind in the shared wire table, or the error's own, capitalised. */
 function message(error: LatchkeyError): string {
-  if (error instanceof ValidationFailed || error instanceof PayloadTooLarge || error instanceof RefusedValue) return 'Invalid input';
-  if (error instanceof InvalidCredentials) return 'Invalid email or password';
-  if (error instanceof InvalidRefreshToken) return 'Invalid or expired refresh token';
-  if (error instanceof MissingAuthorization) return 'Missing authorization header';
-  if (error instanceof MalformedAuthorization) return 'Invalid authorization header format';
-  if (error instanceof InvalidAccessToken) return 'Invalid or expired token';
-  if (error.status === 500) return 'Internal server error';
-  const text = error.message;
-  return text.charAt(0).toUpperCase() + text.slice(1);
+  return ENVELOPE_MESSAGES[error.kind] ?? capitalised(error.message);
 }
 
 function details(error: LatchkeyError): readonly FieldProblem[] | undefined {

@@ -2,18 +2,8 @@
  * The "Vega AI" flat style: bare snake_case bodies, `{"error": "sentence"}` errors, instants as Unix
  * seconds (`expires_at`).
  */
-import {
-  InvalidAccessToken,
-  InvalidCredentials,
-  InvalidRefreshToken,
-  type LatchkeyError,
-  MalformedAuthorization,
-  MissingAuthorization,
-  PayloadTooLarge,
-  RateLimited,
-  RefusedValue,
-  ValidationFailed,
-} from '../../errors.ts';
+import { type LatchkeyError, RefusedValue } from '../../errors.ts';
+import { FLAT_SENTENCES } from '../../wire/errors.ts';
 import type { View, ViewValue, WireStyle } from './style.ts';
 
 function plain(value: ViewValue): unknown {
@@ -27,18 +17,13 @@ function plain(value: ViewValue): unknown {
   return value;
 }
 
-/** The sentences of the Vega AI contract (SPEC §5's error table). */
+/**
+ * The sentences of the Vega AI contract (SPEC §5's error table), one per kind in the shared wire table;
+ * a kind whose text depends on the cause (which name is taken, which field is refused) sends its own.
+ */
 function sentence(error: LatchkeyError): string {
-  if (error instanceof ValidationFailed || error instanceof PayloadTooLarge) return 'invalid request body';
   if (error instanceof RefusedValue) return `${error.field} ${error.message}`;
-  if (error instanceof InvalidCredentials) return 'invalid username or password';
-  if (error instanceof InvalidRefreshToken) return 'failed to refresh access token';
-  if (error instanceof MissingAuthorization) return 'missing authorization header';
-  if (error instanceof MalformedAuthorization) return 'invalid authorization header format';
-  if (error instanceof InvalidAccessToken) return 'invalid or expired token';
-  if (error instanceof RateLimited) return 'Too many requests. Please try again later.';
-  if (error.status >= 500 && error.status !== 503) return 'internal server error';
-  return error.message;
+  return FLAT_SENTENCES[error.kind] ?? error.message;
 }
 
 export const flatStyle: WireStyle = {

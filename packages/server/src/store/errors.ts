@@ -1,4 +1,28 @@
 /**
+ * What the two engines' error codes mean, in one place: a broken unique index (a taken name), a lost
+ * serializable race, and a database that is away. Callers ask these questions instead of comparing
+ * SQLSTATEs or SQLite codes themselves.
+ */
+
+function codeOf(error: unknown): unknown {
+  return typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+}
+
+/** SQLite (SQLITE_CONSTRAINT_UNIQUE / PRIMARYKEY) and PostgreSQL (23505) unique-index violations. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = codeOf(error);
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * PostgreSQL's serialization failure (40001): a concurrent serializable transaction won. SQLite never
+ * answers it: it serialises writers instead.
+ */
+export function isSerializationFailure(error: unknown): boolean {
+  return codeOf(error) === '40001';
+}
+
+/**
  * Tells a database that is away (refused, reset, timed out, shutting down) from a query that is wrong.
  * The former is a 503 that heals by itself; the latter is a bug.
  */
