@@ -4,32 +4,15 @@
  * sign out, sign in with the passkey alone, then use it as the second factor after a password.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import type { Stack } from '../src/stack.ts';
+import { CHROMIUM, CHROMIUM_ARGS, artifacts, chromiumMissing, ensureVerifyBuilt, repo } from './support/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const artifacts = join(repo, 'test-artifacts');
-
-function newestMtime(dir: string): number {
-  return Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => statSync(join(dir, f)).mtimeMs));
-}
-
-/** The jobs API runs under Node, which resolves `@latchkey/verify` to its built dist/. */
-function ensureVerifyBuilt(): void {
-  const pkg = join(repo, 'packages/verify');
-  const built = join(pkg, 'dist/index.js');
-  if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(pkg, 'src'))) return;
-  execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(pkg, 'tsconfig.build.json')], { stdio: 'inherit' });
-}
-
-describe('passkeys on the demo page in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)` }, () => {
+describe('passkeys on the demo page in Chromium', { skip: chromiumMissing }, () => {
   let stack: Stack;
   let browser: Browser;
   let workDir: string;
@@ -43,7 +26,7 @@ describe('passkeys on the demo page in Chromium', { skip: existsSync(CHROMIUM) ?
     stack = await startStack({ pageDir: join(workDir, 'page'), databaseUrl: `sqlite:${join(workDir, 'latchkey.db')}` });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_ARGS,
     });
   });
 

@@ -1,0 +1,28 @@
+/**
+ * What the demo page's browser tests share: Debian's Chromium and its flags, the repository root, and the
+ * built `@latchkey/verify` the jobs API needs under Node (built from source when missing or older than it).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CHROMIUM = '/usr/bin/chromium';
+/** Headless, and nothing that reaches for the network on its own (this machine's network is closed). */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+export const artifacts = join(repo, 'test-artifacts');
+/** The reason to skip when Chromium is not installed (.ci/run installs it), or false. */
+export const chromiumMissing: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)`;
+
+function newestMtime(dir: string): number {
+  return Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => statSync(join(dir, f)).mtimeMs));
+}
+
+/** The jobs API runs under Node, which resolves `@latchkey/verify` to its built dist/. */
+export function ensureVerifyBuilt(): void {
+  const pkg = join(repo, 'packages/verify');
+  const built = join(pkg, 'dist/index.js');
+  if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(pkg, 'src'))) return;
+  execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(pkg, 'tsconfig.build.json')], { stdio: 'inherit' });
+}
