@@ -189,9 +189,20 @@ export class SecondStep {
   /** Admin reset: TOTP, recovery codes and passkeys removed, every session of the user revoked. */
   async resetFactors(userId: number, ctx: RequestContext, now = Date.now()): Promise<void> {
     await this.deps.users.getById(userId);
-    await this.deps.totp.remove(userId, ctx, now);
-    const passkeys = await this.deps.passkeys.removeAllOfUser(userId);
-    const sessions = await this.deps.sessions.revokeAllOfUser(userId, 'admin', ctx, undefined, now);
-    await this.deps.audit.write('factors_reset', { userId, details: { passkeys, sessions } }, ctx, now);
+    // One credential change (auth/sessions.ts): the factors go and every session ends in the same transaction,
+    // so a sign-in finishing with a removed factor meanwhile either committed first (and is revoked) or fails.
+    const { totp, passkeys } = await this.deps.sessions.revokeAllForCredentialChange(
+      userId,
+      'admin',
+      async (trx) => {
+        const totpRow = await trx.deleteFrom('mfa_totp').where('user_id', '=', userId).returning('confirmed_at').executeTakeFirst();
+        await trx.deleteFrom('mfa_recovery_codes').where('user_id', '=', userId).execute();
+        const removed = await trx.deleteFrom('passkeys').where('user_id', '=', userId).returning('id').execute();
+        return { totp: totpRow?.confirmed_at != null, passkeys: removed.length };
+      },
+      { now },
+    );
+    if (totp) await this.deps.audit.write('mfa_disabled', { userId, details: { method: 'totp' } }, ctx, now);
+    await this.deps.audit.write('factors_reset', { userId, details: { passkeys } }, ctx, now);
   }
 }
