@@ -306,3 +306,54 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
     await context.close();
   });
 });
+
+describe('a sign-in that LATCHKEY_MFA obliges to set up a second factor, in Chromium', { skip: CHROMIUM_MISSING }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  let base: string;
+
+  before(async () => {
+    await ensureUiBuilt();
+    const port = await freePort();
+    base = `http://localhost:${port}`;
+    server = await startTestServer({ env: { PORT: String(port), LATCHKEY_PUBLIC_URL: base, LATCHKEY_MFA: 'all' } });
+    await server.createUser('obliged');
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('the sign-in page sets up the authenticator app with the enrolment-only token, then the next sign-in asks for a "Code"', async () => {
+    const context = await browser.newContext();
+    const { page, watch } = await openPage(context, base);
+    await page.goto(`${base}/ui/login`);
+    await page.getByLabel('Username or email').fill('obliged');
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: 'Set up authenticator app' }).click();
+    await page.getByRole('img', { name: 'QR code for your authenticator app' }).locator('svg').waitFor();
+    await assertAccessible(page, 'the enrolment a policy asks for');
+    const secret = Secret.fromBase32((await page.getByTestId('totp-secret').textContent()) ?? '');
+    await page.getByLabel('Code', { exact: true }).fill('000000');
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('alert').filter({ hasText: 'That code is not right.' }).waitFor();
+    await page.getByLabel('Code', { exact: true }).fill(TOTP.generate({ secret }));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    assert.equal((await page.getByTestId('recovery-codes').locator('li').allTextContents()).length, 10);
+    await page.getByRole('button', { name: 'Sign in again' }).click();
+
+    // The enrolment-only token opened no usable session: this sign-in has the second step.
+    await page.getByLabel('Username or email').fill('obliged');
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByLabel('Code').fill(TOTP.generate({ secret, timestamp: Date.now() + 30_000 }));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL(`${base}/ui/account`);
+    assert.deepEqual(watch.foreignRequests, []);
+    assert.deepEqual(watch.cspViolations, []);
+    await context.close();
+  });
+});

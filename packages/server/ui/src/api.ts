@@ -153,6 +153,26 @@ export class Api {
     return this.call('GET', path);
   }
 
+  /**
+   * A call with a token the page holds for one purpose only: the enrolment-only access token of a sign-in that
+   * must set up a second factor first (SPEC §11). No refresh: that token has no refresh token.
+   */
+  async withToken(token: string, method: string, path: string, values?: Readonly<Record<string, unknown>>): Promise<Obj | null> {
+    let response: Response;
+    try {
+      response = await fetch(path, {
+        method,
+        credentials: 'same-origin',
+        headers: { authorization: `Bearer ${token}`, ...(values === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(values === undefined ? {} : { body: this.body(values) }),
+      });
+    } catch {
+      throw new ApiError(0, 'NETWORK_ERROR', 'the server cannot be reached', undefined, undefined);
+    }
+    if (!response.ok) throw await errorOf(response);
+    return this.data(response);
+  }
+
   /** A call without a session (sign-in, sign-up, links). */
   async anonymous(method: string, path: string, values?: Readonly<Record<string, unknown>>): Promise<{ status: number; data: Obj | null }> {
     const response = await this.send(method, path, values, false);

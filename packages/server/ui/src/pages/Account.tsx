@@ -169,7 +169,7 @@ function Sessions() {
 }
 
 /** A QR code of `value`, drawn here as an SVG element (no image from elsewhere, nothing the CSP refuses). */
-function QrCode({ value }: { value: string }) {
+export function QrCode({ value }: { value: string }) {
   const [svg, setSvg] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
@@ -183,7 +183,7 @@ function QrCode({ value }: { value: string }) {
   return <div className="qr" role="img" aria-label="QR code for your authenticator app" dangerouslySetInnerHTML={{ __html: svg }} />;
 }
 
-function RecoveryCodeList({ codes }: { codes: readonly string[] }) {
+export function RecoveryCodeList({ codes }: { codes: readonly string[] }) {
   return (
     <>
       <Message kind="info">Keep these recovery codes somewhere safe. Each one works once, and they are not shown again.</Message>

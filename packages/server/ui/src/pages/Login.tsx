@@ -8,6 +8,7 @@ import { ApiError, type Obj, field, text } from '../api.ts';
 import { useApp } from '../app-context.ts';
 import { ActionMessages, Field, Message, useAction } from '../components.tsx';
 import { signInWithPasskey, verifyWithPasskey } from '../passkeys.ts';
+import { QrCode, RecoveryCodeList } from './Account.tsx';
 import { Link, useLocation } from '../router.tsx';
 import { finishSignIn, goToDestination } from '../session.tsx';
 
@@ -27,6 +28,76 @@ const PROVIDER_ERRORS: Readonly<Record<string, string>> = {
 interface SecondStep {
   readonly token: string;
   readonly methods: readonly string[];
+}
+
+/** A sign-in that must set up a second factor first (LATCHKEY_MFA): its enrolment-only token and the password just typed. */
+interface Enrolment {
+  readonly token: string;
+  readonly password: string;
+}
+
+/**
+ * The enrolment a policy asks for, with the enrolment-only token (it reaches the enrolment endpoints and nothing
+ * else): set up the authenticator app, confirm a code, keep the recovery codes, then sign in again with the app.
+ */
+function EnrolStep({ enrolment, onDone }: { enrolment: Enrolment; onDone: () => void }) {
+  const { api } = useApp();
+  const action = useAction('default');
+  const [pending, setPending] = useState<{ secret: string; uri: string } | null>(null);
+  const [code, setCode] = useState('');
+  const [codes, setCodes] = useState<readonly string[] | null>(null);
+
+  const start = () =>
+    void action.run(async () => {
+      const data = await api.withToken(enrolment.token, 'POST', '/api/auth/mfa/totp', { current_password: enrolment.password });
+      setPending({ secret: text(data, 'secret'), uri: text(data, 'otpauth_uri') });
+    });
+  const confirm = (event: FormEvent) => {
+    event.preventDefault();
+    void action.run(async () => {
+      const data = await api.withToken(enrolment.token, 'POST', '/api/auth/mfa/totp/confirm', { code: code.trim() });
+      const list = field(data, 'recovery_codes');
+      setCodes(Array.isArray(list) ? list.map(String) : []);
+      setPending(null);
+      return 'Your authenticator app is on. Sign in again, with a code from it.';
+    });
+  };
+
+  return (
+    <div className="card">
+      <h2>Set up a second factor</h2>
+      {codes !== null ? (
+        <>
+          <RecoveryCodeList codes={codes} />
+          <ActionMessages action={action} />
+          <button type="button" onClick={onDone}>
+            Sign in again
+          </button>
+        </>
+      ) : pending === null ? (
+        <>
+          <p>Your account needs a second factor before you can use it. Set up an authenticator app such as FreeOTP or Google Authenticator.</p>
+          <button type="button" onClick={start} disabled={action.busy}>
+            Set up authenticator app
+          </button>
+          <ActionMessages action={action} />
+        </>
+      ) : (
+        <form onSubmit={confirm}>
+          <p>Scan this code with your app, or type the key below into it. Then enter the 6-digit code it shows.</p>
+          <QrCode value={pending.uri} />
+          <p>
+            Key: <code data-testid="totp-secret">{pending.secret}</code>
+          </p>
+          <Field label="Code" value={code} onChange={setCode} autoComplete="one-time-code" inputMode="numeric" required autoFocus />
+          <button type="submit" disabled={action.busy}>
+            Verify
+          </button>
+          <ActionMessages action={action} />
+        </form>
+      )}
+    </div>
+  );
 }
 
 function secondStepOf(data: Obj | null): SecondStep | null {
@@ -50,6 +121,7 @@ export function LoginPage() {
   });
   const action = useAction(step === null ? 'default' : 'mfa');
   const [unverified, setUnverified] = useState(false);
+  const [enrolment, setEnrolment] = useState<Enrolment | null>(null);
 
   useEffect(() => {
     if (session.status === 'authenticated' && step === null && !action.busy) goToDestination(config, redirectTo);
@@ -71,7 +143,9 @@ export function LoginPage() {
           return;
         }
         if (field(data, 'mfa_enrollment_required') === true) {
-          return 'Your account needs a second factor before you can use it. Ask an administrator, or sign in where your application lets you set one up.';
+          setEnrolment({ token: text(data, 'token'), password });
+          setPassword('');
+          return;
         }
       } catch (error) {
         if (error instanceof ApiError && error.code === 'EMAIL_NOT_VERIFIED') setUnverified(true);
@@ -105,6 +179,8 @@ export function LoginPage() {
       await signInWithPasskey(api);
       await finishSignIn(api, config, redirectTo);
     });
+
+  if (enrolment !== null) return <EnrolStep enrolment={enrolment} onDone={() => setEnrolment(null)} />;
 
   if (step !== null) {
     return (
