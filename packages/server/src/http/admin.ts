@@ -11,7 +11,6 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 import { Forbidden, InvalidAccessToken, NotFound, RefusedValue } from '../errors.ts';
 import { type RouteContext, authenticate } from './context.ts';
 import { responseSchemas } from './schemas.ts';
-import { camelCase } from './styles/envelope.ts';
 import type { View, WireStyle } from './styles/style.ts';
 
 export interface AdminCaller {
@@ -103,64 +102,32 @@ export function pageOf(query: { page?: string; page_size?: string }): { page: nu
   return { page: query.page === undefined ? 1 : Number(query.page), pageSize: query.page_size === undefined ? 50 : Number(query.page_size) };
 }
 
-/** The keys of a view as the style shows them. */
-function keyFor(style: WireStyle, key: string): string {
-  return style.name === 'envelope' ? camelCase(key) : key;
-}
-
 /** A documentation schema of an object view with snake_case `properties`, in the style's casing. */
 export function objectSchema(style: WireStyle, properties: Readonly<Record<string, object>>, required: readonly string[] = []) {
   return {
     type: 'object',
-    properties: Object.fromEntries(Object.entries(properties).map(([key, schema]) => [keyFor(style, key), schema])),
-    ...(required.length > 0 ? { required: required.map((key) => keyFor(style, key)) } : {}),
+    properties: Object.fromEntries(Object.entries(properties).map(([key, schema]) => [style.wireKey(key), schema])),
+    ...(required.length > 0 ? { required: required.map((key) => style.wireKey(key)) } : {}),
   };
 }
 
 /** An instant: Unix seconds in the flat style, ISO-8601 UTC in the envelope. */
 export function instantSchema(style: WireStyle, nullable = false): object {
-  const type = style.name === 'flat' ? 'integer' : 'string';
-  return {
-    type: nullable ? [type, 'null'] : type,
-    ...(style.name === 'envelope' ? { format: 'date-time' } : { description: 'Unix seconds' }),
-  };
+  return style.docs.instant(nullable);
 }
 
 const EXAMPLE_META = { requestId: '3f1c7d9e-2b1a-4c55-9d0e-8a7b6c5d4e3f', now: new Date('2026-01-13T10:00:00Z') };
 
 /** A body and its example, as the style renders `view`. */
 export function okDoc(style: WireStyle, description: string, schema: object, example: View): object {
-  const docs = responseSchemas(style);
-  const body = style.name === 'flat' ? schema : docs.envelope(schema);
+  const body = style.docs.ok(schema);
   return { ...body, description, examples: [style.ok(example, EXAMPLE_META)] };
 }
 
 /** A paginated list body and its example, as the style renders `items`. */
 export function listDoc(style: WireStyle, description: string, itemSchema: object, example: readonly View[]): object {
   const page = { total: example.length, page: 1, pageSize: 50 };
-  const body =
-    style.name === 'flat'
-      ? {
-          type: 'object',
-          properties: { items: { type: 'array', items: itemSchema }, total: { type: 'integer' }, page: { type: 'integer' }, page_size: { type: 'integer' } },
-        }
-      : {
-          type: 'object',
-          properties: {
-            data: { type: 'array', items: itemSchema },
-            error: { type: 'null' },
-            meta: {
-              type: 'object',
-              properties: {
-                total: { type: 'integer' },
-                page: { type: 'integer' },
-                pageSize: { type: 'integer' },
-                timestamp: { type: 'string' },
-                requestId: { type: 'string' },
-              },
-            },
-          },
-        };
+  const body = style.docs.list(itemSchema);
   return { ...body, description, examples: [style.list(example, page, EXAMPLE_META)] };
 }
 

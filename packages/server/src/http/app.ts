@@ -19,6 +19,7 @@ import { type RouteContext, responseMeta } from './context.ts';
 import { docsPageOptions } from './docs-page.ts';
 import { cookieOriginGuard } from './cookie-guard.ts';
 import { drainUnreadBody } from './drain.ts';
+import { oneInputSpelling } from './input-spelling.ts';
 import { toLatchkeyError } from './errors.ts';
 import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
@@ -70,8 +71,10 @@ function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: s
   return [...trust];
 }
 
+const STYLES: Readonly<Record<'flat' | 'envelope', WireStyle>> = { flat: flatStyle, envelope: envelopeStyle };
+
 export function styleFor(name: 'flat' | 'envelope'): WireStyle {
-  return name === 'flat' ? flatStyle : envelopeStyle;
+  return STYLES[name];
 }
 
 /** A route the app answers, as registered (the OpenAPI test holds every visible one to the document). */
@@ -189,7 +192,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       info: {
         title: 'Latchkey',
         version: '0.1.0',
-        description: `Authentication API in the \`${style.name}\` style (LATCHKEY_API_STYLE).`,
+        description: `Authentication API in the \`${config.apiStyle}\` style (LATCHKEY_API_STYLE).`,
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -201,6 +204,8 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
   const routeMethods = new Set<string>();
   const registered: RegisteredRoute[] = [];
   app.decorate('latchkeyRoutes', registered);
+  // Routes read one spelling of their body fields (http/input-spelling.ts).
+  app.addHook('onRoute', oneInputSpelling);
   app.addHook('onRoute', (route) => {
     const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true;
     for (const method of [route.method].flat()) {

@@ -206,7 +206,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
           email: body.email ?? null,
           ...(role === undefined ? {} : { role }),
           ...(body.password === undefined ? {} : { password: body.password }),
-          emailVerified: body.email_verified ?? body.emailVerified ?? true,
+          emailVerified: body.email_verified ?? true,
         },
         requestContext(request, adminOf(request).userId),
       );
@@ -269,7 +269,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
           ...(body.email === undefined ? {} : { email: body.email }),
           ...(role === undefined ? {} : { role }),
           ...(body.disabled === undefined ? {} : { disabled: body.disabled }),
-          ...emailVerifiedChange(body.email_verified ?? body.emailVerified),
+          ...emailVerifiedChange(body.email_verified),
         },
         requestContext(request, adminOf(request).userId),
       );

@@ -104,8 +104,8 @@ export function emailRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const body = request.body as ChangeBody;
       await ctx.core.emailLinks.changeEmail(
         claims.user_id,
-        body.new_email ?? body.newEmail ?? '',
-        body.current_password ?? body.currentPassword ?? '',
+        body.new_email ?? '',
+        body.current_password ?? '',
         requestContext(request),
       );
       reply.code(202);

@@ -7,7 +7,7 @@ import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
 /** The session to end: the Bearer token's, else the refresh token's (body, then cookie). */
 async function sessionToEnd(ctx: RouteContext, request: FastifyRequest): Promise<{ sid: string; userId: number }> {
   const body = (request.body ?? {}) as RefreshBody;
-  const refreshToken = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
+  const refreshToken = body.refresh_token ?? refreshCookie(request);
   let accessError: LatchkeyError | undefined;
   if (request.headers.authorization !== undefined) {
     try {

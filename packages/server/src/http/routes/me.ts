@@ -83,8 +83,8 @@ export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request);
       const body = request.body as PasswordBody;
-      const current = body.current_password ?? body.currentPassword ?? '';
-      const next = body.new_password ?? body.newPassword ?? '';
+      const current = body.current_password ?? '';
+      const next = body.new_password ?? '';
       await ctx.core.accounts.changeOwnPassword(claims.user_id, claims.sid, current, next, requestContext(request), request.log);
       return reply.code(204).send();
     },

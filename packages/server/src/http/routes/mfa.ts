@@ -30,7 +30,7 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
       const body = request.body as MfaRequestBody;
-      await mfa.checkCurrentPassword(claims.user_id, body.current_password ?? body.currentPassword ?? '', requestContext(request));
+      await mfa.checkCurrentPassword(claims.user_id, body.current_password ?? '', requestContext(request));
       const { secret, otpauthUri } = await mfa.totp.begin(await users.getById(claims.user_id));
       reply.header('cache-control', 'no-store');
       return ctx.style.ok({ secret, otpauth_uri: otpauthUri }, responseMeta(request));
@@ -73,7 +73,7 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request);
       const body = request.body as MfaRequestBody;
-      const password = body.current_password ?? body.currentPassword;
+      const password = body.current_password;
       if (password !== undefined) await mfa.checkCurrentPassword(claims.user_id, password, requestContext(request));
       else if (!(await mfa.totp.check(claims.user_id, body.code ?? ''))) throw new InvalidCode();
       await mfa.totp.remove(claims.user_id, requestContext(request));
@@ -118,10 +118,10 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body as MfaRequestBody;
-      const recoveryCode = body.recovery_code ?? body.recoveryCode;
+      const recoveryCode = body.recovery_code;
       const issued = await mfa.secondStep.verify(
         {
-          mfaToken: body.mfa_token ?? body.mfaToken ?? '',
+          mfaToken: body.mfa_token ?? '',
           ...(body.code === undefined ? {} : { code: body.code }),
           ...(recoveryCode === undefined ? {} : { recoveryCode }),
           ...(body.credential === undefined ? {} : { credential: body.credential as AuthenticationResponseJSON }),
@@ -144,7 +144,7 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body as MfaRequestBody;
-      const token = body.mfa_token ?? body.mfaToken ?? '';
+      const token = body.mfa_token ?? '';
       const row = await mfa.challenges.live('mfa_token', token);
       const options = await mfa.passkeys.secondFactorOptions(token, row.user_id ?? 0);
       reply.header('cache-control', 'no-store');

@@ -218,8 +218,8 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
         const id = providerOf(request);
         oidc.providers.get(id);
         const body = (request.body ?? {}) as SignInBody;
-        const idToken = body.id_token ?? body.idToken;
-        const redirectUri = body.redirect_uri ?? body.redirectUri;
+        const idToken = body.id_token;
+        const redirectUri = body.redirect_uri;
         if ((body.code === undefined) === (idToken === undefined)) {
           throw new ValidationFailed([{ field: 'code', message: 'exactly one of code or id_token is required' }]);
         }
@@ -234,7 +234,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
               ? await oidc.verifyIdToken(id, { idToken, nonce: body.nonce }, rc)
               : await oidc.exchangeCode(
                   id,
-                  { code: body.code as string, redirectUri, codeVerifier: body.code_verifier ?? body.codeVerifier, nonce: body.nonce },
+                  { code: body.code as string, redirectUri, codeVerifier: body.code_verifier, nonce: body.nonce },
                   derivedCallback(request, '/callback'),
                   rc,
                 );

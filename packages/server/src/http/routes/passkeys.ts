@@ -151,7 +151,7 @@ export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body as MfaRequestBody;
-      const issued = await mfa.secondStep.passkeyLogin(body.challenge_id ?? body.challengeId ?? '', body.credential as AuthenticationResponseJSON, requestContext(request));
+      const issued = await mfa.secondStep.passkeyLogin(body.challenge_id ?? '', body.credential as AuthenticationResponseJSON, requestContext(request));
       return sendTokens(ctx, request, reply, issued);
     },
   );

@@ -63,7 +63,7 @@ export function passwordResetRoutes(app: FastifyInstance, ctx: RouteContext): vo
     },
     async (request, reply) => {
       const body = request.body as ResetBody;
-      await ctx.core.emailLinks.resetPassword(body.token, body.new_password ?? body.newPassword ?? '', requestContext(request));
+      await ctx.core.emailLinks.resetPassword(body.token, body.new_password ?? '', requestContext(request));
       return reply.code(204).send();
     },
   );

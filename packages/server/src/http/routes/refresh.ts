@@ -23,7 +23,7 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const body = (request.body ?? {}) as RefreshBody;
-      const token = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
+      const token = body.refresh_token ?? refreshCookie(request);
       // No token at all is what every signed-out page sends on load: "no session" (401), not a bad request.
       // A body that is really malformed (bad JSON, a token that is not a string) is still refused with 400.
       if (token === undefined) throw new InvalidRefreshToken('no refresh token in the body or the latchkey_refresh cookie');

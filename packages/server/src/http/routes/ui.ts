@@ -104,7 +104,7 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI
         reply.header('cache-control', 'no-cache');
         return style.ok(
           {
-            style: style.name,
+            style: config.apiStyle,
             app_name: config.appName,
             signup: config.signup,
             providers: config.oidcProviders.map((p) => ({
