@@ -1,15 +1,19 @@
 /**
- * What the admin API's route groups share: the ADMIN guard, query-string refusals, id parsing, and the
- * documentation schemas of views in either wire style.
+ * The admin API: one encapsulated plugin under `/api/admin`, registered as
+ * `app.register(adminApi(ctx, groups), { prefix: '/api/admin' })`. Its one `onRequest` guard admits ADMINs
+ * only and decorates the request with the caller; each route group is a plugin inside it, with paths
+ * relative to the prefix, and the documentation schemas of views in either wire style come from here.
  *
  * @example
- *   app.get('/api/admin/users', { onRequest: adminOnly(ctx), schema }, async (request) => {
- *     const admin = adminOf(request); // { userId, sessionId }
- *   });
+ *   export function adminWidgetRoutes(app: FastifyInstance, ctx: RouteContext): void {
+ *     app.get('/widgets', { schema }, async (request) => {
+ *       const admin = adminOf(request); // { userId, sessionId }
+ *     });
+ *   }
  */
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Forbidden, InvalidAccessToken, NotFound, RefusedValue } from '../errors.ts';
-import { type RouteContext, authenticate } from './context.ts';
+import { type RouteContext, type RouteInstaller, authenticate } from './context.ts';
 import { responseSchemas } from './schemas.ts';
 import type { View, WireStyle } from './styles/style.ts';
 
@@ -18,30 +22,45 @@ export interface AdminCaller {
   readonly sessionId: string;
 }
 
-const callers = new WeakMap<FastifyRequest, AdminCaller>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The ADMIN making the request: set by the admin API's guard, null outside it. */
+    admin: AdminCaller | null;
+  }
+}
+
+export const ADMIN_PREFIX = '/api/admin';
+
+/** The admin API as one plugin: the guard once, then each group as a plugin of its own. */
+export function adminApi(ctx: RouteContext, groups: readonly RouteInstaller[]): FastifyPluginAsync {
+  return async function admin(scope: FastifyInstance) {
+    scope.decorateRequest('admin', null);
+    scope.addHook('onRequest', adminGuard(ctx));
+    for (const group of groups) await scope.register(async (routes) => group(routes, ctx));
+  };
+}
 
 /**
- * An `onRequest` hook: 401 without a valid access token, 403 unless the caller is an ADMIN. The role is
- * read from the database, not the token, so a demotion takes effect at once rather than at the token's
- * expiry. Runs before the body and query are validated, so an anonymous caller learns nothing about them.
+ * The guard: 401 without a valid access token, 403 unless the caller is an ADMIN. The role is read from
+ * the database, not the token, so a demotion takes effect at once rather than at the token's expiry. Runs
+ * before the body and query are validated, so an anonymous caller learns nothing about them.
  */
-export function adminOnly(ctx: RouteContext): onRequestAsyncHookHandler {
-  return async function adminGuard(request: FastifyRequest, reply: FastifyReply) {
+function adminGuard(ctx: RouteContext) {
+  return async function adminGuard(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     // Admin answers hold personal data; no shared cache may keep them, errors included.
     reply.header('cache-control', 'no-store');
     const claims = authenticate(ctx, request);
     const user = await ctx.core.users.findById(claims.user_id);
     if (!user || user.disabled) throw new InvalidAccessToken('user gone');
     if (user.role !== 'ADMIN') throw new Forbidden();
-    callers.set(request, { userId: user.id, sessionId: claims.sid });
+    request.admin = { userId: user.id, sessionId: claims.sid };
   };
 }
 
-/** The ADMIN making this request (set by {@link adminOnly}). */
+/** The ADMIN making this request (set by the admin API's guard). */
 export function adminOf(request: FastifyRequest): AdminCaller {
-  const caller = callers.get(request);
-  if (caller === undefined) throw new Forbidden();
-  return caller;
+  if (request.admin === null) throw new Forbidden();
+  return request.admin;
 }
 
 // PostgreSQL's integer column: a larger id names no user, and must not reach the database as a 500.

@@ -15,7 +15,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { TrustProxy } from '../config.ts';
 import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
-import { type RouteContext, responseMeta } from './context.ts';
+import { type RouteContext, type RouteInstaller, responseMeta } from './context.ts';
+import { ADMIN_PREFIX, adminApi } from './admin.ts';
 import { docsPageOptions } from './docs-page.ts';
 import { cookieOriginGuard } from './cookie-guard.ts';
 import { drainUnreadBody } from './drain.ts';
@@ -49,8 +50,8 @@ import type { WireStyle } from './styles/style.ts';
 export const BODY_LIMIT = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** Adds routes to the app; other packages of the server (admin API, OpenID sign-in) plug in here. */
-export type RouteInstaller = (app: FastifyInstance, ctx: RouteContext) => void | Promise<void>;
+/** Adds routes to the app; other packages of the server plug in here (each group is a plugin of its own). */
+export type { RouteInstaller } from './context.ts';
 
 export interface AppOptions {
   /** pino options, or false for no logs. Defaults to JSON logs at the configured level. */
@@ -256,6 +257,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // Each route group is a plugin of its own, so a hook or decoration it adds stays with its routes.
   for (const install of [
     loginRoutes,
     refreshRoutes,
@@ -265,9 +267,6 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     sessionRoutes,
     operationsRoutes,
     wellKnownRoutes,
-    adminUserRoutes,
-    adminAuditRoutes,
-    adminKeyRoutes,
     oidcRoutes,
     revocationRoutes,
     registerRoutes,
@@ -276,10 +275,11 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     (a: FastifyInstance, c: RouteContext) => uiRoutes(a, c, options.uiDir),
     mfaRoutes,
     passkeyRoutes,
-    adminFactorRoutes,
     ...(options.routes ?? []),
-  ]) {
-    await install(app, ctx);
+  ] satisfies RouteInstaller[]) {
+    await app.register(async (group) => install(group, ctx));
   }
+  // The admin API: one plugin, one guard (http/admin.ts).
+  await app.register(adminApi(ctx, [adminUserRoutes, adminAuditRoutes, adminKeyRoutes, adminFactorRoutes]), { prefix: ADMIN_PREFIX });
   return app;
 }

@@ -3,7 +3,7 @@
  * must exist once (client address, Bearer parsing, the refresh cookie, token responses).
  */
 import { isIP } from 'node:net';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedTokens } from '../auth/sessions.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
 import type { RequestContext } from '../audit.ts';
@@ -17,6 +17,9 @@ export interface RouteContext {
   readonly core: Core;
   readonly style: WireStyle;
 }
+
+/** Adds a group of routes; buildApp registers each group as a Fastify plugin of its own. */
+export type RouteInstaller = (app: FastifyInstance, ctx: RouteContext) => void | Promise<void>;
 
 export const REFRESH_COOKIE = 'latchkey_refresh';
 export const REFRESH_COOKIE_PATH = '/api/auth';

@@ -10,7 +10,6 @@ import {
   PAGE_SIZE,
   type QueryRule,
   adminErrors,
-  adminOnly,
   checkQuery,
   instantSchema,
   listDoc,
@@ -121,9 +120,8 @@ export function adminAuditRoutes(app: FastifyInstance, ctx: RouteContext): void 
   });
 
   app.get(
-    '/api/admin/audit',
+    '/audit',
     {
-      onRequest: adminOnly(ctx),
       attachValidation: true,
       schema: {
         tags: ['admin'],

@@ -8,7 +8,7 @@ import { type KeyListing, type Rotation, listSigningKeys, rotateSigningKeys } fr
 import { ConfigError } from '../../config.ts';
 import type { Core } from '../../core.ts';
 import { Conflict } from '../../errors.ts';
-import { adminErrors, adminOf, adminOnly, instantSchema, listDoc, objectSchema, okDoc } from '../admin.ts';
+import { adminErrors, adminOf, instantSchema, listDoc, objectSchema, okDoc } from '../admin.ts';
 import { type RouteContext, requestContext, responseMeta, optionalBody } from '../context.ts';
 import type { View } from '../styles/style.ts';
 
@@ -59,7 +59,6 @@ const EXAMPLE_KEY: View = {
 
 export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { style } = ctx;
-  const guard = adminOnly(ctx);
   const security = [{ bearer: [] }];
   const tags = ['admin'];
   const keySchema = objectSchema(
@@ -88,9 +87,8 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.get(
-    '/api/admin/keys',
+    '/keys',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -106,9 +104,8 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.post(
-    '/api/admin/keys/rotate',
+    '/keys/rotate',
     {
-      onRequest: guard,
       // The body is optional: no body is a plain (delayed) rotation.
       preValidation: optionalBody,
       schema: {

@@ -13,7 +13,6 @@ import {
   type QueryRule,
   adminErrors,
   adminOf,
-  adminOnly,
   checkQuery,
   instantSchema,
   listDoc,
@@ -131,7 +130,6 @@ function roleOf(value: string | undefined): Role | undefined {
 
 export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { style } = ctx;
-  const guard = adminOnly(ctx);
   const security = [{ bearer: [] }];
   const tags = ['admin'];
   const userSchema = objectSchema(
@@ -159,9 +157,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const noContent = (description: string) => ({ type: 'null', description });
 
   app.get(
-    '/api/admin/users',
+    '/users',
     {
-      onRequest: guard,
       attachValidation: true,
       schema: {
         tags,
@@ -186,9 +183,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.post(
-    '/api/admin/users',
+    '/users',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -216,9 +212,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.get(
-    '/api/admin/users/:id',
+    '/users/:id',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -243,9 +238,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.patch(
-    '/api/admin/users/:id',
+    '/users/:id',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -278,9 +272,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.post(
-    '/api/admin/users/:id/password',
+    '/users/:id/password',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -300,9 +293,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.delete(
-    '/api/admin/users/:id',
+    '/users/:id',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -319,9 +311,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.get(
-    '/api/admin/users/:id/sessions',
+    '/users/:id/sessions',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -340,9 +331,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.delete(
-    '/api/admin/users/:id/sessions',
+    '/users/:id/sessions',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
