@@ -5,7 +5,7 @@
  * relative to the prefix, and the documentation schemas of views in either wire style come from here.
  *
  * @example
- *   export function adminWidgetRoutes(app: FastifyInstance, ctx: RouteContext): void {
+ *   export function adminWidgetRoutes(app: LatchkeyApp, ctx: RouteContext): void {
  *     app.get('/widgets', { schema }, async (request) => {
  *       const admin = adminOf(request); // { userId, sessionId }
  *     });
@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Forbidden, InvalidAccessToken, NotFound, RefusedValue } from '../errors.ts';
-import { type RouteContext, type RouteInstaller, authenticate } from './context.ts';
+import { type LatchkeyTypeProvider, type RouteContext, type RouteInstaller, authenticate } from './context.ts';
 import { responseSchemas } from './schemas.ts';
 import type { View, WireStyle } from './styles/style.ts';
 
@@ -36,7 +36,7 @@ export function adminApi(ctx: RouteContext, groups: readonly RouteInstaller[]): 
   return async function admin(scope: FastifyInstance) {
     scope.decorateRequest('admin', null);
     scope.addHook('onRequest', adminGuard(ctx));
-    for (const group of groups) await scope.register(async (routes) => group(routes, ctx));
+    for (const group of groups) await scope.register(async (routes) => group(routes.withTypeProvider<LatchkeyTypeProvider>(), ctx));
   };
 }
 
@@ -67,8 +67,8 @@ export function adminOf(request: FastifyRequest): AdminCaller {
 const MAX_ID = 2_147_483_647;
 
 /** The `:id` of a user path; anything that is not a user id names no user (404). */
-export function userIdParam(request: FastifyRequest): number {
-  const { id } = request.params as { id: string };
+export function userIdParam(request: { readonly params: { readonly id: string } }): number {
+  const { id } = request.params;
   const value = /^[1-9][0-9]{0,9}$/.test(id) ? Number(id) : NaN;
   if (!(value <= MAX_ID)) throw new NotFound('no such user');
   return value;
@@ -80,26 +80,26 @@ export const userIdParams = {
   required: ['id'],
 } as const;
 
-/** Query-string rules, as JSON schema, with the sentence a refusal shows. */
+/** Query-string rules, as JSON schema (kept literal, so the query is typed from it), with the sentence a refusal shows. */
 export interface QueryRule {
-  readonly schema: Readonly<Record<string, unknown>>;
+  readonly schema: { readonly type: 'string' } & Readonly<Record<string, unknown>>;
   readonly message: string;
 }
 
-export const PAGE: QueryRule = {
+export const PAGE = {
   schema: { type: 'string', pattern: '^[1-9][0-9]{0,5}$', description: 'Page number, from 1', examples: ['1'] },
   message: 'must be a whole number from 1 to 999999',
-};
-export const PAGE_SIZE: QueryRule = {
+} as const satisfies QueryRule;
+export const PAGE_SIZE = {
   schema: { type: 'string', pattern: '^([1-9][0-9]?|1[0-9][0-9]|200)$', description: 'Items per page, 1 to 200 (default 50)', examples: ['50'] },
   message: 'must be a whole number from 1 to 200',
-};
+} as const satisfies QueryRule;
 
 /** A querystring schema from rules; unknown parameters are ignored (cache busters and the like). */
-export function querySchema(rules: Readonly<Record<string, QueryRule>>) {
+export function querySchema<const Rules extends Readonly<Record<string, QueryRule>>>(rules: Rules) {
   return {
     type: 'object',
-    properties: Object.fromEntries(Object.entries(rules).map(([name, rule]) => [name, rule.schema])),
+    properties: Object.fromEntries(Object.entries(rules).map(([name, rule]) => [name, rule.schema])) as { readonly [Name in keyof Rules]: Rules[Name]['schema'] },
   } as const;
 }
 

@@ -15,7 +15,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { TrustProxy } from '../config.ts';
 import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
-import { type RouteContext, type RouteInstaller, responseMeta } from './context.ts';
+import { type LatchkeyApp, type LatchkeyTypeProvider, type RouteContext, type RouteInstaller, responseMeta } from './context.ts';
 import { ADMIN_PREFIX, adminApi } from './admin.ts';
 import { docsPageOptions } from './docs-page.ts';
 import { cookieOriginGuard } from './cookie-guard.ts';
@@ -272,12 +272,12 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     registerRoutes,
     emailRoutes,
     passwordResetRoutes,
-    (a: FastifyInstance, c: RouteContext) => uiRoutes(a, c, options.uiDir),
+    (a: LatchkeyApp, c: RouteContext) => uiRoutes(a, c, options.uiDir),
     mfaRoutes,
     passkeyRoutes,
     ...(options.routes ?? []),
   ] satisfies RouteInstaller[]) {
-    await app.register(async (group) => install(group, ctx));
+    await app.register(async (group) => install(group.withTypeProvider<LatchkeyTypeProvider>(), ctx));
   }
   // The admin API: one plugin, one guard (http/admin.ts).
   await app.register(adminApi(ctx, [adminUserRoutes, adminAuditRoutes, adminKeyRoutes, adminFactorRoutes]), { prefix: ADMIN_PREFIX });

@@ -19,11 +19,6 @@ export const loginBody = {
   examples: [{ username: 'ada', password: 'correct horse battery staple' }],
 } as const;
 
-export interface LoginBody {
-  readonly username?: string;
-  readonly email?: string;
-  readonly password: string;
-}
 
 const TOKEN = { type: 'string', minLength: 1, maxLength: 8192 } as const;
 
@@ -33,10 +28,6 @@ export const refreshBody = {
   description: 'Optional when the latchkey_refresh cookie is sent.',
 } as const;
 
-export interface RefreshBody {
-  readonly refresh_token?: string;
-  readonly refreshToken?: string;
-}
 
 export const passwordBody = {
   type: 'object',
@@ -52,12 +43,6 @@ export const passwordBody = {
   ],
 } as const;
 
-export interface PasswordBody {
-  readonly current_password?: string;
-  readonly new_password?: string;
-  readonly currentPassword?: string;
-  readonly newPassword?: string;
-}
 
 /** Documentation of the bodies the style returns (each style supplies its own: http/styles/). */
 export function responseSchemas(style: WireStyle) {

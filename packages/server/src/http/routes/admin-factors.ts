@@ -1,9 +1,8 @@
 /** `DELETE /api/admin/users/:id/factors` (SPEC §11): remove a user's TOTP, recovery codes and passkeys. ADMIN only. */
-import type { FastifyInstance } from 'fastify';
 import { adminErrors, adminOf, userIdParam, userIdParams } from '../admin.ts';
-import { type RouteContext, requestContext } from '../context.ts';
+import { type RouteContext, requestContext, type LatchkeyApp } from '../context.ts';
 
-export function adminFactorRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function adminFactorRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   app.delete(
     '/users/:id/factors',
     {

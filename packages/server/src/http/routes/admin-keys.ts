@@ -2,14 +2,13 @@
  * `/api/admin/keys`: the signing keys (list) and a rotation, for the admin console (SPEC §12). ADMIN only.
  * The same operations as `latchkey keys list|rotate`; no key material is ever shown.
  */
-import type { FastifyInstance } from 'fastify';
 import type { RequestContext } from '../../audit.ts';
 import { type KeyListing, type Rotation, listSigningKeys, rotateSigningKeys } from '../../auth/keys.ts';
 import { ConfigError } from '../../config.ts';
 import type { Core } from '../../core.ts';
 import { Conflict } from '../../errors.ts';
 import { adminErrors, adminOf, instantSchema, listDoc, objectSchema, okDoc } from '../admin.ts';
-import { type RouteContext, requestContext, responseMeta, optionalBody } from '../context.ts';
+import { type RouteContext, requestContext, responseMeta, optionalBody, type LatchkeyApp } from '../context.ts';
 import type { View } from '../styles/style.ts';
 
 const instant = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -57,7 +56,7 @@ const EXAMPLE_KEY: View = {
   expires_at: null,
 };
 
-export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function adminKeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const security = [{ bearer: [] }];
   const tags = ['admin'];
@@ -134,7 +133,7 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const body = (request.body ?? {}) as { now?: boolean };
+      const body = request.body ?? {};
       const rotation = await rotateKeysAsAdmin(ctx.core, requestContext(request, adminOf(request).userId), { immediately: body.now === true });
       return style.ok(rotationView(rotation), responseMeta(request));
     },

@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { NotFound, ServiceUnavailable } from '../../errors.ts';
-import { type RouteContext, responseMeta } from '../context.ts';
+import { type RouteContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 import { objectSchema, okDoc } from '../admin.ts';
 
@@ -48,7 +48,7 @@ function secureHeaders(reply: FastifyReply): void {
 
 const htmlResponse = { description: 'The page (the app’s index.html)', content: { 'text/html': { schema: { type: 'string' } } } };
 
-export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI_DIST): Promise<void> {
+export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIST): Promise<void> {
   const { config } = ctx.core;
   if (!config.ui) return;
   const { style } = ctx;
