@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyReply } from 'fastify';
 import { NotFound, ServiceUnavailable } from '../../errors.ts';
-import { type RouteContext, responseMeta, type LatchkeyApp } from '../context.ts';
+import { type LatchkeyApp, type LatchkeyTypeProvider, type RouteContext, responseMeta } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 import { objectSchema, okDoc } from '../admin.ts';
 
@@ -57,7 +57,8 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
   const { error: errorSchema } = responseSchemas(style);
   const tags = ['ui'];
 
-  await app.register(async (ui) => {
+  await app.register(async (scope) => {
+    const ui = scope.withTypeProvider<LatchkeyTypeProvider>();
     if (built) await ui.register(fastifyStatic, { root, serve: false });
 
     ui.addHook('onRequest', (_request, reply, done) => {
@@ -125,6 +126,7 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
         schema: {
           tags,
           summary: 'A script, style sheet or image of the pages',
+          params: { type: 'object', properties: { '*': { type: 'string' } }, required: ['*'] },
           response: {
             200: { description: 'The file', content: { 'application/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
             404: { ...errorSchema, description: 'No such file' },
@@ -132,7 +134,7 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
         },
       },
       async (request, reply) => {
-        const name = (request.params as { '*': string })['*'];
+        const name = request.params['*'];
         // Vite names assets by content hash: letters, digits, `-`, `_` and one extension; nothing else is served.
         if (!built || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|woff2)$/.test(name) || !existsSync(root + 'assets/' + name)) {
           throw new NotFound();
