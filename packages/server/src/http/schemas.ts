@@ -19,7 +19,6 @@ export const loginBody = {
   examples: [{ username: 'ada', password: 'correct horse battery staple' }],
 } as const;
 
-
 const TOKEN = { type: 'string', minLength: 1, maxLength: 8192 } as const;
 
 export const refreshBody = {
@@ -27,7 +26,6 @@ export const refreshBody = {
   properties: { refresh_token: TOKEN, refreshToken: TOKEN },
   description: 'Optional when the latchkey_refresh cookie is sent.',
 } as const;
-
 
 export const passwordBody = {
   type: 'object',
@@ -42,7 +40,6 @@ export const passwordBody = {
     { required: ['currentPassword', 'newPassword'] },
   ],
 } as const;
-
 
 /** Documentation of the bodies the style returns (each style supplies its own: http/styles/). */
 export function responseSchemas(style: WireStyle) {

@@ -45,7 +45,6 @@ const AUDIT_QUERY = {
   page_size: PAGE_SIZE,
 } as const satisfies Readonly<Record<string, QueryRule>>;
 
-
 /** Milliseconds of a validated `since`/`until`; a calendar-impossible date (month 13) is refused. */
 function instant(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

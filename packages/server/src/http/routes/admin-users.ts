@@ -56,7 +56,6 @@ const createBody = {
   examples: [{ username: 'grace', email: 'grace@example.com', role: 'STANDARD', password: 'a long and unusual passphrase' }],
 } as const;
 
-
 const updateBody = {
   type: 'object',
   additionalProperties: false,
@@ -71,7 +70,6 @@ const updateBody = {
   },
   examples: [{ role: 'ADMIN' }, { disabled: true }, { email: 'grace.hopper@example.com' }],
 } as const;
-
 
 const passwordBody = {
   type: 'object',

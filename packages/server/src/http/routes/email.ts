@@ -30,7 +30,6 @@ const changeBody = {
   examples: [{ new_email: 'ada@new.example.com', current_password: 'correct horse battery staple' }],
 } as const;
 
-
 export function emailRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const docs = responseSchemas(style);

@@ -42,7 +42,6 @@ const signInBody = {
   examples: [{ code: '4/0Ab…', redirect_uri: 'https://abcdef.chromiumapp.org/' }, { id_token: 'eyJhbGciOiJSUzI1NiIs…' }],
 } as const;
 
-
 export function transactionCookie(providerId: string): string {
   return `latchkey_oidc_${providerId}`;
 }

@@ -20,7 +20,6 @@ const resetBody = {
   anyOf: [{ required: ['new_password'] }, { required: ['newPassword'] }],
 } as const;
 
-
 export function passwordResetRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const docs = responseSchemas(style);

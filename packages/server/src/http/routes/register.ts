@@ -14,7 +14,6 @@ const registerBody = {
   examples: [{ username: 'ada', email: 'ada@example.com', password: 'correct horse battery staple' }],
 } as const;
 
-
 export function registerRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const docs = responseSchemas(style);
