@@ -15,10 +15,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { TrustProxy } from '../config.ts';
 import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
-import { type RouteContext, responseMeta } from './context.ts';
+import { type LatchkeyApp, type LatchkeyTypeProvider, type RouteContext, type RouteInstaller, responseMeta } from './context.ts';
+import { ADMIN_PREFIX, adminApi } from './admin.ts';
 import { docsPageOptions } from './docs-page.ts';
 import { cookieOriginGuard } from './cookie-guard.ts';
 import { drainUnreadBody } from './drain.ts';
+import { oneInputSpelling } from './input-spelling.ts';
 import { toLatchkeyError } from './errors.ts';
 import { describeResponses } from './openapi-descriptions.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
@@ -48,8 +50,8 @@ import type { WireStyle } from './styles/style.ts';
 export const BODY_LIMIT = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** Adds routes to the app; other packages of the server (admin API, OpenID sign-in) plug in here. */
-export type RouteInstaller = (app: FastifyInstance, ctx: RouteContext) => void | Promise<void>;
+/** Adds routes to the app; other packages of the server plug in here (each group is a plugin of its own). */
+export type { RouteInstaller } from './context.ts';
 
 export interface AppOptions {
   /** pino options, or false for no logs. Defaults to JSON logs at the configured level. */
@@ -70,8 +72,10 @@ function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: s
   return [...trust];
 }
 
+const STYLES: Readonly<Record<'flat' | 'envelope', WireStyle>> = { flat: flatStyle, envelope: envelopeStyle };
+
 export function styleFor(name: 'flat' | 'envelope'): WireStyle {
-  return name === 'flat' ? flatStyle : envelopeStyle;
+  return STYLES[name];
 }
 
 /** A route the app answers, as registered (the OpenAPI test holds every visible one to the document). */
@@ -189,7 +193,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       info: {
         title: 'Latchkey',
         version: '0.1.0',
-        description: `Authentication API in the \`${style.name}\` style (LATCHKEY_API_STYLE).`,
+        description: `Authentication API in the \`${config.apiStyle}\` style (LATCHKEY_API_STYLE).`,
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -201,6 +205,8 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
   const routeMethods = new Set<string>();
   const registered: RegisteredRoute[] = [];
   app.decorate('latchkeyRoutes', registered);
+  // Routes read one spelling of their body fields (http/input-spelling.ts).
+  app.addHook('onRoute', oneInputSpelling);
   app.addHook('onRoute', (route) => {
     const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true;
     for (const method of [route.method].flat()) {
@@ -251,6 +257,7 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // Each route group is a plugin of its own, so a hook or decoration it adds stays with its routes.
   for (const install of [
     loginRoutes,
     refreshRoutes,
@@ -260,21 +267,19 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     sessionRoutes,
     operationsRoutes,
     wellKnownRoutes,
-    adminUserRoutes,
-    adminAuditRoutes,
-    adminKeyRoutes,
     oidcRoutes,
     revocationRoutes,
     registerRoutes,
     emailRoutes,
     passwordResetRoutes,
-    (a: FastifyInstance, c: RouteContext) => uiRoutes(a, c, options.uiDir),
+    (a: LatchkeyApp, c: RouteContext) => uiRoutes(a, c, options.uiDir),
     mfaRoutes,
     passkeyRoutes,
-    adminFactorRoutes,
     ...(options.routes ?? []),
-  ]) {
-    await install(app, ctx);
+  ] satisfies RouteInstaller[]) {
+    await app.register(async (group) => install(group.withTypeProvider<LatchkeyTypeProvider>(), ctx));
   }
+  // The admin API: one plugin, one guard (http/admin.ts).
+  await app.register(adminApi(ctx, [adminUserRoutes, adminAuditRoutes, adminKeyRoutes, adminFactorRoutes]), { prefix: ADMIN_PREFIX });
   return app;
 }

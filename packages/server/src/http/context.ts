@@ -3,7 +3,8 @@
  * must exist once (client address, Bearer parsing, the refresh cookie, token responses).
  */
 import { isIP } from 'node:net';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
+import type { FastifyBaseLogger, FastifyInstance, FastifyTypeProvider, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { IssuedTokens } from '../auth/sessions.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
 import type { RequestContext } from '../audit.ts';
@@ -17,6 +18,26 @@ export interface RouteContext {
   readonly core: Core;
   readonly style: WireStyle;
 }
+
+/** The package's provider applied to a schema, the way Fastify applies a provider itself. */
+type Validated<Schema> = (JsonSchemaToTsProvider & { readonly schema: Schema })['validator'];
+
+/**
+ * Request bodies, queries and params typed from their `as const` JSON schemas, as
+ * @fastify/type-provider-json-schema-to-ts types them. Replies are not typed from the response schemas:
+ * those document the style's bodies (and the `null` of a 204), while handlers return what the style
+ * rendered, serialised as built (http/app.ts).
+ */
+export interface LatchkeyTypeProvider extends FastifyTypeProvider {
+  readonly validator: Validated<this['schema']>;
+  readonly serializer: unknown;
+}
+
+/** The app as route groups see it: request bodies, queries and params typed from their JSON schemas. */
+export type LatchkeyApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, LatchkeyTypeProvider>;
+
+/** Adds a group of routes; buildApp registers each group as a Fastify plugin of its own. */
+export type RouteInstaller = (app: LatchkeyApp, ctx: RouteContext) => void | Promise<void>;
 
 export const REFRESH_COOKIE = 'latchkey_refresh';
 export const REFRESH_COOKIE_PATH = '/api/auth';

@@ -3,6 +3,7 @@
  * spelling (`mfa_token` or `mfaToken`) in either style, like the rest of the API; responses are documented in
  * the style's casing through the admin helpers.
  */
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { WireStyle } from './styles/style.ts';
 import { instantSchema, listDoc, objectSchema, okDoc } from './admin.ts';
 import { responseSchemas } from './schemas.ts';
@@ -90,20 +91,12 @@ export const passkeyIdParams = {
   required: ['id'],
 } as const;
 
-/** Bodies the routes read; either spelling of each field. */
-export interface MfaRequestBody {
-  readonly current_password?: string;
-  readonly currentPassword?: string;
-  readonly code?: string;
-  readonly recovery_code?: string;
-  readonly recoveryCode?: string;
-  readonly mfa_token?: string;
-  readonly mfaToken?: string;
-  readonly challenge_id?: string;
-  readonly challengeId?: string;
-  readonly credential?: unknown;
-  readonly name?: string;
-  readonly username?: string;
+/**
+ * The browser's credential JSON as @simplewebauthn's type. The schema checks only its outline (id, rawId,
+ * type, response); the library verifies all the rest, so the rest of its type is taken on trust here.
+ */
+export function webAuthnJson<Json extends AuthenticationResponseJSON | RegistrationResponseJSON>(credential: { readonly id: string; readonly rawId: string }): Json {
+  return credential as unknown as Json;
 }
 
 /** Response documentation of the SPEC §11 routes. */

@@ -19,12 +19,6 @@ export const loginBody = {
   examples: [{ username: 'ada', password: 'correct horse battery staple' }],
 } as const;
 
-export interface LoginBody {
-  readonly username?: string;
-  readonly email?: string;
-  readonly password: string;
-}
-
 const TOKEN = { type: 'string', minLength: 1, maxLength: 8192 } as const;
 
 export const refreshBody = {
@@ -32,11 +26,6 @@ export const refreshBody = {
   properties: { refresh_token: TOKEN, refreshToken: TOKEN },
   description: 'Optional when the latchkey_refresh cookie is sent.',
 } as const;
-
-export interface RefreshBody {
-  readonly refresh_token?: string;
-  readonly refreshToken?: string;
-}
 
 export const passwordBody = {
   type: 'object',
@@ -52,64 +41,8 @@ export const passwordBody = {
   ],
 } as const;
 
-export interface PasswordBody {
-  readonly current_password?: string;
-  readonly new_password?: string;
-  readonly currentPassword?: string;
-  readonly newPassword?: string;
-}
-
-/** Documentation of the bodies each style returns. */
+/** Documentation of the bodies the style returns (each style supplies its own: http/styles/). */
 export function responseSchemas(style: WireStyle) {
-  const envelope = (data: object) => ({
-    type: 'object',
-    properties: {
-      data,
-      error: { type: 'null' },
-      meta: { type: 'object', properties: { timestamp: { type: 'string' }, requestId: { type: 'string' } } },
-    },
-  });
-  const error =
-    style.name === 'flat'
-      ? { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] }
-      : {
-          type: 'object',
-          properties: {
-            data: { type: 'null' },
-            error: {
-              type: 'object',
-              properties: {
-                code: { type: 'string' },
-                message: { type: 'string' },
-                details: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
-              },
-            },
-            meta: { type: 'object' },
-          },
-        };
-  const tokens =
-    style.name === 'flat'
-      ? {
-          type: 'object',
-          properties: {
-            token: { type: 'string' },
-            refresh_token: { type: 'string' },
-            expires_at: { type: 'integer', description: 'Unix seconds; equals the access token exp' },
-            token_type: { type: 'string', const: 'Bearer' },
-          },
-        }
-      : envelope({
-          type: 'object',
-          properties: {
-            token: { type: 'string' },
-            expiresAt: { type: 'string', format: 'date-time' },
-            refreshToken: { type: 'string' },
-            tokenType: { type: 'string', const: 'Bearer' },
-          },
-        });
-  const verify =
-    style.name === 'flat'
-      ? { type: 'object', properties: { valid: { type: 'boolean' }, user_id: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } }
-      : envelope({ type: 'object', properties: { valid: { type: 'boolean' }, userId: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } });
-  return { error, tokens, verify, envelope };
+  const { error, tokens, verify } = style.docs;
+  return { error, tokens, verify };
 }

@@ -2,7 +2,6 @@
  * `GET /api/admin/audit`: the audit log, newest first, filtered by subject user, event type and time
  * range, in pages. ADMIN only.
  */
-import type { FastifyInstance } from 'fastify';
 import { RefusedValue } from '../../errors.ts';
 import type { AuditEventRow } from '../../store/schema.ts';
 import {
@@ -10,7 +9,6 @@ import {
   PAGE_SIZE,
   type QueryRule,
   adminErrors,
-  adminOnly,
   checkQuery,
   instantSchema,
   listDoc,
@@ -18,7 +16,7 @@ import {
   pageOf,
   querySchema,
 } from '../admin.ts';
-import { type RouteContext, responseMeta } from '../context.ts';
+import { type RouteContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import type { View, ViewValue } from '../styles/style.ts';
 
 // Unix seconds (as the flat style shows instants), or an ISO-8601 date or date-time with a zone (as the
@@ -26,7 +24,7 @@ import type { View, ViewValue } from '../styles/style.ts';
 const INSTANT_PATTERN = '^([0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?)$';
 const INSTANT_MESSAGE = 'must be Unix seconds or an ISO-8601 date-time such as 2026-01-13T10:00:00Z';
 
-const AUDIT_QUERY: Readonly<Record<string, QueryRule>> = {
+const AUDIT_QUERY = {
   user_id: {
     schema: { type: 'string', pattern: '^[1-9][0-9]{0,15}$', description: 'The user the events are about', examples: ['42'] },
     message: 'must be a user id (a whole number from 1)',
@@ -45,16 +43,7 @@ const AUDIT_QUERY: Readonly<Record<string, QueryRule>> = {
   },
   page: PAGE,
   page_size: PAGE_SIZE,
-};
-
-interface AuditQuery {
-  readonly user_id?: string;
-  readonly type?: string;
-  readonly since?: string;
-  readonly until?: string;
-  readonly page?: string;
-  readonly page_size?: string;
-}
+} as const satisfies Readonly<Record<string, QueryRule>>;
 
 /** Milliseconds of a validated `since`/`until`; a calendar-impossible date (month 13) is refused. */
 function instant(name: string, value: string | undefined): number | undefined {
@@ -105,7 +94,7 @@ const EXAMPLE_EVENT: View = {
 /** PostgreSQL's integer column: no user has a larger id. */
 const MAX_ID = 2_147_483_647;
 
-export function adminAuditRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function adminAuditRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const eventSchema = objectSchema(style, {
     id: { type: 'integer' },
@@ -121,9 +110,8 @@ export function adminAuditRoutes(app: FastifyInstance, ctx: RouteContext): void 
   });
 
   app.get(
-    '/api/admin/audit',
+    '/audit',
     {
-      onRequest: adminOnly(ctx),
       attachValidation: true,
       schema: {
         tags: ['admin'],
@@ -136,7 +124,7 @@ export function adminAuditRoutes(app: FastifyInstance, ctx: RouteContext): void 
     },
     async (request) => {
       checkQuery(request, AUDIT_QUERY);
-      const query = request.query as AuditQuery;
+      const query = request.query;
       const since = instant('since', query.since);
       const until = instant('until', query.until);
       if (since !== undefined && until !== undefined && until < since) throw new RefusedValue('until', 'must not be before since');

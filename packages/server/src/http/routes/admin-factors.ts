@@ -1,13 +1,11 @@
 /** `DELETE /api/admin/users/:id/factors` (SPEC §11): remove a user's TOTP, recovery codes and passkeys. ADMIN only. */
-import type { FastifyInstance } from 'fastify';
-import { adminErrors, adminOf, adminOnly, userIdParam, userIdParams } from '../admin.ts';
-import { type RouteContext, requestContext } from '../context.ts';
+import { adminErrors, adminOf, userIdParam, userIdParams } from '../admin.ts';
+import { type RouteContext, requestContext, type LatchkeyApp } from '../context.ts';
 
-export function adminFactorRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function adminFactorRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   app.delete(
-    '/api/admin/users/:id/factors',
+    '/users/:id/factors',
     {
-      onRequest: adminOnly(ctx),
       schema: {
         tags: ['admin'],
         security: [{ bearer: [] }],

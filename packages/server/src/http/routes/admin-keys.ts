@@ -2,14 +2,13 @@
  * `/api/admin/keys`: the signing keys (list) and a rotation, for the admin console (SPEC §12). ADMIN only.
  * The same operations as `latchkey keys list|rotate`; no key material is ever shown.
  */
-import type { FastifyInstance } from 'fastify';
 import type { RequestContext } from '../../audit.ts';
 import { type KeyListing, type Rotation, listSigningKeys, rotateSigningKeys } from '../../auth/keys.ts';
 import { ConfigError } from '../../config.ts';
 import type { Core } from '../../core.ts';
 import { Conflict } from '../../errors.ts';
-import { adminErrors, adminOf, adminOnly, instantSchema, listDoc, objectSchema, okDoc } from '../admin.ts';
-import { type RouteContext, requestContext, responseMeta, optionalBody } from '../context.ts';
+import { adminErrors, adminOf, instantSchema, listDoc, objectSchema, okDoc } from '../admin.ts';
+import { type RouteContext, requestContext, responseMeta, optionalBody, type LatchkeyApp } from '../context.ts';
 import type { View } from '../styles/style.ts';
 
 const instant = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -57,9 +56,8 @@ const EXAMPLE_KEY: View = {
   expires_at: null,
 };
 
-export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function adminKeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
-  const guard = adminOnly(ctx);
   const security = [{ bearer: [] }];
   const tags = ['admin'];
   const keySchema = objectSchema(
@@ -88,9 +86,8 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.get(
-    '/api/admin/keys',
+    '/keys',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -106,9 +103,8 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.post(
-    '/api/admin/keys/rotate',
+    '/keys/rotate',
     {
-      onRequest: guard,
       // The body is optional: no body is a plain (delayed) rotation.
       preValidation: optionalBody,
       schema: {
@@ -137,7 +133,7 @@ export function adminKeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const body = (request.body ?? {}) as { now?: boolean };
+      const body = request.body ?? {};
       const rotation = await rotateKeysAsAdmin(ctx.core, requestContext(request, adminOf(request).userId), { immediately: body.now === true });
       return style.ok(rotationView(rotation), responseMeta(request));
     },

@@ -4,7 +4,6 @@
  * the {@link AccountService}, which revokes sessions where SPEC §4 says so, refuses to leave no active
  * ADMIN (409), and writes the audit log with the admin as the actor.
  */
-import type { FastifyInstance } from 'fastify';
 import { checkRole } from '../../auth/users.ts';
 import type { Role } from '../../config.ts';
 import {
@@ -13,7 +12,6 @@ import {
   type QueryRule,
   adminErrors,
   adminOf,
-  adminOnly,
   checkQuery,
   instantSchema,
   listDoc,
@@ -24,12 +22,12 @@ import {
   userIdParam,
   userIdParams,
 } from '../admin.ts';
-import { type RouteContext, requestContext, responseMeta } from '../context.ts';
+import { type RouteContext, requestContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import type { View } from '../styles/style.ts';
 import { userView } from './me.ts';
 import { sessionView } from './sessions.ts';
 
-const LIST_QUERY: Readonly<Record<string, QueryRule>> = {
+const LIST_QUERY = {
   q: {
     // PostgreSQL refuses NUL in text: refused here instead of failing in the database.
     schema: { type: 'string', maxLength: 254, pattern: '^[^\\u0000]*$', description: 'Part of a username or email, case-insensitive', examples: ['ada'] },
@@ -37,7 +35,7 @@ const LIST_QUERY: Readonly<Record<string, QueryRule>> = {
   },
   page: PAGE,
   page_size: PAGE_SIZE,
-};
+} as const satisfies Readonly<Record<string, QueryRule>>;
 
 const createBody = {
   type: 'object',
@@ -58,15 +56,6 @@ const createBody = {
   examples: [{ username: 'grace', email: 'grace@example.com', role: 'STANDARD', password: 'a long and unusual passphrase' }],
 } as const;
 
-interface CreateBody {
-  readonly username: string;
-  readonly email?: string | null;
-  readonly role?: string;
-  readonly password?: string;
-  readonly email_verified?: boolean;
-  readonly emailVerified?: boolean;
-}
-
 const updateBody = {
   type: 'object',
   additionalProperties: false,
@@ -81,15 +70,6 @@ const updateBody = {
   },
   examples: [{ role: 'ADMIN' }, { disabled: true }, { email: 'grace.hopper@example.com' }],
 } as const;
-
-interface UpdateBody {
-  readonly username?: string;
-  readonly email?: string | null;
-  readonly role?: string;
-  readonly disabled?: boolean;
-  readonly email_verified?: boolean;
-  readonly emailVerified?: boolean;
-}
 
 const passwordBody = {
   type: 'object',
@@ -129,9 +109,8 @@ function roleOf(value: string | undefined): Role | undefined {
   return value as Role | undefined;
 }
 
-export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function adminUserRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
-  const guard = adminOnly(ctx);
   const security = [{ bearer: [] }];
   const tags = ['admin'];
   const userSchema = objectSchema(
@@ -159,9 +138,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const noContent = (description: string) => ({ type: 'null', description });
 
   app.get(
-    '/api/admin/users',
+    '/users',
     {
-      onRequest: guard,
       attachValidation: true,
       schema: {
         tags,
@@ -174,7 +152,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request) => {
       checkQuery(request, LIST_QUERY);
-      const query = request.query as { q?: string; page?: string; page_size?: string };
+      const query = request.query;
       const { page, pageSize } = pageOf(query);
       const result = await ctx.core.users.list({ ...(query.q === undefined ? {} : { q: query.q }), page, pageSize });
       return style.list(
@@ -186,9 +164,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.post(
-    '/api/admin/users',
+    '/users',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -198,7 +175,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as CreateBody;
+      const body = request.body;
       const role = roleOf(body.role);
       const user = await ctx.core.accounts.create(
         {
@@ -206,7 +183,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
           email: body.email ?? null,
           ...(role === undefined ? {} : { role }),
           ...(body.password === undefined ? {} : { password: body.password }),
-          emailVerified: body.email_verified ?? body.emailVerified ?? true,
+          emailVerified: body.email_verified ?? true,
         },
         requestContext(request, adminOf(request).userId),
       );
@@ -216,9 +193,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.get(
-    '/api/admin/users/:id',
+    '/users/:id',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -243,9 +219,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.patch(
-    '/api/admin/users/:id',
+    '/users/:id',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -260,7 +235,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request) => {
       const id = userIdParam(request);
-      const body = request.body as UpdateBody;
+      const body = request.body;
       const role = roleOf(body.role);
       const user = await ctx.core.accounts.update(
         id,
@@ -269,7 +244,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
           ...(body.email === undefined ? {} : { email: body.email }),
           ...(role === undefined ? {} : { role }),
           ...(body.disabled === undefined ? {} : { disabled: body.disabled }),
-          ...emailVerifiedChange(body.email_verified ?? body.emailVerified),
+          ...emailVerifiedChange(body.email_verified),
         },
         requestContext(request, adminOf(request).userId),
       );
@@ -278,9 +253,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.post(
-    '/api/admin/users/:id/password',
+    '/users/:id/password',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -293,16 +267,15 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const id = userIdParam(request);
-      const { password } = request.body as { password: string };
+      const { password } = request.body;
       await ctx.core.accounts.resetPassword(id, password, requestContext(request, adminOf(request).userId));
       return reply.code(204).send();
     },
   );
 
   app.delete(
-    '/api/admin/users/:id',
+    '/users/:id',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -319,9 +292,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.get(
-    '/api/admin/users/:id/sessions',
+    '/users/:id/sessions',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,
@@ -340,9 +312,8 @@ export function adminUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   );
 
   app.delete(
-    '/api/admin/users/:id/sessions',
+    '/users/:id/sessions',
     {
-      onRequest: guard,
       schema: {
         tags,
         security,

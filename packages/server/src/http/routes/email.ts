@@ -2,9 +2,8 @@
  * `POST /api/auth/email/verify`, `/email/resend` and `/email/change` (SPEC §10): confirm an address (and sign
  * in), ask for a new confirmation link, and change one's address (Bearer; needs the current password).
  */
-import type { FastifyInstance } from 'fastify';
 import { objectSchema, okDoc } from '../admin.ts';
-import { type RouteContext, authenticate, requestContext, responseMeta, sendTokens } from '../context.ts';
+import { type RouteContext, authenticate, requestContext, responseMeta, sendTokens, type LatchkeyApp } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 import type { WireStyle } from '../styles/style.ts';
 
@@ -31,14 +30,7 @@ const changeBody = {
   examples: [{ new_email: 'ada@new.example.com', current_password: 'correct horse battery staple' }],
 } as const;
 
-interface ChangeBody {
-  readonly new_email?: string;
-  readonly newEmail?: string;
-  readonly current_password?: string;
-  readonly currentPassword?: string;
-}
-
-export function emailRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function emailRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const docs = responseSchemas(style);
   app.post(
@@ -54,7 +46,7 @@ export function emailRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const { token } = request.body as { token: string };
+      const { token } = request.body;
       const issued = await ctx.core.emailLinks.verifyEmail(token, requestContext(request));
       return sendTokens(ctx, request, reply, issued);
     },
@@ -72,7 +64,7 @@ export function emailRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const { email } = request.body as { email: string };
+      const { email } = request.body;
       await ctx.core.emailLinks.resendVerification(email, requestContext(request));
       reply.code(202);
       return style.ok({ status: 'verification_sent' }, responseMeta(request));
@@ -101,11 +93,11 @@ export function emailRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request);
-      const body = request.body as ChangeBody;
+      const body = request.body;
       await ctx.core.emailLinks.changeEmail(
         claims.user_id,
-        body.new_email ?? body.newEmail ?? '',
-        body.current_password ?? body.currentPassword ?? '',
+        body.new_email ?? '',
+        body.current_password ?? '',
         requestContext(request),
       );
       reply.code(202);

@@ -1,11 +1,10 @@
 /** `POST /api/auth/login`: username or email and password → a token pair. */
-import type { FastifyInstance } from 'fastify';
-import { type RouteContext, requestContext } from '../context.ts';
+import { type RouteContext, requestContext, type LatchkeyApp } from '../context.ts';
 import { mfaResponseSchemas } from '../mfa-schemas.ts';
 import { sendSignIn } from '../sign-in-reply.ts';
-import { type LoginBody, loginBody, responseSchemas } from '../schemas.ts';
+import { loginBody, responseSchemas } from '../schemas.ts';
 
-export function loginRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function loginRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   app.post(
     '/api/auth/login',
@@ -23,7 +22,7 @@ export function loginRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as LoginBody;
+      const body = request.body;
       const identifier = body.username ?? body.email ?? '';
       const result = await ctx.core.passwordLogin.login({ identifier, password: body.password }, requestContext(request), request.log);
       return sendSignIn(ctx, request, reply, result);

@@ -1,13 +1,12 @@
 /** `POST /api/auth/logout` and `POST /api/auth/logout-all`: revoke this session, or all of the user's. */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { LatchkeyError, MissingAuthorization } from '../../errors.ts';
-import { optionalBody, type RouteContext, authenticate, clearRefreshCookie, refreshCookie, requestContext } from '../context.ts';
-import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
+import { optionalBody, type RouteContext, authenticate, clearRefreshCookie, refreshCookie, requestContext, type LatchkeyApp } from '../context.ts';
+import { refreshBody, responseSchemas } from '../schemas.ts';
 
 /** The session to end: the Bearer token's, else the refresh token's (body, then cookie). */
-async function sessionToEnd(ctx: RouteContext, request: FastifyRequest): Promise<{ sid: string; userId: number }> {
-  const body = (request.body ?? {}) as RefreshBody;
-  const refreshToken = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
+async function sessionToEnd(ctx: RouteContext, request: FastifyRequest, body: { readonly refresh_token?: string }): Promise<{ sid: string; userId: number }> {
+  const refreshToken = body.refresh_token ?? refreshCookie(request);
   let accessError: LatchkeyError | undefined;
   if (request.headers.authorization !== undefined) {
     try {
@@ -26,7 +25,7 @@ async function sessionToEnd(ctx: RouteContext, request: FastifyRequest): Promise
   }
 }
 
-export function logoutRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function logoutRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   app.post(
     '/api/auth/logout',
@@ -44,7 +43,7 @@ export function logoutRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const { sid, userId } = await sessionToEnd(ctx, request);
+      const { sid, userId } = await sessionToEnd(ctx, request, request.body ?? {});
       const rc = requestContext(request, userId);
       await ctx.core.sessions.revoke(sid, 'logout', rc);
       await ctx.core.audit.write('logout', { userId, sessionId: sid }, rc);

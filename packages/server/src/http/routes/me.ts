@@ -1,10 +1,9 @@
 /** `GET /api/auth/me` and `POST /api/auth/password`: the current user, and changing one's own password. */
-import type { FastifyInstance } from 'fastify';
 import { InvalidAccessToken } from '../../errors.ts';
 import type { UserRow } from '../../store/schema.ts';
-import { type RouteContext, authenticate, requestContext, responseMeta } from '../context.ts';
+import { type RouteContext, authenticate, requestContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import { instantSchema, objectSchema, okDoc } from '../admin.ts';
-import { type PasswordBody, passwordBody, responseSchemas } from '../schemas.ts';
+import { passwordBody, responseSchemas } from '../schemas.ts';
 import type { View } from '../styles/style.ts';
 
 /** A user as `/me` and the admin API show one. */
@@ -21,7 +20,7 @@ export function userView(user: UserRow, options: { admin?: boolean } = {}): View
   };
 }
 
-export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function meRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   app.get(
     '/api/auth/me',
@@ -82,9 +81,9 @@ export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request);
-      const body = request.body as PasswordBody;
-      const current = body.current_password ?? body.currentPassword ?? '';
-      const next = body.new_password ?? body.newPassword ?? '';
+      const body = request.body;
+      const current = body.current_password ?? '';
+      const next = body.new_password ?? '';
       await ctx.core.accounts.changeOwnPassword(claims.user_id, claims.sid, current, next, requestContext(request), request.log);
       return reply.code(204).send();
     },

@@ -3,13 +3,12 @@
  * step of sign-in (`/mfa/verify`, with `/mfa/passkey/options` for a passkey as the second factor).
  */
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
-import type { FastifyInstance } from 'fastify';
-import { type RouteContext, authenticate, requestContext, responseMeta, sendTokens } from '../context.ts';
-import { type MfaRequestBody, codeBody, currentPasswordBody, mfaResponseSchemas, mfaTokenBody, mfaVerifyBody, removeTotpBody } from '../mfa-schemas.ts';
+import { type RouteContext, authenticate, requestContext, responseMeta, sendTokens, type LatchkeyApp } from '../context.ts';
+import { codeBody, currentPasswordBody, mfaResponseSchemas, webAuthnJson, mfaTokenBody, mfaVerifyBody, removeTotpBody } from '../mfa-schemas.ts';
 import type { View } from '../styles/style.ts';
 import { InvalidCode } from '../../errors.ts';
 
-export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function mfaRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = mfaResponseSchemas(ctx.style);
   const { mfa, users } = ctx.core;
   const tags = ['second factors'];
@@ -29,8 +28,8 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
-      const body = request.body as MfaRequestBody;
-      await mfa.checkCurrentPassword(claims.user_id, body.current_password ?? body.currentPassword ?? '', requestContext(request));
+      const body = request.body;
+      await mfa.checkCurrentPassword(claims.user_id, body.current_password ?? '', requestContext(request));
       const { secret, otpauthUri } = await mfa.totp.begin(await users.getById(claims.user_id));
       reply.header('cache-control', 'no-store');
       return ctx.style.ok({ secret, otpauth_uri: otpauthUri }, responseMeta(request));
@@ -51,7 +50,7 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
-      const { code } = request.body as { code: string };
+      const { code } = request.body;
       const codes = await mfa.totp.confirm(claims.user_id, code, requestContext(request));
       reply.header('cache-control', 'no-store');
       return ctx.style.ok({ recovery_codes: codes }, responseMeta(request));
@@ -72,8 +71,8 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request);
-      const body = request.body as MfaRequestBody;
-      const password = body.current_password ?? body.currentPassword;
+      const body = request.body;
+      const password = body.current_password;
       if (password !== undefined) await mfa.checkCurrentPassword(claims.user_id, password, requestContext(request));
       else if (!(await mfa.totp.check(claims.user_id, body.code ?? ''))) throw new InvalidCode();
       await mfa.totp.remove(claims.user_id, requestContext(request));
@@ -95,7 +94,7 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request);
-      const { code } = request.body as { code: string };
+      const { code } = request.body;
       const codes = await mfa.totp.newRecoveryCodes(claims.user_id, code);
       reply.header('cache-control', 'no-store');
       return ctx.style.ok({ recovery_codes: codes }, responseMeta(request));
@@ -117,14 +116,14 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as MfaRequestBody;
-      const recoveryCode = body.recovery_code ?? body.recoveryCode;
+      const body = request.body;
+      const recoveryCode = body.recovery_code;
       const issued = await mfa.secondStep.verify(
         {
-          mfaToken: body.mfa_token ?? body.mfaToken ?? '',
+          mfaToken: body.mfa_token ?? '',
           ...(body.code === undefined ? {} : { code: body.code }),
           ...(recoveryCode === undefined ? {} : { recoveryCode }),
-          ...(body.credential === undefined ? {} : { credential: body.credential as AuthenticationResponseJSON }),
+          ...(body.credential === undefined ? {} : { credential: webAuthnJson<AuthenticationResponseJSON>(body.credential) }),
         },
         requestContext(request),
       );
@@ -143,8 +142,8 @@ export function mfaRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as MfaRequestBody;
-      const token = body.mfa_token ?? body.mfaToken ?? '';
+      const body = request.body;
+      const token = body.mfa_token ?? '';
       const row = await mfa.challenges.live('mfa_token', token);
       const options = await mfa.passkeys.secondFactorOptions(token, row.user_id ?? 0);
       reply.header('cache-control', 'no-store');

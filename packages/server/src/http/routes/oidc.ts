@@ -7,12 +7,12 @@
  *   in the style's error shape when there is no safe place to go. Never an HTML page.
  * - `POST …` with `{code, redirect_uri}` or `{id_token}` → the token body of login.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationFailed } from '../../errors.ts';
 import { OidcSignInRefused } from '../../oidc/errors.ts';
 import { OidcSignIn } from '../../oidc/sign-in.ts';
 import { TRANSACTION_TTL_MS } from '../../oidc/transaction.ts';
-import { clientAddress, REFRESH_COOKIE_PATH, type RouteContext, requestContext, secureCookie, sendTokens, setRefreshCookie } from '../context.ts';
+import { clientAddress, REFRESH_COOKIE_PATH, type RouteContext, requestContext, secureCookie, sendTokens, setRefreshCookie, type LatchkeyApp } from '../context.ts';
 import { mfaResponseSchemas } from '../mfa-schemas.ts';
 import { isPending, pendingFragment, sendSignIn } from '../sign-in-reply.ts';
 import { toLatchkeyError } from '../errors.ts';
@@ -41,17 +41,6 @@ const signInBody = {
   description: 'Either `code` (with `redirect_uri`, default the configured one) or `id_token`; either spelling in either style.',
   examples: [{ code: '4/0Ab…', redirect_uri: 'https://abcdef.chromiumapp.org/' }, { id_token: 'eyJhbGciOiJSUzI1NiIs…' }],
 } as const;
-
-interface SignInBody {
-  readonly code?: string;
-  readonly redirect_uri?: string;
-  readonly redirectUri?: string;
-  readonly code_verifier?: string;
-  readonly codeVerifier?: string;
-  readonly id_token?: string;
-  readonly idToken?: string;
-  readonly nonce?: string;
-}
 
 export function transactionCookie(providerId: string): string {
   return `latchkey_oidc_${providerId}`;
@@ -102,7 +91,7 @@ function redirectNoStore(reply: FastifyReply, location: string): FastifyReply {
   return reply.redirect(location, 302);
 }
 
-export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function oidcRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const oidc = new OidcSignIn(ctx.core);
   const docs = responseSchemas(ctx.style);
   const configured = ctx.core.config.oidcProviders.map((p) => p.id);
@@ -135,7 +124,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
       async (request, reply) => {
         const id = providerOf(request);
-        const returnTo = (request.query as { redirect_to?: string }).redirect_to;
+        const returnTo = request.query.redirect_to;
         // Refused before anything else: a bad redirect_to is never redirected to, not even with an error.
         const allowed = returnTo === undefined ? undefined : oidc.allowedReturn(returnTo);
         oidc.providers.get(id);
@@ -217,9 +206,9 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
       async (request, reply) => {
         const id = providerOf(request);
         oidc.providers.get(id);
-        const body = (request.body ?? {}) as SignInBody;
-        const idToken = body.id_token ?? body.idToken;
-        const redirectUri = body.redirect_uri ?? body.redirectUri;
+        const body = request.body ?? {};
+        const idToken = body.id_token;
+        const redirectUri = body.redirect_uri;
         if ((body.code === undefined) === (idToken === undefined)) {
           throw new ValidationFailed([{ field: 'code', message: 'exactly one of code or id_token is required' }]);
         }
@@ -234,7 +223,7 @@ export function oidcRoutes(app: FastifyInstance, ctx: RouteContext): void {
               ? await oidc.verifyIdToken(id, { idToken, nonce: body.nonce }, rc)
               : await oidc.exchangeCode(
                   id,
-                  { code: body.code as string, redirectUri, codeVerifier: body.code_verifier ?? body.codeVerifier, nonce: body.nonce },
+                  { code: body.code as string, redirectUri, codeVerifier: body.code_verifier, nonce: body.nonce },
                   derivedCallback(request, '/callback'),
                   rc,
                 );

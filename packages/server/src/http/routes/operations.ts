@@ -1,9 +1,8 @@
 /** Health, readiness and Prometheus metrics. */
-import type { FastifyInstance } from 'fastify';
 import { objectSchema, okDoc } from '../admin.ts';
-import { type RouteContext, responseMeta } from '../context.ts';
+import { type RouteContext, responseMeta, type LatchkeyApp } from '../context.ts';
 
-export function operationsRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function operationsRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const checks = { type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, description: 'Each dependency: ok or down' };
   const health = okDoc(style, 'Alive', objectSchema(style, { status: { type: 'string', const: 'ok' } }, ['status']), { status: 'ok' });

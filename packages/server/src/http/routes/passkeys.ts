@@ -3,11 +3,10 @@
  * and the passwordless sign-in with a discoverable credential (rate-limited like login).
  */
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import type { FastifyInstance } from 'fastify';
 import type { PasskeyInfo } from '../../mfa/passkeys.ts';
-import { type RouteContext, authenticate, optionalBody, requestContext, responseMeta, sendTokens } from '../context.ts';
+import { type RouteContext, authenticate, optionalBody, requestContext, responseMeta, sendTokens, type LatchkeyApp } from '../context.ts';
 import {
-  type MfaRequestBody,
+  webAuthnJson,
   mfaResponseSchemas,
   passkeyIdParams,
   passkeyLoginBody,
@@ -21,7 +20,7 @@ export function passkeyView(p: PasskeyInfo): View {
   return { id: p.id, name: p.name, created_at: new Date(p.createdAt), last_used_at: p.lastUsedAt === null ? null : new Date(p.lastUsedAt) };
 }
 
-export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function passkeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = mfaResponseSchemas(ctx.style);
   const { mfa, users } = ctx.core;
   const tags = ['passkeys'];
@@ -59,8 +58,8 @@ export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
-      const body = request.body as MfaRequestBody;
-      const added = await mfa.passkeys.register(claims.user_id, body.credential as RegistrationResponseJSON, body.name, requestContext(request));
+      const body = request.body;
+      const added = await mfa.passkeys.register(claims.user_id, webAuthnJson<RegistrationResponseJSON>(body.credential), body.name, requestContext(request));
       // SPEC §11: `{id, name, created_at}` (the list adds `last_used_at`).
       return reply.code(201).send(ctx.style.ok({ id: added.id, name: added.name, created_at: new Date(added.createdAt) }, responseMeta(request)));
     },
@@ -91,8 +90,8 @@ export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request) => {
       const claims = authenticate(ctx, request);
-      const { id } = request.params as { id: string };
-      const { name } = request.body as { name: string };
+      const { id } = request.params;
+      const { name } = request.body;
       return ctx.style.ok(passkeyView(await mfa.passkeys.rename(claims.user_id, id, name)), responseMeta(request));
     },
   );
@@ -110,7 +109,7 @@ export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request);
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       await mfa.passkeys.remove(claims.user_id, id, requestContext(request));
       return reply.code(204).send();
     },
@@ -129,7 +128,7 @@ export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
       preValidation: optionalBody,
     },
     async (request, reply) => {
-      const body = request.body as MfaRequestBody;
+      const body = request.body;
       const { options, challengeId } = await mfa.passkeys.loginOptions(body.username, (name) => users.findByIdentifier(name));
       reply.header('cache-control', 'no-store');
       return ctx.style.ok({ ...(options as unknown as View), challenge_id: challengeId }, responseMeta(request));
@@ -150,8 +149,8 @@ export function passkeyRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as MfaRequestBody;
-      const issued = await mfa.secondStep.passkeyLogin(body.challenge_id ?? body.challengeId ?? '', body.credential as AuthenticationResponseJSON, requestContext(request));
+      const body = request.body;
+      const issued = await mfa.secondStep.passkeyLogin(body.challenge_id ?? '', webAuthnJson<AuthenticationResponseJSON>(body.credential), requestContext(request));
       return sendTokens(ctx, request, reply, issued);
     },
   );

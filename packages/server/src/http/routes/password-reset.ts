@@ -1,6 +1,5 @@
 /** `POST /api/auth/password/forgot` and `/password/reset` (SPEC §10): a mailed link to set a new password. */
-import type { FastifyInstance } from 'fastify';
-import { type RouteContext, requestContext, responseMeta } from '../context.ts';
+import { type RouteContext, requestContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 import { EMAIL, LINK_TOKEN, PASSWORD, statusDoc } from './email.ts';
 
@@ -21,13 +20,7 @@ const resetBody = {
   anyOf: [{ required: ['new_password'] }, { required: ['newPassword'] }],
 } as const;
 
-interface ResetBody {
-  readonly token: string;
-  readonly new_password?: string;
-  readonly newPassword?: string;
-}
-
-export function passwordResetRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function passwordResetRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const docs = responseSchemas(style);
   app.post(
@@ -42,7 +35,7 @@ export function passwordResetRoutes(app: FastifyInstance, ctx: RouteContext): vo
       },
     },
     async (request, reply) => {
-      const body = request.body as { email?: string; username?: string };
+      const body = request.body;
       // With both given, the email decides (it is what the message is sent to).
       await ctx.core.emailLinks.forgotPassword(body.email !== undefined ? { email: body.email } : { username: body.username ?? '' }, requestContext(request));
       reply.code(202);
@@ -62,8 +55,8 @@ export function passwordResetRoutes(app: FastifyInstance, ctx: RouteContext): vo
       },
     },
     async (request, reply) => {
-      const body = request.body as ResetBody;
-      await ctx.core.emailLinks.resetPassword(body.token, body.new_password ?? body.newPassword ?? '', requestContext(request));
+      const body = request.body;
+      await ctx.core.emailLinks.resetPassword(body.token, body.new_password ?? '', requestContext(request));
       return reply.code(204).send();
     },
   );

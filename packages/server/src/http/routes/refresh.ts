@@ -1,10 +1,9 @@
 /** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
-import type { FastifyInstance } from 'fastify';
 import { InvalidRefreshToken, RateLimited, RefreshTokenReused } from '../../errors.ts';
-import { clientAddress, optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens } from '../context.ts';
-import { type RefreshBody, refreshBody, responseSchemas } from '../schemas.ts';
+import { clientAddress, optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens, type LatchkeyApp } from '../context.ts';
+import { refreshBody, responseSchemas } from '../schemas.ts';
 
-export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function refreshRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   app.post(
     '/api/auth/refresh',
@@ -22,8 +21,8 @@ export function refreshRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const body = (request.body ?? {}) as RefreshBody;
-      const token = body.refresh_token ?? body.refreshToken ?? refreshCookie(request);
+      const body = request.body ?? {};
+      const token = body.refresh_token ?? refreshCookie(request);
       // No token at all is what every signed-out page sends on load: "no session" (401), not a bad request.
       // A body that is really malformed (bad JSON, a token that is not a string) is still refused with 400.
       if (token === undefined) throw new InvalidRefreshToken('no refresh token in the body or the latchkey_refresh cookie');

@@ -1,6 +1,5 @@
 /** `POST /api/auth/register` (SPEC §10): sign-up in the `open` or `verify` mode of LATCHKEY_SIGNUP. */
-import type { FastifyInstance } from 'fastify';
-import { type RouteContext, requestContext, responseMeta, sendTokens } from '../context.ts';
+import { type RouteContext, requestContext, responseMeta, sendTokens, type LatchkeyApp } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 import { EMAIL, PASSWORD, statusDoc } from './email.ts';
 
@@ -15,13 +14,7 @@ const registerBody = {
   examples: [{ username: 'ada', email: 'ada@example.com', password: 'correct horse battery staple' }],
 } as const;
 
-interface RegisterBody {
-  readonly username: string;
-  readonly email: string;
-  readonly password: string;
-}
-
-export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function registerRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
   const docs = responseSchemas(style);
   app.post(
@@ -46,7 +39,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as RegisterBody;
+      const body = request.body;
       const result = await ctx.core.signup.register({ username: body.username, email: body.email, password: body.password }, requestContext(request));
       if (result.issued) {
         reply.code(201);

@@ -13,10 +13,10 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Revocation } from '../../auth/revocations.ts';
 import { InvalidAccessToken, MalformedAuthorization, MissingAuthorization, ServiceUnavailable } from '../../errors.ts';
-import type { RouteContext } from '../context.ts';
+import type { RouteContext, LatchkeyApp } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 
 /** Short enough for proxies that drop idle connections after 30–60 s; verifiers allow three missed beats. */
@@ -48,7 +48,7 @@ function revokedEvent(revocation: Revocation): string {
   return `event: revoked\ndata: ${data}\n\n`;
 }
 
-export function revocationRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function revocationRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   const open = new Set<ServerResponse>();
   // Streams never finish on their own: end them when the server closes, or close() would wait forever.

@@ -1,8 +1,7 @@
 /** `GET /api/auth/sessions` and `DELETE /api/auth/sessions/:id`: the user's own sessions. */
-import type { FastifyInstance } from 'fastify';
 import type { SessionInfo } from '../../auth/sessions.ts';
 import type { View } from '../styles/style.ts';
-import { type RouteContext, authenticate, requestContext, responseMeta } from '../context.ts';
+import { type RouteContext, authenticate, requestContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import { instantSchema, listDoc, objectSchema } from '../admin.ts';
 import { responseSchemas } from '../schemas.ts';
 
@@ -19,7 +18,7 @@ export function sessionView(s: SessionInfo, currentSid?: string): View {
   };
 }
 
-export function sessionRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function sessionRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   app.get(
     '/api/auth/sessions',
@@ -80,7 +79,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const claims = authenticate(ctx, request);
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const rc = requestContext(request, claims.user_id);
       await ctx.core.sessions.revokeOwn(claims.user_id, id, 'session_revoked', rc);
       await ctx.core.audit.write('session_revoked', { userId: claims.user_id, sessionId: id }, rc);

@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { NotFound, ServiceUnavailable } from '../../errors.ts';
-import { type RouteContext, responseMeta } from '../context.ts';
+import { type LatchkeyApp, type LatchkeyTypeProvider, type RouteContext, responseMeta } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 import { objectSchema, okDoc } from '../admin.ts';
 
@@ -48,7 +48,7 @@ function secureHeaders(reply: FastifyReply): void {
 
 const htmlResponse = { description: 'The page (the app’s index.html)', content: { 'text/html': { schema: { type: 'string' } } } };
 
-export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI_DIST): Promise<void> {
+export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIST): Promise<void> {
   const { config } = ctx.core;
   if (!config.ui) return;
   const { style } = ctx;
@@ -57,7 +57,8 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI
   const { error: errorSchema } = responseSchemas(style);
   const tags = ['ui'];
 
-  await app.register(async (ui) => {
+  await app.register(async (scope) => {
+    const ui = scope.withTypeProvider<LatchkeyTypeProvider>();
     if (built) await ui.register(fastifyStatic, { root, serve: false });
 
     ui.addHook('onRequest', (_request, reply, done) => {
@@ -104,7 +105,7 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI
         reply.header('cache-control', 'no-cache');
         return style.ok(
           {
-            style: style.name,
+            style: config.apiStyle,
             app_name: config.appName,
             signup: config.signup,
             providers: config.oidcProviders.map((p) => ({
@@ -125,6 +126,7 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI
         schema: {
           tags,
           summary: 'A script, style sheet or image of the pages',
+          params: { type: 'object', properties: { '*': { type: 'string' } }, required: ['*'] },
           response: {
             200: { description: 'The file', content: { 'application/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
             404: { ...errorSchema, description: 'No such file' },
@@ -132,7 +134,7 @@ export async function uiRoutes(app: FastifyInstance, ctx: RouteContext, dir = UI
         },
       },
       async (request, reply) => {
-        const name = (request.params as { '*': string })['*'];
+        const name = request.params['*'];
         // Vite names assets by content hash: letters, digits, `-`, `_` and one extension; nothing else is served.
         if (!built || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|woff2)$/.test(name) || !existsSync(root + 'assets/' + name)) {
           throw new NotFound();

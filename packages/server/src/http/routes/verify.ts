@@ -2,8 +2,7 @@
  * `GET /api/auth/verify`: is this access token good? Answers from the token and the in-memory
  * revocation list, without a database round trip, for services and reverse proxies (forward auth).
  */
-import type { FastifyInstance } from 'fastify';
-import { type RouteContext, authenticate, responseMeta } from '../context.ts';
+import { type RouteContext, authenticate, responseMeta, type LatchkeyApp } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 
 /** Header values must be visible ASCII: other characters (and `%`) are percent-encoded. */
@@ -12,7 +11,7 @@ export function headerSafe(value: string): string {
   return value.replace(/\p{Cs}/gu, '\uFFFD').replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
-export function verifyRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function verifyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = responseSchemas(ctx.style);
   app.get(
     '/api/auth/verify',

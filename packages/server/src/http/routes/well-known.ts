@@ -1,7 +1,6 @@
 /** `/.well-known/jwks.json` and `/.well-known/openid-configuration`: standard documents, never wrapped. */
-import type { FastifyInstance } from 'fastify';
 import type { SigningKey } from '../../auth/keys.ts';
-import type { RouteContext } from '../context.ts';
+import type { RouteContext, LatchkeyApp } from '../context.ts';
 
 /**
  * The public members of each key type (RFC 7518 §6): an allow-list, so that a private member (`d`, `p`,
@@ -38,7 +37,7 @@ const jwkSchema = {
   required: ['kty', 'kid', 'alg', 'use'],
 } as const;
 
-export function wellKnownRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function wellKnownRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   app.get(
     '/.well-known/jwks.json',
     {

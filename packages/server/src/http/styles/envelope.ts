@@ -40,6 +40,7 @@ function details(error: LatchkeyError): readonly FieldProblem[] | undefined {
 }
 
 export const envelopeStyle: WireStyle = {
+  ...envelopeExtras(),
   name: 'envelope',
   tokens(issued, m) {
     return {
@@ -67,3 +68,66 @@ export const envelopeStyle: WireStyle = {
     };
   },
 };
+
+// ---- h11a: documentation schemas and wire keys of the envelope style (the error table above is h11b's) ----
+
+/** A function declaration, so that the style literal above can spread it before this point of the module. */
+function envelopeExtras(): Pick<WireStyle, 'docs' | 'wireKey'> {
+  const wrap = (data: object) => ({
+    type: 'object',
+    properties: {
+      data,
+      error: { type: 'null' },
+      meta: { type: 'object', properties: { timestamp: { type: 'string' }, requestId: { type: 'string' } } },
+    },
+  });
+  return {
+    docs: {
+      error: {
+        type: 'object',
+        properties: {
+          data: { type: 'null' },
+          error: {
+            type: 'object',
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              details: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+            },
+          },
+          meta: { type: 'object' },
+        },
+      },
+      tokens: wrap({
+        type: 'object',
+        properties: {
+          token: { type: 'string' },
+          expiresAt: { type: 'string', format: 'date-time' },
+          refreshToken: { type: 'string' },
+          tokenType: { type: 'string', const: 'Bearer' },
+        },
+      }),
+      verify: wrap({ type: 'object', properties: { valid: { type: 'boolean' }, userId: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } }),
+      ok: wrap,
+      list: (itemSchema) => ({
+        type: 'object',
+        properties: {
+          data: { type: 'array', items: itemSchema },
+          error: { type: 'null' },
+          meta: {
+            type: 'object',
+            properties: {
+              total: { type: 'integer' },
+              page: { type: 'integer' },
+              pageSize: { type: 'integer' },
+              timestamp: { type: 'string' },
+              requestId: { type: 'string' },
+            },
+          },
+        },
+      }),
+      instant: (nullable) => ({ type: nullable ? ['string', 'null'] : 'string', format: 'date-time' }),
+    },
+    wireKey: camelCase,
+  };
+}

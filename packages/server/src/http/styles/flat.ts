@@ -27,6 +27,7 @@ function sentence(error: LatchkeyError): string {
 }
 
 export const flatStyle: WireStyle = {
+  ...flatExtras(),
   name: 'flat',
   tokens(issued) {
     return {
@@ -46,3 +47,31 @@ export const flatStyle: WireStyle = {
     return { status: error.status, body: { error: sentence(error) } };
   },
 };
+
+// ---- h11a: documentation schemas and wire keys of the flat style (the error table above is h11b's) ----
+
+/** A function declaration, so that the style literal above can spread it before this point of the module. */
+function flatExtras(): Pick<WireStyle, 'docs' | 'wireKey'> {
+  return {
+    docs: {
+      error: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] },
+      tokens: {
+        type: 'object',
+        properties: {
+          token: { type: 'string' },
+          refresh_token: { type: 'string' },
+          expires_at: { type: 'integer', description: 'Unix seconds; equals the access token exp' },
+          token_type: { type: 'string', const: 'Bearer' },
+        },
+      },
+      verify: { type: 'object', properties: { valid: { type: 'boolean' }, user_id: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } },
+      ok: (schema) => schema,
+      list: (itemSchema) => ({
+        type: 'object',
+        properties: { items: { type: 'array', items: itemSchema }, total: { type: 'integer' }, page: { type: 'integer' }, page_size: { type: 'integer' } },
+      }),
+      instant: (nullable) => ({ type: nullable ? ['integer', 'null'] : 'integer', description: 'Unix seconds' }),
+    },
+    wireKey: (key) => key,
+  };
+}

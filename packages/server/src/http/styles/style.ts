@@ -34,6 +34,28 @@ export interface WireStyle {
   ok(view: View, meta: ResponseMeta): unknown;
   list(items: readonly View[], page: PageInfo, meta: ResponseMeta): unknown;
   error(error: LatchkeyError, meta: ResponseMeta): Rendered;
+
+  // What else differs between the styles, so that no code outside http/styles/ branches on one.
+  /** The OpenAPI schemas of this style's bodies (documentation only: bodies are serialised as built). */
+  readonly docs: StyleDocs;
+  /** A snake_case view key as this style writes it on the wire. */
+  wireKey(key: string): string;
+}
+
+/** Documentation schemas, as the style renders bodies. */
+export interface StyleDocs {
+  /** Every error body. */
+  readonly error: object;
+  /** A token pair ({@link WireStyle.tokens}). */
+  readonly tokens: object;
+  /** The `GET /verify` answer. */
+  readonly verify: object;
+  /** The body {@link WireStyle.ok} makes of a view documented by `schema` (already in the style's casing). */
+  ok(schema: object): object;
+  /** The body {@link WireStyle.list} makes of items documented by `itemSchema`. */
+  list(itemSchema: object): object;
+  /** An instant as the style writes it. */
+  instant(nullable: boolean): object;
 }
 
 /** `2026-01-13T10:00:00Z`: ISO-8601 UTC to the second, as the Vulcan contract shows it. */
