@@ -229,7 +229,10 @@ async function measure(spec: LoadSpec, pool: string[]): Promise<{ runs: RunResul
     const from = edges[edges.length - 1]!;
     await sleepUntil(from.t + spec.durationS * 1000);
     if (!fixed) {
-      while (performance.now() - started - from.t < maxWindowS * 1000 && !samples.enough(from.index, performance.now() - started - from.t)) {
+      while (
+        performance.now() - started - from.t < maxWindowS * 1000 &&
+        !samples.enough(from.index, performance.now() - started - from.t)
+      ) {
         await sleepUntil(performance.now() - started + 50);
       }
     }

@@ -42,7 +42,9 @@ export async function seedUsers(core: Core, prefix: string, count: number): Prom
   const passwordHash = await core.hasher.hash(PASSWORD);
   const users: UserRow[] = [];
   for (let i = 0; i < count; i++) {
-    users.push(await core.accounts.create({ username: `${prefix}${i}`, email: `${prefix}${i}@bench.example`, role: 'STANDARD', passwordHash }));
+    users.push(
+      await core.accounts.create({ username: `${prefix}${i}`, email: `${prefix}${i}@bench.example`, role: 'STANDARD', passwordHash }),
+    );
   }
   return users;
 }

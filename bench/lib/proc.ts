@@ -121,7 +121,10 @@ export function machineCpuUs(): { busyUs: number; totalUs: number } | undefined 
  * CPU as the busiest of them (a pool shares its work roughly evenly, even on a busy machine; V8's
  * garbage-collection helpers take a few per cent).
  */
-export function poolThreads<T extends { readonly tid: number; readonly delta: number; readonly nice: number }>(spent: readonly T[], mainTid: number): T[] {
+export function poolThreads<T extends { readonly tid: number; readonly delta: number; readonly nice: number }>(
+  spent: readonly T[],
+  mainTid: number,
+): T[] {
   const main = spent.find((t) => t.tid === mainTid);
   const others = spent.filter((t) => t.tid !== mainTid);
   const niced = others.filter((t) => main !== undefined && t.nice > main.nice);

@@ -80,7 +80,9 @@ async function waitHealthy(url: string, child: ChildProcess, stderr: () => strin
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new StartFailed(`exited with ${child.exitCode ?? child.signalCode} before answering: ${stderr().trim().split('\n').slice(0, 5).join(' | ')}`);
+      throw new StartFailed(
+        `exited with ${child.exitCode ?? child.signalCode} before answering: ${stderr().trim().split('\n').slice(0, 5).join(' | ')}`,
+      );
     }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });

@@ -92,7 +92,8 @@ export interface BenchResults {
   targets: Target[];
 }
 
-const fmt = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const fmt = (v: number | undefined, digits = 0) =>
+  v === undefined || !Number.isFinite(v) ? 'n/a' : v.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function verdict(t: Target): string {
@@ -128,7 +129,6 @@ const ORDER: readonly string[] = [
   'pgLogin',
 ];
 
-
 function orderedMeasurements(r: BenchResults): [string, Measurement][] {
   const keys = Object.keys(r.measurements).sort((a, b) => {
     const ia = ORDER.indexOf(a);
@@ -137,7 +137,9 @@ function orderedMeasurements(r: BenchResults): [string, Measurement][] {
   });
   // The small end of the growth test is the main measurement itself: list it once.
   const seen = new Set<string>();
-  return keys.map((k) => [k, r.measurements[k]!] as [string, Measurement]).filter(([, m]) => !seen.has(m.label) && seen.add(m.label) !== undefined);
+  return keys
+    .map((k) => [k, r.measurements[k]!] as [string, Measurement])
+    .filter(([, m]) => !seen.has(m.label) && seen.add(m.label) !== undefined);
 }
 
 export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: string): string {
@@ -165,7 +167,7 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
     `Every measurement: autocannon in a separate process, ${s.connections} connections unless noted, ${s.warmupS} s of warm-up, then ` +
       `${s.reps} windows of at least ${s.durationS} s${s.maxWindowS === undefined ? '' : `, each grown (up to ${s.maxWindowS} s) until it holds at least 50 answers and 20 × its own p99`}; ` +
       `a window short of that is not counted, and a figure with no window counted is "not measured". Figures are the medians of the counted windows. ` +
-      '**CPU per request** is the server\'s CPU time (user + system, every thread and worker process, read from /proc at each window\'s edges) ÷ the requests it answered in the window. ' +
+      "**CPU per request** is the server's CPU time (user + system, every thread and worker process, read from /proc at each window's edges) ÷ the requests it answered in the window. " +
       'Servers run as child processes (`latchkey serve`, exactly as deployed) on 127.0.0.1; the load generator shares the same cores.',
   );
   p();
@@ -174,17 +176,25 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   p('| measure | target | measured | result | from |');
   p('|---|---|---|---|---|');
   for (const t of r.targets) {
-    p(`| ${t.measure} | ${t.op === '>=' ? '≥' : '≤'} ${t.threshold}${t.unit === '×' ? '' : ` ${t.unit}`} | ${figure(t)} | ${verdict(t)} | ${t.detail} |`);
+    p(
+      `| ${t.measure} | ${t.op === '>=' ? '≥' : '≤'} ${t.threshold}${t.unit === '×' ? '' : ` ${t.unit}`} | ${figure(t)} | ${verdict(t)} | ${t.detail} |`,
+    );
   }
   p();
   p(`![Throughput and targets](${svgName})`);
   p();
   p('## Measurements');
   p();
-  p('| measurement | request | connections | CPU µs per request | req/s | p50 ms | p99 ms | windows counted | other CPU (cores) | non-2xx / errors | CPU µs / req/s per window |');
+  p(
+    '| measurement | request | connections | CPU µs per request | req/s | p50 ms | p99 ms | windows counted | other CPU (cores) | non-2xx / errors | CPU µs / req/s per window |',
+  );
   p('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [, m] of orderedMeasurements(r)) {
-    const perWindow = m.runs.map((x) => `${fmt(x.cpuPerRequestUs ?? undefined, 0)} / ${fmt(x.rps, x.rps < 100 ? 1 : 0)}${x.valid === false ? ' (not counted)' : ''}`).join(', ');
+    const perWindow = m.runs
+      .map(
+        (x) => `${fmt(x.cpuPerRequestUs ?? undefined, 0)} / ${fmt(x.rps, x.rps < 100 ? 1 : 0)}${x.valid === false ? ' (not counted)' : ''}`,
+      )
+      .join(', ');
     p(
       `| ${m.label} | \`${m.method} ${m.path}\` | ${m.connections}${m.rate === undefined ? '' : ` at ${m.rate} req/s`} | ${fmt(m.cpuUs ?? undefined, 0)} | ${fmt(m.rps ?? undefined, (m.rps ?? 0) < 100 ? 1 : 0)} | ` +
         `${fmt(m.p50 ?? undefined, 2)} | ${fmt(m.p99 ?? undefined, 2)} | ${m.validRuns ?? '?'} of ${m.runs.length} | ${fmt(m.otherCores ?? undefined, 2)} | ${m.failures} | ${perWindow} |`,
@@ -192,8 +202,8 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   }
   p();
   p(
-    'The login storms\' CPU per login has the /verify probe that runs beside them taken out (its answers in each window × its CPU per request measured idle just before). ' +
-      'For the probe measured during a storm, CPU per request is the whole server\'s and means nothing on its own: read its latency.',
+    "The login storms' CPU per login has the /verify probe that runs beside them taken out (its answers in each window × its CPU per request measured idle just before). " +
+      "For the probe measured during a storm, CPU per request is the whole server's and means nothing on its own: read its latency.",
   );
   p();
   if (r.startup) {
@@ -217,16 +227,19 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   p('## Hash-bound ceiling');
   p();
   p(
-    'Measured in the same run, before any server starts, the way logins are served: a hash made by the server\'s own `PasswordHasher` (so with the configured ' +
-      'algorithm and parameters), verified through the server\'s own hashing pool (`auth/hash-pool.ts`: the same threads, at the same lowered priority), kept full ' +
+    "Measured in the same run, before any server starts, the way logins are served: a hash made by the server's own `PasswordHasher` (so with the configured " +
+      "algorithm and parameters), verified through the server's own hashing pool (`auth/hash-pool.ts`: the same threads, at the same lowered priority), kept full " +
       '(more verifications in flight than threads). The threads that hashed and their nice values are read back from /proc. ' +
-      'CPU per hash is the process\'s CPU ÷ hashes: the yardstick for the CPU a login spends beyond its hash.',
+      "CPU per hash is the process's CPU ÷ hashes: the yardstick for the CPU a login spends beyond its hash.",
   );
   p();
   p('| algorithm | parameters | ceiling (hashes/s, pool full) | threads hashing (nice) | CPU µs per hash | ms per hash, one at a time |');
   p('|---|---|---|---|---|---|');
   for (const [name, h] of Object.entries(r.hash)) {
-    if (h) p(`| ${name} | ${h.params} | ${fmt(h.ceiling, 1)} | ${h.threads ?? '?'} (${h.threadNice?.join(', ') ?? '?'}) | ${fmt(h.cpuPerHashUs, 0)} | ${fmt(h.perHashMs, 1)} |`);
+    if (h)
+      p(
+        `| ${name} | ${h.params} | ${fmt(h.ceiling, 1)} | ${h.threads ?? '?'} (${h.threadNice?.join(', ') ?? '?'}) | ${fmt(h.cpuPerHashUs, 0)} | ${fmt(h.perHashMs, 1)} |`,
+      );
   }
   p();
   p('## Growth and memory');
@@ -266,17 +279,26 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
       ] as const) {
         if (single && multi) {
           p(`| ${what} | ${fmt(single.rps)} | ${fmt(multi.rps)} with \`--workers ${n}\` | ${fmt(multi.rps / single.rps, 2)}× |`);
-          p(`| ${what.replace('req/s', 'CPU µs per request')} | ${fmt(single.cpuUs ?? undefined)} | ${fmt(multi.cpuUs ?? undefined)} with \`--workers ${n}\` (all workers) | ${fmt((multi.cpuUs ?? Number.NaN) / (single.cpuUs ?? Number.NaN), 2)}× |`);
+          p(
+            `| ${what.replace('req/s', 'CPU µs per request')} | ${fmt(single.cpuUs ?? undefined)} | ${fmt(multi.cpuUs ?? undefined)} with \`--workers ${n}\` (all workers) | ${fmt((multi.cpuUs ?? Number.NaN) / (single.cpuUs ?? Number.NaN), 2)}× |`,
+          );
         }
       }
     }
     const pg = r.measurements.pgRefresh;
     if (pg && r.measurements.refresh) {
-      p(`| refresh req/s | ${fmt(r.measurements.refresh.rps)} on SQLite | ${fmt(pg.rps)} on PostgreSQL | ${fmt(pg.rps / r.measurements.refresh.rps, 2)}× |`);
-      p(`| refresh Node CPU µs per request | ${fmt(r.measurements.refresh.cpuUs ?? undefined)} on SQLite | ${fmt(pg.cpuUs ?? undefined)} on PostgreSQL (the database's own CPU not counted) | ${fmt((pg.cpuUs ?? Number.NaN) / (r.measurements.refresh.cpuUs ?? Number.NaN), 2)}× |`);
+      p(
+        `| refresh req/s | ${fmt(r.measurements.refresh.rps)} on SQLite | ${fmt(pg.rps)} on PostgreSQL | ${fmt(pg.rps / r.measurements.refresh.rps, 2)}× |`,
+      );
+      p(
+        `| refresh Node CPU µs per request | ${fmt(r.measurements.refresh.cpuUs ?? undefined)} on SQLite | ${fmt(pg.cpuUs ?? undefined)} on PostgreSQL (the database's own CPU not counted) | ${fmt((pg.cpuUs ?? Number.NaN) / (r.measurements.refresh.cpuUs ?? Number.NaN), 2)}× |`,
+      );
     }
     const pgLogin = r.measurements.pgLogin;
-    if (pgLogin && r.measurements.loginArgon2) p(`| argon2id logins/s | ${fmt(r.measurements.loginArgon2.rps, 1)} on SQLite | ${fmt(pgLogin.rps, 1)} on PostgreSQL | ${fmt(pgLogin.rps / r.measurements.loginArgon2.rps, 2)}× |`);
+    if (pgLogin && r.measurements.loginArgon2)
+      p(
+        `| argon2id logins/s | ${fmt(r.measurements.loginArgon2.rps, 1)} on SQLite | ${fmt(pgLogin.rps, 1)} on PostgreSQL | ${fmt(pgLogin.rps / r.measurements.loginArgon2.rps, 2)}× |`,
+      );
     p();
     p('`--workers 1` runs no cluster: it is the one-process server measured above.');
     p();
@@ -285,7 +307,7 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   p();
   p(
     '- **Login ceiling.** A storm of logins (16 users, the right password, rate limits off with `LATCHKEY_LIMITS=off`) against ' +
-      'the hash ceiling measured in the same run through the same hashing pool: the server\'s own piscina workers, one thread per core, at nice 10, behind a queue bounded at 2 s of work (`src/auth/hash-pool.ts`).',
+      "the hash ceiling measured in the same run through the same hashing pool: the server's own piscina workers, one thread per core, at nice 10, behind a queue bounded at 2 s of work (`src/auth/hash-pool.ts`).",
   );
   p(
     `- **/verify under the storm.** /verify at a fixed ${s.verifyRate} req/s over ${s.verifyRateConnections} connections, once with nothing else ` +
@@ -298,10 +320,10 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   p(
     `- **Better Auth** ${'(`bench/servers/better-auth.ts`)'}: production mode (\`NODE_ENV=production\`), SQLite through better-sqlite3 (WAL), email and password, ` +
       'the bearer plugin and the JWT plugin (with `disableSettingJwtHeader`, so get-session does not sign a JWT per call), the session cookie cache ' +
-      '(5 min), rate limit off, logger off, served by Node\'s http server through `toNodeHandler`. Sign-in is measured with its default scrypt ' +
+      "(5 min), rate limit off, logger off, served by Node's http server through `toNodeHandler`. Sign-in is measured with its default scrypt " +
       'and (full runs) with argon2id at our parameters. Its session check is measured both with the bearer token (a database read) and ' +
       'with the session cookies (the cookie cache, no database read); the target uses the faster. Better Auth has no refresh-token rotation: ' +
-      'the nearest endpoint is the JWT plugin\'s `GET /api/auth/token` (a fresh JWT for the session), compared with our refresh.',
+      "the nearest endpoint is the JWT plugin's `GET /api/auth/token` (a fresh JWT for the session), compared with our refresh.",
   );
   p();
   if (r.notes.length > 0) {
@@ -356,9 +378,13 @@ export function renderSvg(r: BenchResults): string {
   const targets = r.targets;
   const top2 = h1 + 50;
   const H = top2 + targets.length * rowH + 40;
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  out.push(`<text x="10" y="22" font-size="15" font-weight="bold">Throughput, requests/s (log scale) — ${escapeXml(r.date.slice(0, 10))}${r.quick ? ' (quick)' : ''}, ${r.machine.cores} cores</text>`);
+  out.push(
+    `<text x="10" y="22" font-size="15" font-weight="bold">Throughput, requests/s (log scale) — ${escapeXml(r.date.slice(0, 10))}${r.quick ? ' (quick)' : ''}, ${r.machine.cores} cores</text>`,
+  );
   for (let d = 0; d <= decades; d++) {
     const gx = x(10 ** d);
     out.push(`<line x1="${gx}" y1="${top1 - 8}" x2="${gx}" y2="${top1 + bars.length * rowH}" stroke="#ddd"/>`);
@@ -377,10 +403,14 @@ export function renderSvg(r: BenchResults): string {
     out.push(`<text x="${lx + 18}" y="${legendY}">${{ ours: 'Latchkey', floor: 'floor / ceiling', other: 'Better Auth' }[k]}</text>`);
   });
 
-  out.push(`<text x="10" y="${top2 - 22}" font-size="15" font-weight="bold">Targets: measured ÷ required (right of the line = met; capped at 3)</text>`);
+  out.push(
+    `<text x="10" y="${top2 - 22}" font-size="15" font-weight="bold">Targets: measured ÷ required (right of the line = met; capped at 3)</text>`,
+  );
   const cap = 3;
   const tx = (score: number) => left + (Math.min(cap, Math.max(0, score)) / cap) * plotW;
-  out.push(`<line x1="${tx(1)}" y1="${top2 - 8}" x2="${tx(1)}" y2="${top2 + targets.length * rowH}" stroke="#222" stroke-dasharray="4 3"/>`);
+  out.push(
+    `<line x1="${tx(1)}" y1="${top2 - 8}" x2="${tx(1)}" y2="${top2 + targets.length * rowH}" stroke="#222" stroke-dasharray="4 3"/>`,
+  );
   out.push(`<text x="${tx(1)}" y="${top2 - 10}" text-anchor="middle" fill="#222">target</text>`);
   targets.forEach((t, i) => {
     const y = top2 + i * rowH;
@@ -391,8 +421,12 @@ export function renderSvg(r: BenchResults): string {
       out.push(`<text x="${left + 4}" y="${y + 15}" fill="#999">not measured</text>`);
       return;
     }
-    out.push(`<rect x="${left}" y="${y + 3}" width="${Math.max(1, tx(score) - left)}" height="${rowH - 6}" fill="${t.met ? '#3a9a4a' : '#d0433a'}"/>`);
-    out.push(`<text x="${tx(score) + 5}" y="${y + 15}" fill="#333">${escapeXml(`${figure(t)} (${t.op === '>=' ? '≥' : '≤'} ${t.threshold}${t.unit === '×' ? '' : ' ' + t.unit})`)}</text>`);
+    out.push(
+      `<rect x="${left}" y="${y + 3}" width="${Math.max(1, tx(score) - left)}" height="${rowH - 6}" fill="${t.met ? '#3a9a4a' : '#d0433a'}"/>`,
+    );
+    out.push(
+      `<text x="${tx(score) + 5}" y="${y + 15}" fill="#333">${escapeXml(`${figure(t)} (${t.op === '>=' ? '≥' : '≤'} ${t.threshold}${t.unit === '×' ? '' : ' ' + t.unit})`)}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n') + '\n';

@@ -36,7 +36,14 @@ export interface Measurement {
   readonly failures: number;
 }
 
-export function summarize(label: string, method: string, path: string, connections: number, runs: readonly RunResult[], rate?: number): Measurement {
+export function summarize(
+  label: string,
+  method: string,
+  path: string,
+  connections: number,
+  runs: readonly RunResult[],
+  rate?: number,
+): Measurement {
   const valid = runs.filter((r) => r.valid);
   return {
     label,
@@ -69,7 +76,15 @@ export interface Target {
   readonly detail: string;
 }
 
-export function target(id: string, measure: string, op: '>=' | '<=', threshold: number, value: number | null, unit: string, detail: string): Target {
+export function target(
+  id: string,
+  measure: string,
+  op: '>=' | '<=',
+  threshold: number,
+  value: number | null,
+  unit: string,
+  detail: string,
+): Target {
   const ok = value === null || !Number.isFinite(value) ? null : op === '>=' ? value >= threshold : value <= threshold;
   return { id, measure, op, threshold, value: value !== null && Number.isFinite(value) ? value : null, unit, met: ok, detail };
 }

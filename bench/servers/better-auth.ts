@@ -33,7 +33,12 @@ const auth = betterAuth({
   emailAndPassword: {
     enabled: true,
     ...(hash === 'argon2id'
-      ? { password: { hash: (password: string) => argon2.hash(password, ARGON2), verify: ({ hash: stored, password }: { hash: string; password: string }) => argon2.verify(stored, password) } }
+      ? {
+          password: {
+            hash: (password: string) => argon2.hash(password, ARGON2),
+            verify: ({ hash: stored, password }: { hash: string; password: string }) => argon2.verify(stored, password),
+          },
+        }
       : {}),
   },
   session: { cookieCache: { enabled: true, maxAge: 5 * 60 } },

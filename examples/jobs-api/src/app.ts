@@ -42,7 +42,11 @@ export async function buildJobsApi(options: JobsApiOptions): Promise<FastifyInst
   const jobs = sampleJobs();
   const app = Fastify({ logger: false });
   if (options.corsOrigins && options.corsOrigins.length > 0) {
-    await app.register(fastifyCors, { origin: [...options.corsOrigins], allowedHeaders: ['Authorization', 'Content-Type'], methods: ['GET', 'POST'] });
+    await app.register(fastifyCors, {
+      origin: [...options.corsOrigins],
+      allowedHeaders: ['Authorization', 'Content-Type'],
+      methods: ['GET', 'POST'],
+    });
   }
   // Every route below needs a valid Latchkey access token.
   app.addHook('preHandler', fastifyAuth(options.verifier));

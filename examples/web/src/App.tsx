@@ -90,7 +90,14 @@ function LoginPage() {
         </label>
         <label>
           Password
-          <input name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
         </label>
         <button type="submit" disabled={login.isPending}>
           Sign in
@@ -102,12 +109,18 @@ function LoginPage() {
         ) : null}
         {login.error ? (
           <p className="error" role="alert">
-            {login.error instanceof LatchkeyError && login.error.code === 'INVALID_CREDENTIALS' ? 'Wrong username or password.' : login.error.message}
+            {login.error instanceof LatchkeyError && login.error.code === 'INVALID_CREDENTIALS'
+              ? 'Wrong username or password.'
+              : login.error.message}
           </p>
         ) : null}
       </form>
       <p>
-        <button type="button" onClick={() => passkeyLogin.mutate(undefined, { onSuccess: () => goTo('/') })} disabled={passkeyLogin.isPending}>
+        <button
+          type="button"
+          onClick={() => passkeyLogin.mutate(undefined, { onSuccess: () => goTo('/') })}
+          disabled={passkeyLogin.isPending}
+        >
           Continue with a passkey
         </button>
       </p>

@@ -20,7 +20,8 @@ const SOURCES = {
   jobs: { flag: '--jobs-port', variable: 'DEMO_JOBS_PORT', fallback: 8081 },
 } as const;
 
-export const DEMO_USAGE = 'npm run demo -- [--page-port N] [--latchkey-port N] [--jobs-port N]   (or DEMO_PAGE_PORT, DEMO_LATCHKEY_PORT, DEMO_JOBS_PORT; 0 = any free port)';
+export const DEMO_USAGE =
+  'npm run demo -- [--page-port N] [--latchkey-port N] [--jobs-port N]   (or DEMO_PAGE_PORT, DEMO_LATCHKEY_PORT, DEMO_JOBS_PORT; 0 = any free port)';
 
 /** Refused flags or variables, named; the demo prints the message and exits 2. */
 export class DemoPortError extends Error {}

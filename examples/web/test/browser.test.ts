@@ -21,7 +21,11 @@ describe('the demo page in Chromium', { skip: chromiumMissing }, () => {
     ensureVerifyBuilt();
     workDir = mkdtempSync(join(tmpdir(), 'latchkey-browser-'));
     const { build } = await import('vite');
-    await build({ configFile: join(repo, 'examples/web/vite.config.ts'), build: { outDir: join(workDir, 'page'), emptyOutDir: true, sourcemap: false }, logLevel: 'silent' });
+    await build({
+      configFile: join(repo, 'examples/web/vite.config.ts'),
+      build: { outDir: join(workDir, 'page'), emptyOutDir: true, sourcemap: false },
+      logLevel: 'silent',
+    });
     const { startStack } = await import('../src/stack.ts');
     stack = await startStack({
       pageDir: join(workDir, 'page'),

@@ -17,7 +17,10 @@ describe('npm run demo ports', () => {
 
   test('a bad value is refused naming the flag or the variable', () => {
     const refused = (argv: string[], env: Record<string, string>, message: RegExp) =>
-      assert.throws(() => demoPorts(argv, env), (error: unknown) => error instanceof DemoPortError && message.test(error.message));
+      assert.throws(
+        () => demoPorts(argv, env),
+        (error: unknown) => error instanceof DemoPortError && message.test(error.message),
+      );
     refused(['--page-port', 'http'], {}, /^--page-port: must be a port from 0 to 65535 \(got "http"\)$/);
     refused([], { DEMO_LATCHKEY_PORT: '70000' }, /^DEMO_LATCHKEY_PORT: must be a port from 0 to 65535 \(got "70000"\)$/);
     refused(['--port', '1'], {}, /^Unknown option '--port'\nusage: npm run demo -- /);

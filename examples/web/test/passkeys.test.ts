@@ -21,7 +21,11 @@ describe('passkeys on the demo page in Chromium', { skip: chromiumMissing }, () 
     ensureVerifyBuilt();
     workDir = mkdtempSync(join(tmpdir(), 'latchkey-passkeys-'));
     const { build } = await import('vite');
-    await build({ configFile: join(repo, 'examples/web/vite.config.ts'), build: { outDir: join(workDir, 'page'), emptyOutDir: true, sourcemap: false }, logLevel: 'silent' });
+    await build({
+      configFile: join(repo, 'examples/web/vite.config.ts'),
+      build: { outDir: join(workDir, 'page'), emptyOutDir: true, sourcemap: false },
+      logLevel: 'silent',
+    });
     const { startStack } = await import('../src/stack.ts');
     stack = await startStack({ pageDir: join(workDir, 'page'), databaseUrl: `sqlite:${join(workDir, 'latchkey.db')}` });
     browser = await chromium.launch({
@@ -43,7 +47,14 @@ describe('passkeys on the demo page in Chromium', { skip: chromiumMissing }, () 
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
     });
     // localhost, not 127.0.0.1: browsers refuse WebAuthn on an IP address.
     await page.goto(stack.passkeyPageUrl);

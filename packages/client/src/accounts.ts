@@ -81,7 +81,9 @@ export function accountMethods(deps: AccountDeps): AccountMethods {
     },
 
     async forgotPassword(input) {
-      await (await send('/api/auth/password/forgot', 'email' in input ? { email: input.email } : { username: input.username })).body?.cancel();
+      await (
+        await send('/api/auth/password/forgot', 'email' in input ? { email: input.email } : { username: input.username })
+      ).body?.cancel();
     },
 
     async resetPassword(token, newPassword) {
@@ -91,7 +93,10 @@ export function accountMethods(deps: AccountDeps): AccountMethods {
     },
 
     async changeEmail(newEmail, currentPassword) {
-      const response = await deps.authFetch('/api/auth/email/change', json({ [key('new_email')]: newEmail, [key('current_password')]: currentPassword }));
+      const response = await deps.authFetch(
+        '/api/auth/email/change',
+        json({ [key('new_email')]: newEmail, [key('current_password')]: currentPassword }),
+      );
       if (!response.ok) throw await errorOfResponse(response);
       await response.body?.cancel();
     },

@@ -28,7 +28,10 @@ export interface AxiosErrorLike {
 export interface AxiosInstanceLike {
   interceptors: {
     request: { use(onFulfilled: (config: AxiosRequestConfigLike) => Promise<AxiosRequestConfigLike>): number; eject(id: number): void };
-    response: { use(onFulfilled: (response: unknown) => unknown, onRejected: (error: AxiosErrorLike) => unknown): number; eject(id: number): void };
+    response: {
+      use(onFulfilled: (response: unknown) => unknown, onRejected: (error: AxiosErrorLike) => unknown): number;
+      eject(id: number): void;
+    };
   };
   request(config: AxiosRequestConfigLike): Promise<unknown>;
 }

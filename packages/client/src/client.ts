@@ -26,7 +26,11 @@ import {
 } from './mfa.ts';
 
 /** The flat style's 401 sentences about the access token itself (the envelope says UNAUTHORIZED for all three). */
-const TOKEN_REFUSALS: ReadonlySet<string> = new Set(['invalid or expired token', 'missing authorization header', 'invalid authorization header format']);
+const TOKEN_REFUSALS: ReadonlySet<string> = new Set([
+  'invalid or expired token',
+  'missing authorization header',
+  'invalid authorization header format',
+]);
 
 export type WireStyle = 'flat' | 'envelope';
 export type Role = 'ADMIN' | 'STANDARD';
@@ -405,13 +409,22 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     totp: totpApi(mfaDeps),
     passkeys: passkeyApi(mfaDeps),
 
-    ...accountMethods({ style, call, authFetch: (path, init) => authFetch(baseUrl + path, { ...init, credentials }), signIn: signedIn, forget: clear }),
+    ...accountMethods({
+      style,
+      call,
+      authFetch: (path, init) => authFetch(baseUrl + path, { ...init, credentials }),
+      signIn: signedIn,
+      forget: clear,
+    }),
 
     async logout() {
       const stored = readSession(storage);
       let failure: LatchkeyError | undefined;
       try {
-        const body = stored?.refreshToken === undefined ? undefined : JSON.stringify(style === 'flat' ? { refresh_token: stored.refreshToken } : { refreshToken: stored.refreshToken });
+        const body =
+          stored?.refreshToken === undefined
+            ? undefined
+            : JSON.stringify(style === 'flat' ? { refresh_token: stored.refreshToken } : { refreshToken: stored.refreshToken });
         // The Bearer token names the session; the refresh token (body or cookie) does when the access token has expired.
         const response = await call('/api/auth/logout', {
           method: 'POST',
@@ -465,7 +478,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       const items = (style === 'envelope' ? body.data : body.items) as Record<string, unknown>[];
       return items.map((item) => {
         const s = camelKeys(item);
-        return { ...s, createdAt: isoInstant(s.createdAt), lastUsedAt: isoInstant(s.lastUsedAt), expiresAt: isoInstant(s.expiresAt) } as unknown as SessionInfo;
+        return {
+          ...s,
+          createdAt: isoInstant(s.createdAt),
+          lastUsedAt: isoInstant(s.lastUsedAt),
+          expiresAt: isoInstant(s.expiresAt),
+        } as unknown as SessionInfo;
       });
     },
 

@@ -66,7 +66,8 @@ export async function errorOfResponse(response: Response): Promise<LatchkeyError
     body = undefined;
   }
   const error = (body as { error?: unknown } | undefined)?.error;
-  if (typeof error === 'string') return new LatchkeyError(response.status, flatCode(response.status, error) ?? codeOfStatus(response.status), error);
+  if (typeof error === 'string')
+    return new LatchkeyError(response.status, flatCode(response.status, error) ?? codeOfStatus(response.status), error);
   if (typeof error === 'object' && error !== null) {
     const { code, message, details } = error as { code?: unknown; message?: unknown; details?: unknown };
     return new LatchkeyError(

@@ -154,12 +154,19 @@ export function passkeyApi<S>(deps: MfaDeps<S>) {
     async register(name?: string, token?: string): Promise<PasskeyInfo> {
       const options = await dataOf(await deps.authCall('/api/auth/passkeys/register/options', { method: 'POST' }, token), deps.style);
       const credential = await deps.webauthn.startRegistration({ optionsJSON: options as never });
-      const response = await deps.authCall('/api/auth/passkeys/register', json({ credential, ...(name === undefined ? {} : { name }) }), token);
+      const response = await deps.authCall(
+        '/api/auth/passkeys/register',
+        json({ credential, ...(name === undefined ? {} : { name }) }),
+        token,
+      );
       return passkeyOf(await dataOf(response, deps.style));
     },
     /** Signs in with a passkey, no password: a discoverable credential, or `username`'s passkeys. */
     async login(username?: string): Promise<S> {
-      const data = await dataOf(await deps.call('/api/auth/passkeys/login/options', json(username === undefined ? {} : { username })), deps.style);
+      const data = await dataOf(
+        await deps.call('/api/auth/passkeys/login/options', json(username === undefined ? {} : { username })),
+        deps.style,
+      );
       const { challenge_id, challengeId, ...options } = data;
       const credential = await deps.webauthn.startAuthentication({ optionsJSON: options as never });
       const response = await deps.call('/api/auth/passkeys/login', json({ challenge_id: challenge_id ?? challengeId, credential }));

@@ -120,23 +120,38 @@ export function useLogin(): UseMutationResult<LoginResult, LatchkeyError, LoginC
 export type SecondFactor = { readonly code: string } | { readonly recoveryCode: string } | { readonly passkey: true };
 
 /** Finishes the second step a login answered with. */
-export function useVerifySecondStep(): UseMutationResult<AuthSession, LatchkeyError, { step: SecondStepRequired<AuthSession>; factor: SecondFactor }> {
+export function useVerifySecondStep(): UseMutationResult<
+  AuthSession,
+  LatchkeyError,
+  { step: SecondStepRequired<AuthSession>; factor: SecondFactor }
+> {
   return useMutation<AuthSession, LatchkeyError, { step: SecondStepRequired<AuthSession>; factor: SecondFactor }>({
-    mutationFn: ({ step, factor }) => ('code' in factor ? step.verify(factor.code) : 'recoveryCode' in factor ? step.verifyRecoveryCode(factor.recoveryCode) : step.verifyPasskey()),
+    mutationFn: ({ step, factor }) =>
+      'code' in factor
+        ? step.verify(factor.code)
+        : 'recoveryCode' in factor
+          ? step.verifyRecoveryCode(factor.recoveryCode)
+          : step.verifyPasskey(),
   });
 }
 
 /** Signs in with a passkey, no password (a discoverable credential, or a username's passkeys). */
 export function usePasskeyLogin(): UseMutationResult<AuthSession, LatchkeyError, { username?: string } | void> {
   const client = useAuthClient();
-  return useMutation<AuthSession, LatchkeyError, { username?: string } | void>({ mutationFn: (input) => client.passkeys.login(input ? input.username : undefined) });
+  return useMutation<AuthSession, LatchkeyError, { username?: string } | void>({
+    mutationFn: (input) => client.passkeys.login(input ? input.username : undefined),
+  });
 }
 
 /** The signed-in user's passkeys; idle while nobody is signed in. */
 export function usePasskeys(): UseQueryResult<PasskeyInfo[], LatchkeyError> {
   const client = useAuthClient();
   const { status } = useSession();
-  return useQuery<PasskeyInfo[], LatchkeyError>({ queryKey: latchkeyKeys.passkeys, queryFn: () => client.passkeys.list(), enabled: status === 'authenticated' });
+  return useQuery<PasskeyInfo[], LatchkeyError>({
+    queryKey: latchkeyKeys.passkeys,
+    queryFn: () => client.passkeys.list(),
+    enabled: status === 'authenticated',
+  });
 }
 
 /** Creates a passkey on this device for the signed-in user; the list is refetched. */
@@ -157,5 +172,12 @@ export function useLogout(): UseMutationResult<void, LatchkeyError, void> {
 export type { AuthClient, AuthSession, LoginCredentials, LoginResult, Me } from './client.ts';
 export type { PasskeyInfo, SecondStepRequired } from './mfa.ts';
 export { LatchkeyError } from './errors.ts';
-export { useChangeEmail, useForgotPassword, useRegister, useResendVerification, useResetPassword, useVerifyEmail } from './react-accounts.tsx';
+export {
+  useChangeEmail,
+  useForgotPassword,
+  useRegister,
+  useResendVerification,
+  useResetPassword,
+  useVerifyEmail,
+} from './react-accounts.tsx';
 export type { ForgotPasswordInput, RegisterInput, RegisterResult } from './accounts.ts';

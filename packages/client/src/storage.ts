@@ -51,7 +51,8 @@ export function readSession(storage: TokenStorage): StoredSession | null {
   if (raw === null) return null;
   try {
     const parsed = JSON.parse(raw) as Partial<StoredSession>;
-    if (typeof parsed.accessToken !== 'string' || typeof parsed.expiresAt !== 'number' || typeof parsed.lifetimeMs !== 'number') return null;
+    if (typeof parsed.accessToken !== 'string' || typeof parsed.expiresAt !== 'number' || typeof parsed.lifetimeMs !== 'number')
+      return null;
     return parsed as StoredSession;
   } catch {
     return null;

@@ -47,7 +47,9 @@ for (const style of ['flat', 'envelope'] as const) {
       const auth = client(verify);
       const events: AuthEvent['type'][] = [];
       auth.onChange((e) => events.push(e.type));
-      assert.deepEqual(await auth.register({ username: 'ada', email: 'ada@example.com', password: PASSWORD }), { status: 'verification_sent' });
+      assert.deepEqual(await auth.register({ username: 'ada', email: 'ada@example.com', password: PASSWORD }), {
+        status: 'verification_sent',
+      });
       await refused(auth.login({ username: 'ada', password: PASSWORD }), 403, 'EMAIL_NOT_VERIFIED');
       await refused(auth.register({ username: 'ADA', email: 'other@example.com', password: PASSWORD }), 409, 'CONFLICT');
 

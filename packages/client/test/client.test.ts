@@ -14,7 +14,13 @@ function recordingFetch(jar?: Map<string, string>) {
     const headers = new Headers(request.headers);
     if (jar && jar.size > 0) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
     const body = request.body === null ? '' : await request.text();
-    calls.push({ path: new URL(request.url).pathname, method: request.method, body, authorization: headers.get('authorization'), cookie: headers.get('cookie') });
+    calls.push({
+      path: new URL(request.url).pathname,
+      method: request.method,
+      body,
+      authorization: headers.get('authorization'),
+      cookie: headers.get('cookie'),
+    });
     const response = await fetch(request.url, { method: request.method, headers, ...(body === '' ? {} : { body }) });
     for (const cookie of response.headers.getSetCookie()) {
       const [pair = ''] = cookie.split(';');
@@ -117,7 +123,10 @@ for (const style of ['flat', 'envelope'] as const) {
       const res = await auth.fetch(`${server.url}/api/auth/verify`);
       assert.equal(res.status, 200);
       assert.equal(rec.refreshes().length, 1);
-      assert.deepEqual(rec.calls.map((c) => c.path), ['/api/auth/login', '/api/auth/refresh', '/api/auth/verify']);
+      assert.deepEqual(
+        rec.calls.map((c) => c.path),
+        ['/api/auth/login', '/api/auth/refresh', '/api/auth/verify'],
+      );
       const second = await auth.getAccessToken();
       assert.notEqual(second, first);
       assert.equal(claimsOf(second).sid, claimsOf(first).sid);
@@ -134,7 +143,10 @@ for (const style of ['flat', 'envelope'] as const) {
       await auth.login({ username: 'ada', password: PASSWORD });
       clock.advance(15_000);
       const responses = await Promise.all(Array.from({ length: 10 }, () => auth.fetch(`${server.url}/api/auth/verify`)));
-      assert.deepEqual(responses.map((r) => r.status), Array(10).fill(200));
+      assert.deepEqual(
+        responses.map((r) => r.status),
+        Array(10).fill(200),
+      );
       assert.equal(rec.refreshes().length, 1);
       const token = await auth.getAccessToken();
       assert.ok(rec.calls.filter((c) => c.path === '/api/auth/verify').every((c) => c.authorization === `Bearer ${token}`));
@@ -167,11 +179,14 @@ for (const style of ['flat', 'envelope'] as const) {
       storage.set('latchkey.session', JSON.stringify({ ...stored, accessToken: stored.accessToken.slice(0, -4) + 'AAAA' }));
       const res = await auth.fetch(`${server.url}/api/auth/me`, { headers: { 'x-request-id': 'retry-1' } });
       assert.equal(res.status, 200);
-      assert.deepEqual(rec.calls.slice(1).map((c) => [c.path, c.method]), [
-        ['/api/auth/me', 'GET'],
-        ['/api/auth/refresh', 'POST'],
-        ['/api/auth/me', 'GET'],
-      ]);
+      assert.deepEqual(
+        rec.calls.slice(1).map((c) => [c.path, c.method]),
+        [
+          ['/api/auth/me', 'GET'],
+          ['/api/auth/refresh', 'POST'],
+          ['/api/auth/me', 'GET'],
+        ],
+      );
       assert.equal(res.headers.get('x-request-id'), 'retry-1');
     });
 
@@ -185,7 +200,10 @@ for (const style of ['flat', 'envelope'] as const) {
       const res = await auth.fetch(`${server.url}/api/auth/password`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ [style === 'flat' ? 'current_password' : 'currentPassword']: 'wrong-password', [style === 'flat' ? 'new_password' : 'newPassword']: 'another-Passw0rd!' }),
+        body: JSON.stringify({
+          [style === 'flat' ? 'current_password' : 'currentPassword']: 'wrong-password',
+          [style === 'flat' ? 'new_password' : 'newPassword']: 'another-Passw0rd!',
+        }),
       });
       assert.equal(res.status, 403);
     });
@@ -270,7 +288,10 @@ for (const style of ['flat', 'envelope'] as const) {
 
       clock.advance(15_000);
       const results = await Promise.all([tabA, tabB, tabA, tabB].map((tab) => tab.fetch(`${server.url}/api/auth/verify`)));
-      assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        [200, 200, 200, 200],
+      );
       assert.equal(rec.refreshes().length, 1);
 
       await tabA.logout();

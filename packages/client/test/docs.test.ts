@@ -32,7 +32,10 @@ test("docs/client.md's example signs in, calls an API and signs out", async () =
     console.log = log;
     rmSync(file, { force: true });
   }
-  assert.deepEqual(logged.filter((l) => typeof l === 'string' && l.startsWith('auth:')), ['auth: authenticated', 'auth: unauthenticated']);
+  assert.deepEqual(
+    logged.filter((l) => typeof l === 'string' && l.startsWith('auth:')),
+    ['auth: authenticated', 'auth: unauthenticated'],
+  );
   assert.ok(logged.includes('signed in as ada (STANDARD)'));
   const ada = await server.core.users.findByUsername('ada');
   assert.deepEqual(await server.core.sessions.listActive(ada!.id), [], 'the logout ended the session');

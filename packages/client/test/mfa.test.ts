@@ -79,7 +79,10 @@ for (const style of ['flat', 'envelope'] as const) {
       assert.ok(!signedIn.mfaRequired);
       const added = await auth.passkeys.register('Laptop');
       assert.equal(added.name, 'Laptop');
-      assert.deepEqual((await auth.passkeys.list()).map((p) => p.id), [added.id]);
+      assert.deepEqual(
+        (await auth.passkeys.list()).map((p) => p.id),
+        [added.id],
+      );
       assert.equal((await auth.passkeys.rename(added.id, 'Desk')).name, 'Desk');
 
       const passwordless = await client().passkeys.login();

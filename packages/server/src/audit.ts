@@ -102,7 +102,13 @@ export class AuditLog {
     if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
     if (filter.until !== undefined) query = query.where('at', '<', filter.until);
     const [items, total] = await Promise.all([
-      query.selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(pageSize).offset((page - 1) * pageSize).execute(),
+      query
+        .selectAll()
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(pageSize)
+        .offset((page - 1) * pageSize)
+        .execute(),
       query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { items, total: Number(total.n) };
@@ -111,7 +117,10 @@ export class AuditLog {
   /** Deletes events older than the retention period; returns how many went. 0 = keep forever. */
   async prune(retentionMs: number, now = Date.now()): Promise<number> {
     if (retentionMs === 0) return 0;
-    const result = await this.db.deleteFrom('audit_events').where('at', '<', now - retentionMs).executeTakeFirst();
+    const result = await this.db
+      .deleteFrom('audit_events')
+      .where('at', '<', now - retentionMs)
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

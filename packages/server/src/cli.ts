@@ -110,7 +110,13 @@ function helpTopic(words: string[]): string | undefined {
 
 /** `--help` or `-h` anywhere among a command's arguments (not as the value of another flag). */
 function asksForHelp(args: string[], options: ParseArgsConfig['options']): boolean {
-  const { tokens } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: false, tokens: true });
+  const { tokens } = parseArgs({
+    args,
+    options: { ...options, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
   return tokens.some((t) => t.kind === 'option' && t.name === 'help');
 }
 
@@ -144,7 +150,8 @@ function readStdin(io: CliIo): string {
 }
 
 function passwordFrom(io: CliIo, values: Values, usage: string): string | undefined {
-  if (values.password !== undefined && values['password-stdin']) throw new UsageError('give --password or --password-stdin, not both', usage);
+  if (values.password !== undefined && values['password-stdin'])
+    throw new UsageError('give --password or --password-stdin, not both', usage);
   if (values['password-stdin']) return readStdin(io);
   return typeof values.password === 'string' ? values.password : undefined;
 }
@@ -175,7 +182,12 @@ async function withCore<T>(config: Config, run: (core: Core) => Promise<T>): Pro
   }
 }
 
-const SERVE_OPTIONS: ParseArgsConfig['options'] = { port: { type: 'string' }, host: { type: 'string' }, database: { type: 'string' }, workers: { type: 'string' } };
+const SERVE_OPTIONS: ParseArgsConfig['options'] = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  database: { type: 'string' },
+  workers: { type: 'string' },
+};
 const MIGRATE_OPTIONS: ParseArgsConfig['options'] = { database: { type: 'string' } };
 
 async function serve(io: CliIo, args: string[]): Promise<number> {
@@ -282,7 +294,10 @@ async function usersAction(io: CliIo, sub: string, values: Values, positionals: 
       const password = passwordFrom(io, values, usage);
       // An account without a password cannot sign in with one: only on purpose (an OpenID-only account).
       if (password === undefined && !values['no-password']) {
-        throw new UsageError('give --password P or --password-stdin (or --no-password for an account that signs in only through an OpenID provider)', usage);
+        throw new UsageError(
+          'give --password P or --password-stdin (or --no-password for an account that signs in only through an OpenID provider)',
+          usage,
+        );
       }
       if (password !== undefined && values['no-password']) throw new UsageError('give a password or --no-password, not both', usage);
       return async (core) => {
@@ -373,7 +388,8 @@ async function importAction(io: CliIo, positionals: string[], values: Values, us
   try {
     source = readImportSource(file, format as Parameters<typeof readImportSource>[1]);
   } catch (error) {
-    const reason = error instanceof ImportFileError ? error.message : `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+    const reason =
+      error instanceof ImportFileError ? error.message : `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
     throw new ConfigError('FILE', `${file}: ${reason}`);
   }
   return async (core) => {
@@ -382,7 +398,9 @@ async function importAction(io: CliIo, positionals: string[], values: Values, us
     const existing = report.skipped.filter((s) => s.kind === 'exists').length;
     const refused = report.skipped.length - existing;
     for (const s of report.skipped) out(`skipped ${s.ref}${s.username === null ? '' : ` (${s.username})`}: ${s.reason}`);
-    out(`imported ${report.imported.length} of ${source.rows.length} users (${report.format}); skipped ${existing} existing, ${refused} refused`);
+    out(
+      `imported ${report.imported.length} of ${source.rows.length} users (${report.format}); skipped ${existing} existing, ${refused} refused`,
+    );
     return refused > 0 ? EXIT_FAILURE : EXIT_OK;
   };
 }
@@ -402,24 +420,48 @@ async function keys(io: CliIo, args: string[]): Promise<number> {
     if (sub === 'rotate') {
       const now = Date.now();
       const rotation = await rotateSigningKeys(core.store.db, config, now, { immediately: values.now === true });
-      await core.audit.write('key_rotated', { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } }, { actorUserId: null });
+      await core.audit.write(
+        'key_rotated',
+        { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } },
+        { actorUserId: null },
+      );
       if (rotation.signsFrom > now) {
-        out(`new ${rotation.alg} signing key ${rotation.kid}; published now, signing from ${new Date(rotation.signsFrom).toISOString()} (LATCHKEY_KEY_PUBLISH_DELAY)`);
+        out(
+          `new ${rotation.alg} signing key ${rotation.kid}; published now, signing from ${new Date(rotation.signsFrom).toISOString()} (LATCHKEY_KEY_PUBLISH_DELAY)`,
+        );
       } else {
         out(`new ${rotation.alg} signing key ${rotation.kid}; running servers switch to it within 60 s`);
       }
-      if (rotation.retired.length > 0) out(`retired ${rotation.retired.join(', ')}: they verify until ${new Date(rotation.verifyUntil).toISOString()}`);
+      if (rotation.retired.length > 0)
+        out(`retired ${rotation.retired.join(', ')}: they verify until ${new Date(rotation.verifyUntil).toISOString()}`);
       if (rotation.removed > 0) out(`removed ${rotation.removed} expired key(s)`);
       return EXIT_OK;
     }
     const listing = await listSigningKeys(core.store.db, config);
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     if (values.json) {
-      out(JSON.stringify(listing.map((k) => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: iso(k.createdAt), retired_at: iso(k.retiredAt), expires_at: iso(k.expiresAt) })), null, 2));
+      out(
+        JSON.stringify(
+          listing.map((k) => ({
+            kid: k.kid,
+            alg: k.alg,
+            state: k.state,
+            created_at: iso(k.createdAt),
+            retired_at: iso(k.retiredAt),
+            expires_at: iso(k.expiresAt),
+          })),
+          null,
+          2,
+        ),
+      );
     } else {
       for (const k of listing) {
         const until =
-          k.state === 'verifying' && k.expiresAt !== null ? ` until ${iso(k.expiresAt)}` : k.state === 'signing' && k.retiredAt !== null ? ` until ${iso(k.retiredAt)}` : '';
+          k.state === 'verifying' && k.expiresAt !== null
+            ? ` until ${iso(k.expiresAt)}`
+            : k.state === 'signing' && k.retiredAt !== null
+              ? ` until ${iso(k.retiredAt)}`
+              : '';
         const created = config.jwtSecret !== undefined && config.jwtAlg === 'HS256' ? 'LATCHKEY_JWT_SECRET' : iso(k.createdAt);
         out(`${k.kid}\t${k.alg}\t${k.state}${until}\t${created}`);
       }
@@ -429,7 +471,12 @@ async function keys(io: CliIo, args: string[]): Promise<number> {
 }
 
 /** The options of a command, for finding `--help` among its arguments. */
-const OPTIONS_OF: Record<string, ParseArgsConfig['options']> = { serve: SERVE_OPTIONS, migrate: MIGRATE_OPTIONS, users: USERS_OPTIONS, keys: KEYS_OPTIONS };
+const OPTIONS_OF: Record<string, ParseArgsConfig['options']> = {
+  serve: SERVE_OPTIONS,
+  migrate: MIGRATE_OPTIONS,
+  users: USERS_OPTIONS,
+  keys: KEYS_OPTIONS,
+};
 
 /** Runs one command; returns the exit code. Writes only to `io`, reads the environment only from `io.env`. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {

@@ -121,8 +121,14 @@ function webauthnConfig(read: EnvReader, publicUrl: string) {
   const explicit = read.string('LATCHKEY_WEBAUTHN_RP_ID');
   // Derived, it is the public host as is (browsers refuse passkeys on an IP address, but that is no reason to refuse to start).
   const rpId = explicit ?? host;
-  if (explicit !== undefined && (!/^[a-z0-9.-]+$/i.test(rpId) || (host !== rpId.toLowerCase() && !host.endsWith(`.${rpId.toLowerCase()}`)))) {
-    throw new ConfigError('LATCHKEY_WEBAUTHN_RP_ID', `must be the host of LATCHKEY_PUBLIC_URL (${host}) or a parent domain of it (got "${rpId}")`);
+  if (
+    explicit !== undefined &&
+    (!/^[a-z0-9.-]+$/i.test(rpId) || (host !== rpId.toLowerCase() && !host.endsWith(`.${rpId.toLowerCase()}`)))
+  ) {
+    throw new ConfigError(
+      'LATCHKEY_WEBAUTHN_RP_ID',
+      `must be the host of LATCHKEY_PUBLIC_URL (${host}) or a parent domain of it (got "${rpId}")`,
+    );
   }
   const origins = [new URL(publicUrl).origin, ...read.origins('LATCHKEY_WEBAUTHN_ORIGINS')];
   return { webauthnRpId: rpId.toLowerCase(), webauthnOrigins: Object.freeze([...new Set(origins)]) };
@@ -138,7 +144,10 @@ function parsePublicUrl(name: string, value: string | undefined, host: string, p
     throw new ConfigError(name, `must be an http(s) URL such as https://auth.example.com (got "${urlWithoutPassword(value ?? fallback)}")`);
   }
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '' || url.username !== '') {
-    throw new ConfigError(name, `must be an http(s) URL without query, fragment or credentials (got "${urlWithoutPassword(value ?? fallback)}")`);
+    throw new ConfigError(
+      name,
+      `must be an http(s) URL without query, fragment or credentials (got "${urlWithoutPassword(value ?? fallback)}")`,
+    );
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
@@ -168,9 +177,12 @@ function parseLinkUrl(name: string, value: string | undefined, publicUrl: string
   } catch {
     ok = false;
   }
-  if (!ok) throw new ConfigError(name, `must be an http(s) URL containing {token}, such as https://app.example.com/{kind}?token={token} (got "${value}")`);
+  if (!ok)
+    throw new ConfigError(
+      name,
+      `must be an http(s) URL containing {token}, such as https://app.example.com/{kind}?token={token} (got "${value}")`,
+    );
   return value;
-
 }
 
 /**
@@ -182,7 +194,10 @@ function parseTrustProxy(name: string, value: string | undefined): TrustProxy {
   if (raw === undefined || ['false', '0', 'no', 'off'].includes(raw)) return false;
   if (['true', 'yes', 'on'].includes(raw)) return 1;
   if (/^\d{1,3}$/.test(raw)) return Number(raw);
-  const entries = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const entries = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const entry of entries) {
     const [address, bits, extra] = entry.split('/');
     const family = isIP(address ?? '');
@@ -207,7 +222,11 @@ function parseDatabaseUrl(name: string, value: string): string {
   if (value === 'sqlite::memory:' || /^sqlite:.+/.test(value)) return value;
   if (/^postgres(ql)?:\/\/.+/.test(value)) {
     // Refused here, naming the variable, rather than as a bare "Invalid URL" from the driver at connect time.
-    if (!URL.canParse(value)) throw new ConfigError(name, `is not a valid URL: check the port and percent-encode special characters in the user and password (got "${urlWithoutPassword(value)}")`);
+    if (!URL.canParse(value))
+      throw new ConfigError(
+        name,
+        `is not a valid URL: check the port and percent-encode special characters in the user and password (got "${urlWithoutPassword(value)}")`,
+      );
     return value;
   }
   throw new ConfigError(name, `must be sqlite:PATH, sqlite::memory: or postgres://… (got "${urlWithoutPassword(value)}")`);

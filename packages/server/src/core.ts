@@ -113,7 +113,19 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     secondStep: mfa.secondStep,
   });
   const mail = new Mail(db, config, metrics.registry, templates, options.limiters);
-  const emailLinks = new EmailLinks({ db, config, users, hasher, sessions, passwordCheck, audit, outbox: mail.outbox, templates: mail.templates, limits: mail.limits, wake: () => mail.wake() });
+  const emailLinks = new EmailLinks({
+    db,
+    config,
+    users,
+    hasher,
+    sessions,
+    passwordCheck,
+    audit,
+    outbox: mail.outbox,
+    templates: mail.templates,
+    limits: mail.limits,
+    wake: () => mail.wake(),
+  });
   const signup = new Signup({ config, users, hasher, sessions, audit, limits: mail.limits, links: emailLinks });
 
   const timers: NodeJS.Timeout[] = [];

@@ -35,7 +35,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const redis =
     config.redisUrl === undefined
       ? undefined
-      : await (await import('./scale/redis.ts')).openRedisScale({ url: config.redisUrl, prefix: config.redisPrefix, maxRevocationMs: revocationLifetimeMs(config) });
+      : await (
+          await import('./scale/redis.ts')
+        ).openRedisScale({ url: config.redisUrl, prefix: config.redisPrefix, maxRevocationMs: revocationLifetimeMs(config) });
   let core: Core;
   try {
     core = await openCore(config, {
@@ -61,7 +63,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     if (createAdmin) {
       app.addHook('onRequest', (_request, _reply, done) => {
         if (adminPending === undefined) done();
-        else adminPending.then(() => done(), () => done());
+        else
+          adminPending.then(
+            () => done(),
+            () => done(),
+          );
       });
     }
     // The outbox sender runs where background jobs run (serve, not the CLI's one-shot commands).
@@ -108,9 +114,14 @@ async function listen(app: FastifyInstance, config: Config): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const where = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-    if (code === 'EADDRINUSE') throw new ListenError(`${where} is already in use: stop the other server, or choose another PORT (--port)`, { cause: error });
-    if (code === 'EACCES') throw new ListenError(`may not listen on ${where} (EACCES): ports below 1024 need privileges; choose another PORT (--port)`, { cause: error });
-    if (code === 'EADDRNOTAVAIL') throw new ListenError(`${config.host} is not an address of this machine (EADDRNOTAVAIL): check HOST (--host)`, { cause: error });
+    if (code === 'EADDRINUSE')
+      throw new ListenError(`${where} is already in use: stop the other server, or choose another PORT (--port)`, { cause: error });
+    if (code === 'EACCES')
+      throw new ListenError(`may not listen on ${where} (EACCES): ports below 1024 need privileges; choose another PORT (--port)`, {
+        cause: error,
+      });
+    if (code === 'EADDRNOTAVAIL')
+      throw new ListenError(`${config.host} is not an address of this machine (EADDRNOTAVAIL): check HOST (--host)`, { cause: error });
     throw error;
   }
 }

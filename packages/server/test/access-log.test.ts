@@ -29,7 +29,8 @@ describe('LATCHKEY_ACCESS_LOG parsing', () => {
   test('a value that is not a switch is refused, naming the variable', () => {
     assert.throws(
       () => parseConfig({ ...base, LATCHKEY_ACCESS_LOG: 'sometimes' }),
-      (error: unknown) => error instanceof ConfigError && error.variable === 'LATCHKEY_ACCESS_LOG' && error.message.includes('LATCHKEY_ACCESS_LOG'),
+      (error: unknown) =>
+        error instanceof ConfigError && error.variable === 'LATCHKEY_ACCESS_LOG' && error.message.includes('LATCHKEY_ACCESS_LOG'),
     );
   });
 });

@@ -47,7 +47,12 @@ for (const { style, engine, name } of matrix()) {
       server = await startTestServer({
         style,
         engine,
-        env: { LATCHKEY_SIGNUP: 'verify', LATCHKEY_SMTP_URL: smtp.url, LATCHKEY_PUBLIC_URL: 'https://auth.example.com', LATCHKEY_MAIL_FROM: 'Auth <auth@example.com>' },
+        env: {
+          LATCHKEY_SIGNUP: 'verify',
+          LATCHKEY_SMTP_URL: smtp.url,
+          LATCHKEY_PUBLIC_URL: 'https://auth.example.com',
+          LATCHKEY_MAIL_FROM: 'Auth <auth@example.com>',
+        },
       });
     });
     after(async () => {
@@ -67,9 +72,16 @@ for (const { style, engine, name } of matrix()) {
       const token = tokenOf(mail);
       assert.ok(mail.html.includes(`https://auth.example.com/ui/verify-email?token=${token}`));
       // Only the hash is stored.
-      const stored = await server.core.store.db.selectFrom('link_tokens').selectAll().where('token_hash', '=', hashLinkToken(token)).executeTakeFirst();
+      const stored = await server.core.store.db
+        .selectFrom('link_tokens')
+        .selectAll()
+        .where('token_hash', '=', hashLinkToken(token))
+        .executeTakeFirst();
       assert.equal(stored?.purpose, 'verify_email');
-      assert.equal(await server.core.store.db.selectFrom('link_tokens').select('token_hash').where('token_hash', '=', token).executeTakeFirst(), undefined);
+      assert.equal(
+        await server.core.store.db.selectFrom('link_tokens').select('token_hash').where('token_hash', '=', token).executeTakeFirst(),
+        undefined,
+      );
 
       const early = await post('/login', { username: 'ada', password: PASSWORD });
       assert.equal(early.status, 403);
@@ -135,7 +147,10 @@ for (const { style, engine, name } of matrix()) {
       const first = tokenOf(await smtp.next('eve@example.com'));
       const known = await post('/email/resend', { email: 'eve@example.com' });
       assert.equal(known.status, 202);
-      assert.equal(known.text.replace(/"timestamp":"[^"]+","requestId":"[^"]+"/, ''), unknown.text.replace(/"timestamp":"[^"]+","requestId":"[^"]+"/, ''));
+      assert.equal(
+        known.text.replace(/"timestamp":"[^"]+","requestId":"[^"]+"/, ''),
+        unknown.text.replace(/"timestamp":"[^"]+","requestId":"[^"]+"/, ''),
+      );
       const second = tokenOf(await smtp.next('eve@example.com'));
       assert.notEqual(first, second);
       const old = await post('/email/verify', { token: first });
@@ -218,7 +233,11 @@ for (const { style, engine, name } of matrix()) {
       const key = style === 'flat' ? 'new_password' : 'newPassword';
       assert.equal((await post('/password/reset', { token: older, [key]: NEW_PASSWORD })).status, 400);
 
-      await server.core.store.db.updateTable('link_tokens').set({ expires_at: Date.now() - 1 }).where('token_hash', '=', hashLinkToken(newer)).execute();
+      await server.core.store.db
+        .updateTable('link_tokens')
+        .set({ expires_at: Date.now() - 1 })
+        .where('token_hash', '=', hashLinkToken(newer))
+        .execute();
       const expired = await post('/password/reset', { token: newer, [key]: NEW_PASSWORD });
       assert.equal(expired.status, 400);
       assert.equal(errorOf(expired, style), err('invalid or expired token', 'INVALID_TOKEN'));
@@ -238,7 +257,9 @@ for (const { style, engine, name } of matrix()) {
       await post('/password/forgot', { email: 'ned@example.com' });
       const token = tokenOf(await smtp.next('ned@example.com'));
       const results = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => post('/password/reset', { token, new_password: `${NEW_PASSWORD}-${i}`, newPassword: `${NEW_PASSWORD}-${i}` })),
+        Array.from({ length: 6 }, (_, i) =>
+          post('/password/reset', { token, new_password: `${NEW_PASSWORD}-${i}`, newPassword: `${NEW_PASSWORD}-${i}` }),
+        ),
       );
       assert.deepEqual(results.map((r) => r.status).sort(), [204, 400, 400, 400, 400, 400]);
     });
@@ -247,7 +268,10 @@ for (const { style, engine, name } of matrix()) {
       const db = server.core.store.db;
       const tokensBefore = (await db.selectFrom('link_tokens').select('token_hash').where('user_id', 'is', null).execute()).length;
       assert.equal((await post('/password/forgot', { email: 'phantom@example.com' })).status, 202);
-      assert.equal((await db.selectFrom('link_tokens').select('token_hash').where('user_id', 'is', null).execute()).length, tokensBefore + 1);
+      assert.equal(
+        (await db.selectFrom('link_tokens').select('token_hash').where('user_id', 'is', null).execute()).length,
+        tokensBefore + 1,
+      );
       await waitFor(async () => (await outboxTo(server, 'phantom@example.com')).map((r) => r.status).join() === 'discarded');
       const [row] = await outboxTo(server, 'phantom@example.com');
       assert.equal(row?.deliver, 0);
@@ -301,7 +325,11 @@ for (const { style, engine, name } of matrix()) {
       await server.createUser('jay', { email: 'jay@example.com' });
       await server.createUser('kim', { email: 'kim@example.com' });
       const { access } = await server.login('jay');
-      const res = await post('/email/change', { new_email: 'kim@example.com', current_password: PASSWORD, newEmail: 'kim@example.com', currentPassword: PASSWORD }, access);
+      const res = await post(
+        '/email/change',
+        { new_email: 'kim@example.com', current_password: PASSWORD, newEmail: 'kim@example.com', currentPassword: PASSWORD },
+        access,
+      );
       assert.equal(res.status, 202);
       await smtp.next('jay@example.com'); // the notice to the old address
       await waitFor(async () => (await outboxTo(server, 'kim@example.com')).every((r) => r.status === 'discarded'));
@@ -311,15 +339,24 @@ for (const { style, engine, name } of matrix()) {
     test('a user made by the admin API is verified unless the admin says otherwise; PATCH may set it', async () => {
       const admin = await server.login('root', 'root-password-for-tests');
       const verifiedKey = style === 'flat' ? 'email_verified' : 'emailVerified';
-      const made = await server.request('POST', '/api/admin/users', { token: admin.access, body: { username: 'lou', email: 'lou@example.com', password: PASSWORD, [verifiedKey]: false } });
+      const made = await server.request('POST', '/api/admin/users', {
+        token: admin.access,
+        body: { username: 'lou', email: 'lou@example.com', password: PASSWORD, [verifiedKey]: false },
+      });
       assert.equal(made.status, 201, made.text);
       assert.equal(dataOf(made, style)[verifiedKey], false);
       assert.equal((await post('/login', { username: 'lou', password: PASSWORD })).status, 403);
-      const patched = await server.request('PATCH', `/api/admin/users/${dataOf(made, style).id}`, { token: admin.access, body: { [verifiedKey]: true } });
+      const patched = await server.request('PATCH', `/api/admin/users/${dataOf(made, style).id}`, {
+        token: admin.access,
+        body: { [verifiedKey]: true },
+      });
       assert.equal(patched.status, 200, patched.text);
       assert.equal(dataOf(patched, style)[verifiedKey], true);
       assert.equal((await post('/login', { username: 'lou', password: PASSWORD })).status, 200);
-      const plain = await server.request('POST', '/api/admin/users', { token: admin.access, body: { username: 'max', email: 'max@example.com', password: PASSWORD } });
+      const plain = await server.request('POST', '/api/admin/users', {
+        token: admin.access,
+        body: { username: 'max', email: 'max@example.com', password: PASSWORD },
+      });
       assert.equal(dataOf(plain, style)[verifiedKey], true);
     });
   });
@@ -344,7 +381,9 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('open mode: 201 with the login body and cookie; the address is not verified yet; login works at once', async () => {
-      const res = await open.request('POST', '/api/auth/register', { body: { username: 'ann', email: 'ann@EXAMPLE.org', password: PASSWORD } });
+      const res = await open.request('POST', '/api/auth/register', {
+        body: { username: 'ann', email: 'ann@EXAMPLE.org', password: PASSWORD },
+      });
       assert.equal(res.status, 201, res.text);
       assert.match(res.headers.get('set-cookie') ?? '', /latchkey_refresh=.*HttpOnly/);
       assert.equal(res.headers.get('cache-control'), 'no-store');
@@ -356,25 +395,35 @@ for (const { style, engine, name } of matrix()) {
 
     test('open mode: a taken email or username is 409', async () => {
       await open.createUser('bob', { email: 'bob@example.com' });
-      const email = await open.request('POST', '/api/auth/register', { body: { username: 'bob2', email: 'Bob@example.com', password: PASSWORD } });
+      const email = await open.request('POST', '/api/auth/register', {
+        body: { username: 'bob2', email: 'Bob@example.com', password: PASSWORD },
+      });
       assert.equal(email.status, 409);
       assert.equal(errorOf(email, style), expectedError(style, 'email already taken', 'CONFLICT'));
-      const username = await open.request('POST', '/api/auth/register', { body: { username: 'BOB', email: 'bob3@example.com', password: PASSWORD } });
+      const username = await open.request('POST', '/api/auth/register', {
+        body: { username: 'BOB', email: 'bob3@example.com', password: PASSWORD },
+      });
       assert.equal(username.status, 409);
       assert.equal(errorOf(username, style), expectedError(style, 'username already taken', 'CONFLICT'));
     });
 
     test('an address outside LATCHKEY_SIGNUP_EMAIL_DOMAINS is 403 email domain not allowed', async () => {
-      const res = await open.request('POST', '/api/auth/register', { body: { username: 'cat', email: 'cat@example.net', password: PASSWORD } });
+      const res = await open.request('POST', '/api/auth/register', {
+        body: { username: 'cat', email: 'cat@example.net', password: PASSWORD },
+      });
       assert.equal(res.status, 403);
       assert.equal(errorOf(res, style), expectedError(style, 'email domain not allowed', 'FORBIDDEN'));
       // A subdomain is not the domain: exact match.
-      const sub = await open.request('POST', '/api/auth/register', { body: { username: 'cat', email: 'cat@mail.example.com', password: PASSWORD } });
+      const sub = await open.request('POST', '/api/auth/register', {
+        body: { username: 'cat', email: 'cat@mail.example.com', password: PASSWORD },
+      });
       assert.equal(sub.status, 403);
     });
 
     test('off mode (the default): 403 sign-up is disabled, and no account', async () => {
-      const res = await off.request('POST', '/api/auth/register', { body: { username: 'dan', email: 'dan@example.com', password: PASSWORD } });
+      const res = await off.request('POST', '/api/auth/register', {
+        body: { username: 'dan', email: 'dan@example.com', password: PASSWORD },
+      });
       assert.equal(res.status, 403);
       assert.equal(errorOf(res, style), expectedError(style, 'sign-up is disabled', 'SIGNUP_DISABLED'));
       if (style === 'envelope') assert.equal(res.body.error.message, 'Sign-up is disabled');
@@ -385,7 +434,9 @@ for (const { style, engine, name } of matrix()) {
       await off.createUser('eli', { email: 'eli@example.com' });
       await off.request('POST', '/api/auth/password/forgot', { body: { email: 'eli@example.com' } });
       const token = tokenOf(await smtp.next('eli@example.com'));
-      const res = await off.request('POST', '/api/auth/password/reset', { body: { token, new_password: NEW_PASSWORD, newPassword: NEW_PASSWORD } });
+      const res = await off.request('POST', '/api/auth/password/reset', {
+        body: { token, new_password: NEW_PASSWORD, newPassword: NEW_PASSWORD },
+      });
       assert.equal(res.status, 204);
     });
 
@@ -399,15 +450,34 @@ for (const { style, engine, name } of matrix()) {
         { raw: '"text"' },
         { body: {} },
         { body: { token: 42, email: ['a@b.co'], username: { $ne: 1 }, password: true, new_password: null } },
-        { body: { token: 'a\u0000b', email: 'a\u0000@example.com', username: 'x\u0000y', password: PASSWORD, new_email: 'a\u0000@b.co', current_password: PASSWORD } },
+        {
+          body: {
+            token: 'a\u0000b',
+            email: 'a\u0000@example.com',
+            username: 'x\u0000y',
+            password: PASSWORD,
+            new_email: 'a\u0000@b.co',
+            current_password: PASSWORD,
+          },
+        },
         { raw: '{"__proto__": {"polluted": true}, "email": "a@example.com"}' },
-        { body: { token: 'x'.repeat(5000), email: `${'e'.repeat(5000)}@example.com`, username: 'u'.repeat(5000), password: 'p'.repeat(5000) } },
+        {
+          body: {
+            token: 'x'.repeat(5000),
+            email: `${'e'.repeat(5000)}@example.com`,
+            username: 'u'.repeat(5000),
+            password: 'p'.repeat(5000),
+          },
+        },
       ];
       for (const server of [open, off]) {
         for (const path of paths) {
           for (const b of bodies) {
             const res = await server.request('POST', `/api/auth${path}`, { ...b, token: access });
-            assert.ok(res.status === 400 || (path === '/email/change' && res.status === 401) || (path === '/register' && res.status === 403), `${path} ${JSON.stringify(b)} → ${res.status} ${res.text}`);
+            assert.ok(
+              res.status === 400 || (path === '/email/change' && res.status === 401) || (path === '/register' && res.status === 403),
+              `${path} ${JSON.stringify(b)} → ${res.status} ${res.text}`,
+            );
             assert.match(res.headers.get('content-type') ?? '', /application\/json/);
             if (style === 'flat') assert.equal(typeof res.body.error, 'string');
             else assert.equal(typeof res.body.error.code, 'string');

@@ -64,7 +64,10 @@ for (const { style, engine, name } of matrix()) {
       // A refresh token spent a minute ago and presented again: theft, the session is revoked.
       const second = tokensOf(await login('ada'), style);
       await server.core.sessions.rotate(second.refresh, {}, Date.now() - 60_000);
-      assert.equal((await server.request('POST', '/api/auth/refresh', { body: { refresh_token: second.refresh }, headers: agent })).status, 401); // refresh_token_reuse
+      assert.equal(
+        (await server.request('POST', '/api/auth/refresh', { body: { refresh_token: second.refresh }, headers: agent })).status,
+        401,
+      ); // refresh_token_reuse
       assert.equal((await server.request('POST', '/api/auth/logout', { token: first.access, headers: agent })).status, 204); // logout
       const third = tokensOf(await login('ada'), style);
       const sessions = await server.request('GET', '/api/auth/sessions', { token: third.access });
@@ -73,12 +76,16 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await server.request('DELETE', `/api/auth/sessions/${other}`, { token: fourth.access, headers: agent })).status, 204); // session_revoked
       const changed = await server.request('POST', '/api/auth/password', {
         token: fourth.access,
-        body: style === 'flat' ? { current_password: PASSWORD, new_password: 'a different passphrase' } : { currentPassword: PASSWORD, newPassword: 'a different passphrase' },
+        body:
+          style === 'flat'
+            ? { current_password: PASSWORD, new_password: 'a different passphrase' }
+            : { currentPassword: PASSWORD, newPassword: 'a different passphrase' },
         headers: agent,
       });
       assert.equal(changed.status, 204); // password_changed
       assert.equal((await server.request('POST', '/api/auth/logout-all', { token: fourth.access, headers: agent })).status, 204); // logout_all
-      const admin = (method: string, path: string, body?: unknown) => server.request(method, path, { token: root, headers: agent, ...(body === undefined ? {} : { body }) });
+      const admin = (method: string, path: string, body?: unknown) =>
+        server.request(method, path, { token: root, headers: agent, ...(body === undefined ? {} : { body }) });
       assert.equal((await admin('POST', '/api/admin/users', { username: 'carol', password: 'a long and unusual passphrase' })).status, 201); // user_created
       assert.equal((await admin('PATCH', `/api/admin/users/${bob.id}`, { email: 'bob@example.com' })).status, 200); // user_updated
       assert.equal((await admin('PATCH', `/api/admin/users/${bob.id}`, { role: 'ADMIN' })).status, 200); // role_changed
@@ -123,7 +130,17 @@ for (const { style, engine, name } of matrix()) {
 
       // Nothing secret anywhere: no password, no hash, no token, not the identifier in clear.
       const text = all.text;
-      for (const secret of [PASSWORD, 'wrong password!', 'a different passphrase', 'a long and unusual passphrase', first.access, first.refresh, second.refresh, '$argon2', 'nobody-at-all']) {
+      for (const secret of [
+        PASSWORD,
+        'wrong password!',
+        'a different passphrase',
+        'a long and unusual passphrase',
+        first.access,
+        first.refresh,
+        second.refresh,
+        '$argon2',
+        'nobody-at-all',
+      ]) {
         assert.ok(!text.includes(secret), `the audit log shows ${secret.slice(0, 12)}…`);
       }
     });
@@ -133,11 +150,33 @@ for (const { style, engine, name } of matrix()) {
       const [newest, older] = itemsOf(res, style);
       assert.ok(newest.id > older.id);
       if (style === 'flat') {
-        assert.deepEqual(Object.keys(newest), ['id', 'at', 'type', 'user_id', 'actor_user_id', 'session_id', 'ip', 'user_agent', 'request_id', 'details']);
+        assert.deepEqual(Object.keys(newest), [
+          'id',
+          'at',
+          'type',
+          'user_id',
+          'actor_user_id',
+          'session_id',
+          'ip',
+          'user_agent',
+          'request_id',
+          'details',
+        ]);
         assert.equal(typeof newest.at, 'number');
         assert.deepEqual(Object.keys(res.body), ['items', 'total', 'page', 'page_size']);
       } else {
-        assert.deepEqual(Object.keys(newest), ['id', 'at', 'type', 'userId', 'actorUserId', 'sessionId', 'ip', 'userAgent', 'requestId', 'details']);
+        assert.deepEqual(Object.keys(newest), [
+          'id',
+          'at',
+          'type',
+          'userId',
+          'actorUserId',
+          'sessionId',
+          'ip',
+          'userAgent',
+          'requestId',
+          'details',
+        ]);
         assert.match(newest.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
         assert.deepEqual(Object.keys(res.body.meta), ['total', 'page', 'pageSize', 'timestamp', 'requestId']);
       }

@@ -82,7 +82,10 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(items.find((k) => k.kid === rotation.kid)?.state, 'published');
       assert.equal(items.find((k) => k.kid === oldKid)?.state, 'signing');
       const jwks = (await server.request('GET', '/.well-known/jwks.json')).body as { keys: { kid: string }[] };
-      assert.ok(jwks.keys.some((k) => k.kid === rotation.kid), 'the next key is published before it signs');
+      assert.ok(
+        jwks.keys.some((k) => k.kid === rotation.kid),
+        'the next key is published before it signs',
+      );
       const fresh = await server.login('root', ROOT_PASSWORD);
       assert.equal(headerOf(fresh.access).kid, oldKid, 'tokens are still signed with the old key');
     });

@@ -95,7 +95,16 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(res.body.page, 1);
         assert.equal(res.body.page_size, 50);
         assert.equal(res.body.total, items.length);
-        assert.deepEqual(Object.keys(ada), ['id', 'username', 'email', 'role', 'created_at', 'last_login_at', 'email_verified', 'disabled']);
+        assert.deepEqual(Object.keys(ada), [
+          'id',
+          'username',
+          'email',
+          'role',
+          'created_at',
+          'last_login_at',
+          'email_verified',
+          'disabled',
+        ]);
         assert.equal(typeof ada.created_at, 'number');
       } else {
         assert.deepEqual(Object.keys(res.body), ['data', 'error', 'meta']);
@@ -141,7 +150,12 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('create answers 201 with the user and a Location, audited with the admin as actor; the user can log in', async () => {
-      const res = await as(root).post('/api/admin/users', { username: 'grace', email: 'grace@example.com', role: 'STANDARD', password: 'a long and unusual passphrase' });
+      const res = await as(root).post('/api/admin/users', {
+        username: 'grace',
+        email: 'grace@example.com',
+        role: 'STANDARD',
+        password: 'a long and unusual passphrase',
+      });
       assert.equal(res.status, 201);
       const user = dataOf(res, style);
       assert.equal(res.headers.get('location'), `/api/admin/users/${user.id}`);
@@ -171,9 +185,18 @@ for (const { style, engine, name } of matrix()) {
       assertRefused(await post({ username: 'hi' }), style, 'username must be 3 to 50 characters long', 'username');
       assertRefused(await post({ username: 'helen', email: 'not-an-email' }), style, 'email must be an email address', 'email');
       assertRefused(await post({ username: 'helen', role: 'ROOT' }), style, 'role must be ADMIN or STANDARD', 'role');
-      assertRefused(await post({ username: 'helen', password: 'password' }), style, 'password is one of the 10,000 most common passwords', 'password');
+      assertRefused(
+        await post({ username: 'helen', password: 'password' }),
+        style,
+        'password is one of the 10,000 most common passwords',
+        'password',
+      );
       assertRefused(await post({ username: 'helen', password: 'short' }), style, 'password must be 8 to 128 characters long', 'password');
-      const bad = await server.request('POST', '/api/admin/users', { token: root, raw: '{"username":', headers: { 'content-type': 'application/json' } });
+      const bad = await server.request('POST', '/api/admin/users', {
+        token: root,
+        raw: '{"username":',
+        headers: { 'content-type': 'application/json' },
+      });
       assert.equal(bad.status, 400);
       for (const body of [{ username: 'ADA' }, { username: 'helen', email: 'ADA@example.com' }]) {
         const taken = await post(body);
@@ -224,7 +247,12 @@ for (const { style, engine, name } of matrix()) {
       assertRefused(await as(root).patch(path, { disabled: 'yes' }), style, 'invalid request body', 'disabled');
       assertRefused(await as(root).patch(path, { role: 'admin' }), style, 'role must be ADMIN or STANDARD', 'role');
       assertRefused(await as(root).patch(path, { email: '' }), style, 'email must be an email address', 'email');
-      assertRefused(await as(root).patch(path, { username: ' padded ' }), style, 'username must not contain control characters or surrounding spaces', 'username');
+      assertRefused(
+        await as(root).patch(path, { username: ' padded ' }),
+        style,
+        'username must not contain control characters or surrounding spaces',
+        'username',
+      );
       assert.equal((await as(root).patch('/api/admin/users/999999', { role: 'ADMIN' })).status, 404);
       assert.equal((await as(root).patch(path, { username: 'Ada' })).status, 409);
       assert.equal((await as(root).patch(path, { email: 'ada@EXAMPLE.com' })).status, 409);
@@ -250,10 +278,15 @@ for (const { style, engine, name } of matrix()) {
         if (u.role === 'ADMIN' && u.id !== rootId) await server.core.accounts.update(u.id, { role: 'STANDARD' });
       }
       const path = `/api/admin/users/${rootId}`;
-      for (const res of [await as(root).patch(path, { role: 'STANDARD' }), await as(root).patch(path, { disabled: true }), await as(root).delete(path)]) {
+      for (const res of [
+        await as(root).patch(path, { role: 'STANDARD' }),
+        await as(root).patch(path, { disabled: true }),
+        await as(root).delete(path),
+      ]) {
         assert.equal(res.status, 409);
         if (style === 'flat') assert.deepEqual(res.body, { error: 'the last active ADMIN cannot be demoted, disabled or deleted' });
-        else assert.deepEqual(res.body.error, { code: 'CONFLICT', message: 'The last active ADMIN cannot be demoted, disabled or deleted' });
+        else
+          assert.deepEqual(res.body.error, { code: 'CONFLICT', message: 'The last active ADMIN cannot be demoted, disabled or deleted' });
       }
       assert.equal((await server.core.users.getById(rootId)).role, 'ADMIN');
       // A disabled ADMIN does not count: promoting a disabled user changes nothing.
@@ -293,8 +326,18 @@ for (const { style, engine, name } of matrix()) {
       const path = `/api/admin/users/${user.id}/password`;
       assertRefused(await as(root).post(path, {}), style, 'invalid request body', 'password');
       assertRefused(await as(root).post(path, { password: 12345678 }), style, 'invalid request body', 'password');
-      assertRefused(await as(root).post(path, { password: 'password1' }), style, 'password is one of the 10,000 most common passwords', 'password');
-      assertRefused(await as(root).post(path, { password: 'x'.repeat(129) }), style, 'password must be 8 to 128 characters long', 'password');
+      assertRefused(
+        await as(root).post(path, { password: 'password1' }),
+        style,
+        'password is one of the 10,000 most common passwords',
+        'password',
+      );
+      assertRefused(
+        await as(root).post(path, { password: 'x'.repeat(129) }),
+        style,
+        'password must be 8 to 128 characters long',
+        'password',
+      );
       assert.equal((await as(root).post('/api/admin/users/999999/password', { password: 'a brand new passphrase' })).status, 404);
       await server.login('paula2');
     });
@@ -307,7 +350,10 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(list.status, 200);
       const items = style === 'flat' ? list.body.items : list.body.data;
       assert.equal(items.length, 2);
-      const keys = style === 'flat' ? ['id', 'created_at', 'last_used_at', 'expires_at', 'ip', 'user_agent'] : ['id', 'createdAt', 'lastUsedAt', 'expiresAt', 'ip', 'userAgent'];
+      const keys =
+        style === 'flat'
+          ? ['id', 'created_at', 'last_used_at', 'expires_at', 'ip', 'user_agent']
+          : ['id', 'createdAt', 'lastUsedAt', 'expiresAt', 'ip', 'userAgent'];
       assert.deepEqual(Object.keys(items[0]), keys);
       assert.equal(items[0].ip, '127.0.0.1');
       const revoked = await as(root).delete(`/api/admin/users/${user.id}/sessions`);
@@ -342,7 +388,8 @@ for (const { style, engine, name } of matrix()) {
       assert.ok(list.parameters.some((p: any) => p.name === 'page_size' && p.in === 'query'));
       const example = JSON.stringify(list.responses['200']);
       assert.match(example, style === 'flat' ? /"page_size":50/ : /"pageSize":50/);
-      for (const path of ['/api/admin/users/{id}', '/api/admin/users/{id}/password', '/api/admin/users/{id}/sessions']) assert.ok(doc.paths[path], path);
+      for (const path of ['/api/admin/users/{id}', '/api/admin/users/{id}/password', '/api/admin/users/{id}/sessions'])
+        assert.ok(doc.paths[path], path);
       assert.ok(doc.paths['/api/admin/users'].post.requestBody);
     });
   });

@@ -21,7 +21,10 @@ before(() => {
   mkdirSync(join(root, 'dist'));
   copyFileSync(BIN, join(root, 'bin', 'latchkey.js'));
   // Type-only syntax proves the source really went through tsx.
-  writeFileSync(join(root, 'src', 'cli.ts'), "export async function main(args: string[]): Promise<number> { console.log('source', args.join(' ')); return 3; }\n");
+  writeFileSync(
+    join(root, 'src', 'cli.ts'),
+    "export async function main(args: string[]): Promise<number> { console.log('source', args.join(' ')); return 3; }\n",
+  );
   writeFileSync(join(root, 'src', 'nested', 'other.ts'), 'export const other: number = 1;\n');
   writeFileSync(join(root, 'dist', 'cli.js'), "export async function main(args) { console.log('dist', args.join(' ')); return 4; }\n");
 });

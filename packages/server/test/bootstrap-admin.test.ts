@@ -36,9 +36,15 @@ for (const { style, engine, name } of matrix()) {
         { logger: false },
       );
     const login = (server: RunningServer, username: string, password: string) =>
-      fetch(`${server.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      fetch(`${server.url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password }),
+      });
     const usernames = async (server: RunningServer) =>
-      (await server.core.store.db.selectFrom('users').select(['username', 'role']).orderBy('id').execute()).map((u) => `${u.username}:${u.role}`);
+      (await server.core.store.db.selectFrom('users').select(['username', 'role']).orderBy('id').execute()).map(
+        (u) => `${u.username}:${u.role}`,
+      );
 
     test('is created on the first start; deleted by an admin, it stays deleted across restarts', async () => {
       const first = await start();
@@ -58,7 +64,10 @@ for (const { style, engine, name } of matrix()) {
         const res = await login(second, 'boss', BOSS_PASSWORD);
         assert.equal(res.status, 401);
         const body = (await res.json()) as Record<string, any>;
-        assert.equal(errorOf({ status: res.status, headers: res.headers, body, text: '' }, style), style === 'flat' ? 'invalid username or password' : 'INVALID_CREDENTIALS');
+        assert.equal(
+          errorOf({ status: res.status, headers: res.headers, body, text: '' }, style),
+          style === 'flat' ? 'invalid username or password' : 'INVALID_CREDENTIALS',
+        );
       } finally {
         await second.close();
       }
@@ -69,8 +78,15 @@ for (const { style, engine, name } of matrix()) {
       try {
         assert.deepEqual(await usernames(server), ['ada:ADMIN', 'chief:ADMIN']);
         assert.equal((await login(server, 'chief', 'chief passphrase for tests')).status, 200);
-        const recorded = await server.core.store.db.selectFrom('bootstrapped_admins').select('username_key').orderBy('username_key').execute();
-        assert.deepEqual(recorded.map((r) => r.username_key), ['boss', 'chief']);
+        const recorded = await server.core.store.db
+          .selectFrom('bootstrapped_admins')
+          .select('username_key')
+          .orderBy('username_key')
+          .execute();
+        assert.deepEqual(
+          recorded.map((r) => r.username_key),
+          ['boss', 'chief'],
+        );
       } finally {
         await server.close();
       }
@@ -103,7 +119,11 @@ for (const { style, engine, name } of matrix()) {
       await new Promise((done) => probe.close(done));
       assert.ok(typeof address === 'object' && address !== null);
       let failed: unknown;
-      const starting = start({ PORT: String(address.port), LATCHKEY_ADMIN_USERNAME: 'early', LATCHKEY_ADMIN_PASSWORD: 'early passphrase for tests' });
+      const starting = start({
+        PORT: String(address.port),
+        LATCHKEY_ADMIN_USERNAME: 'early',
+        LATCHKEY_ADMIN_PASSWORD: 'early passphrase for tests',
+      });
       starting.catch((error: unknown) => (failed = error));
       // Knock until the port opens; the first answer is the one that matters.
       let first: Response | undefined;

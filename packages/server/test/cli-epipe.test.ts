@@ -35,9 +35,17 @@ test('a command whose output reader went away (EPIPE) exits with its own code, n
     const created = await withClosedStdout(['users', 'create', '--username', 'piped', '--password', 'Tr0ub4dor&3-horse'], env);
     assert.deepEqual(created, { code: 0, stderr: '' });
     const { execFileSync } = await import('node:child_process');
-    const listing = JSON.parse(execFileSync(process.execPath, [BIN, 'keys', 'list', '--json'], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env } }).toString()) as unknown[];
+    const listing = JSON.parse(
+      execFileSync(process.execPath, [BIN, 'keys', 'list', '--json'], {
+        cwd: tmpdir(),
+        env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+      }).toString(),
+    ) as unknown[];
     assert.equal(listing.length, 2);
-    const users = execFileSync(process.execPath, [BIN, 'users', 'list'], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env } }).toString();
+    const users = execFileSync(process.execPath, [BIN, 'users', 'list'], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+    }).toString();
     assert.match(users, /piped/);
   } finally {
     await database.drop();

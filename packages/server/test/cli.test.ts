@@ -16,7 +16,11 @@ const PASSWORD = 'Tr0ub4dor&3-horse';
 async function storedHash(url: string, username: string): Promise<string | null | undefined> {
   const store = await openStore(url);
   try {
-    const row = await store.db.selectFrom('users').select('password_hash').where('username_key', '=', username.toLowerCase()).executeTakeFirst();
+    const row = await store.db
+      .selectFrom('users')
+      .select('password_hash')
+      .where('username_key', '=', username.toLowerCase())
+      .executeTakeFirst();
     return row?.password_hash;
   } finally {
     await store.close();
@@ -50,7 +54,9 @@ describe('latchkey users', () => {
     assert.equal(ada.code, 0, ada.stderr);
     assert.match(ada.stdout, /^created user ada \(id \d+, STANDARD\)\n$/);
     // The trailing newline of `echo pw |` is not part of the password.
-    const bob = await ws.run(['users', 'create', '--username', 'bob', '--role', 'ADMIN', '--password-stdin'], { input: 'B0b has a long pass\n' });
+    const bob = await ws.run(['users', 'create', '--username', 'bob', '--role', 'ADMIN', '--password-stdin'], {
+      input: 'B0b has a long pass\n',
+    });
     assert.equal(bob.code, 0, bob.stderr);
     assert.match(bob.stdout, /^created user bob \(id \d+, ADMIN\)\n$/);
     assert.equal(await hasher.verify((await storedHash(ws.url, 'ada')) ?? '', PASSWORD), true);
@@ -60,12 +66,18 @@ describe('latchkey users', () => {
   test('users create refuses to make an account without a password unless --no-password says so', async () => {
     const refused = await ws.run(['users', 'create', '--username', 'nopass']);
     assert.equal(refused.code, 2, refused.stderr);
-    assert.match(refused.stderr, /^latchkey: give --password P or --password-stdin \(or --no-password for an account that signs in only through an OpenID provider\)\nUsage:\n  latchkey users create /);
+    assert.match(
+      refused.stderr,
+      /^latchkey: give --password P or --password-stdin \(or --no-password for an account that signs in only through an OpenID provider\)\nUsage:\n  latchkey users create /,
+    );
     assert.equal(refused.stdout, '');
     const both = await ws.run(['users', 'create', '--username', 'nopass', '--password', PASSWORD, '--no-password']);
     assert.equal(both.code, 2, both.stderr);
     assert.match(both.stderr, /^latchkey: give a password or --no-password, not both\n/);
-    assert.equal((await usersIn(ws.url)).some((u) => u.username === 'nopass'), false);
+    assert.equal(
+      (await usersIn(ws.url)).some((u) => u.username === 'nopass'),
+      false,
+    );
 
     const made = await ws.run(['users', 'create', '--username', 'nopass', '--no-password']);
     assert.equal(made.code, 0, made.stderr);
@@ -110,7 +122,10 @@ describe('latchkey users', () => {
     await ok(['users', 'enable', '--username', 'bob'], /^bob enabled\n$/);
     assert.equal((await usersIn(ws.url)).find((u) => u.username === 'bob')?.disabled, 0);
     await ok(['users', 'delete', '--username', 'bob'], /^bob deleted\n$/);
-    assert.deepEqual((await usersIn(ws.url)).map((u) => u.username), ['ada']);
+    assert.deepEqual(
+      (await usersIn(ws.url)).map((u) => u.username),
+      ['ada'],
+    );
   });
 
   test('exit 1 for an existing user, no such user, or removing the last ADMIN; exit 2 for bad usage, values and configuration', async () => {
@@ -137,7 +152,10 @@ describe('latchkey users', () => {
       assert.equal(res.stdout, '', args.join(' '));
     }
     // Nothing was created or changed by a refused command.
-    assert.deepEqual((await usersIn(ws.url)).map((u) => [u.username, u.role]), [['ada', 'ADMIN']]);
+    assert.deepEqual(
+      (await usersIn(ws.url)).map((u) => [u.username, u.role]),
+      [['ada', 'ADMIN']],
+    );
   });
 });
 
@@ -168,7 +186,11 @@ describe('latchkey serve', () => {
   after(() => ws.remove());
 
   const login = (url: string, username: string, password: string) =>
-    fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    fetch(`${url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
 
   test('a first start that cannot listen (port in use) fails naming the address, and creates no admin', async () => {
     const blocker = createServer();
@@ -178,7 +200,10 @@ describe('latchkey serve', () => {
       assert.ok(typeof address === 'object' && address !== null);
       const failed = await serve(ws, { PORT: String(address.port), LOG_LEVEL: 'silent' }).done;
       assert.equal(failed.code, 1, failed.stderr);
-      assert.equal(failed.stderr, `latchkey: 127.0.0.1:${address.port} is already in use: stop the other server, or choose another PORT (--port)\n`);
+      assert.equal(
+        failed.stderr,
+        `latchkey: 127.0.0.1:${address.port} is already in use: stop the other server, or choose another PORT (--port)\n`,
+      );
       assert.doesNotMatch(failed.stdout, /admin password/);
       // No admin whose password nobody saw: the next start (below) creates it and prints the password.
       assert.deepEqual(await usersIn(ws.url), []);
@@ -204,7 +229,11 @@ describe('latchkey serve', () => {
     const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = httpRequest(
         `${url}/api/auth/login`,
-        { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': 'in-flight-1' } },
+        {
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': 'in-flight-1' },
+        },
         (res) => {
           let text = '';
           res.setEncoding('utf8').on('data', (c: string) => (text += c));
@@ -256,19 +285,28 @@ describe('latchkey serve', () => {
 describe('.env in the working directory', () => {
   const ws = workspace();
   before(() => {
-    writeFileSync(join(ws.dir, '.env'), ['# read by every command', 'DATABASE_URL=sqlite:./from-dotenv.db', 'LATCHKEY_API_STYLE=bogus', ''].join('\n'));
+    writeFileSync(
+      join(ws.dir, '.env'),
+      ['# read by every command', 'DATABASE_URL=sqlite:./from-dotenv.db', 'LATCHKEY_API_STYLE=bogus', ''].join('\n'),
+    );
   });
   after(() => ws.remove());
 
   test('is read, and the environment wins over it', async () => {
     // No DATABASE_URL in the environment: only the .env file names the database. Its bad
     // LATCHKEY_API_STYLE would stop the command, but the environment's value wins.
-    const child = startLatchkey(['users', 'create', '--username', 'eve', '--password', PASSWORD], { dir: ws.dir, env: { LATCHKEY_API_STYLE: 'flat' } });
+    const child = startLatchkey(['users', 'create', '--username', 'eve', '--password', PASSWORD], {
+      dir: ws.dir,
+      env: { LATCHKEY_API_STYLE: 'flat' },
+    });
     const done = finished(child);
     child.stdin?.end();
     const res = await done;
     assert.equal(res.code, 0, res.stderr);
-    assert.deepEqual((await usersIn(`sqlite:${join(ws.dir, 'from-dotenv.db')}`)).map((u) => u.username), ['eve']);
+    assert.deepEqual(
+      (await usersIn(`sqlite:${join(ws.dir, 'from-dotenv.db')}`)).map((u) => u.username),
+      ['eve'],
+    );
     assert.ok(!existsSync(join(ws.dir, 'data')), 'the default database was not created');
   });
 });
@@ -279,7 +317,8 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
 
   test("print the command's usage on stdout and exit 0, without creating a database", async () => {
     const serveUsage = /^Usage:\n  latchkey serve \[--port N\] \[--host H\] \[--database URL\] \[--workers N\|auto\]\n/;
-    const createUsage = /^Usage:\n  latchkey users create --username U \[--email E\] \[--role ADMIN\|STANDARD\] \(--password P \| --password-stdin \| --no-password\) \[--unverified\]\n/;
+    const createUsage =
+      /^Usage:\n  latchkey users create --username U \[--email E\] \[--role ADMIN\|STANDARD\] \(--password P \| --password-stdin \| --no-password\) \[--unverified\]\n/;
     const importUsage = /^Usage:\n  latchkey users import FILE \[--format json\|csv\|vega\]\n/;
     const cases: [string[], RegExp][] = [
       [['serve', '--help'], serveUsage],
@@ -290,7 +329,10 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['help', 'users'], /^Usage:\n  latchkey users create [^]*  latchkey users import /],
       [['users', 'create', '--help'], createUsage],
       [['help', 'users', 'create'], createUsage],
-      [['users', 'set-password', '--username', 'ada', '-h'], /^Usage:\n  latchkey users set-password --username U \(--password P \| --password-stdin\)\n/],
+      [
+        ['users', 'set-password', '--username', 'ada', '-h'],
+        /^Usage:\n  latchkey users set-password --username U \(--password P \| --password-stdin\)\n/,
+      ],
       [['users', 'import', '--help'], importUsage],
       [['help', 'import'], importUsage],
       [['import', '--help'], importUsage],
@@ -325,7 +367,10 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['migrate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey migrate /],
       [['keys', 'rotate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey keys rotate \[--now\]\n/],
       [['keys', 'spin'], /^latchkey: unknown keys command: spin\n/],
-      [['import', 'users.csv'], /^latchkey: unknown command: import \(it is latchkey users import FILE\)\nUsage:\n  latchkey users import FILE/],
+      [
+        ['import', 'users.csv'],
+        /^latchkey: unknown command: import \(it is latchkey users import FILE\)\nUsage:\n  latchkey users import FILE/,
+      ],
       [['help', 'frobnicate'], /^latchkey: no such command: frobnicate\nUsage: latchkey <command> /],
       [[], /^Usage: latchkey <command> /],
     ];
@@ -407,7 +452,12 @@ describe('runtime errors name the database (without its password) and what to ch
     assert.equal(res.code, 1, res.stderr);
     const escaped = file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     // Node reports a file in the way of mkdir as EEXIST on some systems and ENOTDIR on others.
-    assert.match(res.stderr, new RegExp(`^latchkey: cannot create the folder of the SQLite database ${escaped} \\((EEXIST|ENOTDIR)\\): check that DATABASE_URL names a path this user may write to\n$`));
+    assert.match(
+      res.stderr,
+      new RegExp(
+        `^latchkey: cannot create the folder of the SQLite database ${escaped} \\((EEXIST|ENOTDIR)\\): check that DATABASE_URL names a path this user may write to\n$`,
+      ),
+    );
   });
 });
 
@@ -455,7 +505,17 @@ describe('latchkey users create --unverified (SPEC §10)', () => {
   after(() => ws.remove());
 
   test('a CLI user is verified unless --unverified says otherwise', async () => {
-    const made = await ws.run(['users', 'create', '--username', 'una', '--email', 'una@example.com', '--password', PASSWORD, '--unverified']);
+    const made = await ws.run([
+      'users',
+      'create',
+      '--username',
+      'una',
+      '--email',
+      'una@example.com',
+      '--password',
+      PASSWORD,
+      '--unverified',
+    ]);
     assert.equal(made.code, 0, made.stderr);
     const plain = await ws.run(['users', 'create', '--username', 'vic', '--email', 'vic@example.com', '--password', PASSWORD]);
     assert.equal(plain.code, 0, plain.stderr);

@@ -143,8 +143,14 @@ describe('parseConfig', () => {
   test('limits are COUNT/WINDOW', () => {
     assert.deepEqual(parseConfig({ LATCHKEY_LIMIT_LOGIN_PER_ADDRESS: '3/90s' }).limitLoginPerAddress, { points: 3, durationMs: 90_000 });
     assert.deepEqual(parseConfig({ LATCHKEY_LIMIT_LOGIN_PAIR: '2/1h' }).limitLoginPair, { points: 2, durationMs: 3_600_000 });
-    assert.deepEqual(parseConfig({ LATCHKEY_LIMIT_LOGIN_IDENTIFIER: '1000/1d' }).limitLoginIdentifier, { points: 1000, durationMs: 86_400_000 });
-    assert.deepEqual(parseConfig({ LATCHKEY_LIMIT_REFRESH_PER_ADDRESS: '600/10m' }).limitRefreshPerAddress, { points: 600, durationMs: 600_000 });
+    assert.deepEqual(parseConfig({ LATCHKEY_LIMIT_LOGIN_IDENTIFIER: '1000/1d' }).limitLoginIdentifier, {
+      points: 1000,
+      durationMs: 86_400_000,
+    });
+    assert.deepEqual(parseConfig({ LATCHKEY_LIMIT_REFRESH_PER_ADDRESS: '600/10m' }).limitRefreshPerAddress, {
+      points: 600,
+      durationMs: 600_000,
+    });
     for (const bad of ['10', '0/1m', 'ten/1m', '10/soon', '10/0', '10/500ms', '10/1m/2', '-1/1m']) {
       refuses({ LATCHKEY_LIMIT_LOGIN_PER_ADDRESS: bad }, 'LATCHKEY_LIMIT_LOGIN_PER_ADDRESS');
     }
@@ -223,7 +229,12 @@ describe('parseConfig', () => {
   });
 
   test('an http:// issuer is allowed for a loopback OpenID provider only', () => {
-    for (const issuer of ['http://127.0.0.1:9000', 'http://localhost:9000/realms/dev', 'http://[::1]:9000', 'https://accounts.google.com']) {
+    for (const issuer of [
+      'http://127.0.0.1:9000',
+      'http://localhost:9000/realms/dev',
+      'http://[::1]:9000',
+      'https://accounts.google.com',
+    ]) {
       assert.equal(parseConfig({ LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_ISSUER: issuer }).google?.issuer, issuer);
     }
   });
@@ -238,7 +249,13 @@ describe('LATCHKEY_PUBLIC_URL', () => {
   });
 
   test('refuses what is not a plain http(s) URL', () => {
-    for (const value of ['auth.example.com', 'ftp://example.com', 'https://example.com/?a=1', 'https://u:p@example.com', 'https://example.com/#x']) {
+    for (const value of [
+      'auth.example.com',
+      'ftp://example.com',
+      'https://example.com/?a=1',
+      'https://u:p@example.com',
+      'https://example.com/#x',
+    ]) {
       refuses({ LATCHKEY_PUBLIC_URL: value }, 'LATCHKEY_PUBLIC_URL');
     }
   });
@@ -260,8 +277,14 @@ describe('messages a newcomer meets (issue 15)', () => {
     assert.equal(refusal({ LATCHKEY_ACCESS_TTL: '500ms' }), 'LATCHKEY_ACCESS_TTL: must be at least 1s (got "500ms")');
     assert.equal(refusal({ LATCHKEY_ACCESS_TTL: '0' }), 'LATCHKEY_ACCESS_TTL: must be at least 1s (got "0")');
     assert.equal(refusal({ LATCHKEY_SESSION_MAX_AGE: '10ms' }), 'LATCHKEY_SESSION_MAX_AGE: must be at least 1s, or 0 (got "10ms")');
-    assert.equal(refusal({ LATCHKEY_ACCESS_TTL: 'soon' }), 'LATCHKEY_ACCESS_TTL: must be a duration such as 90s, 15m, 1h or 7d (got "soon")');
-    assert.equal(refusal({ LATCHKEY_LIMIT_LOGIN_PAIR: '5/500ms' }), 'LATCHKEY_LIMIT_LOGIN_PAIR: the window must be at least 1s (got "5/500ms")');
+    assert.equal(
+      refusal({ LATCHKEY_ACCESS_TTL: 'soon' }),
+      'LATCHKEY_ACCESS_TTL: must be a duration such as 90s, 15m, 1h or 7d (got "soon")',
+    );
+    assert.equal(
+      refusal({ LATCHKEY_LIMIT_LOGIN_PAIR: '5/500ms' }),
+      'LATCHKEY_LIMIT_LOGIN_PAIR: the window must be at least 1s (got "5/500ms")',
+    );
     // The smallest accepted values are accepted.
     assert.equal(parseConfig({ LATCHKEY_ACCESS_TTL: '1000ms' }).accessTtlMs, 1000);
     assert.equal(parseConfig({ LATCHKEY_REFRESH_REUSE_GRACE: '1ms' }).refreshReuseGraceMs, 1);
@@ -269,12 +292,26 @@ describe('messages a newcomer meets (issue 15)', () => {
 
   test('every boolean variable takes the same spellings, in any case', () => {
     const spellings: [string, boolean][] = [
-      ['true', true], ['yes', true], ['on', true], ['1', true], ['TRUE', true], ['On', true],
-      ['false', false], ['no', false], ['off', false], ['0', false], ['NO', false], ['Off', false],
+      ['true', true],
+      ['yes', true],
+      ['on', true],
+      ['1', true],
+      ['TRUE', true],
+      ['On', true],
+      ['false', false],
+      ['no', false],
+      ['off', false],
+      ['0', false],
+      ['NO', false],
+      ['Off', false],
     ];
     for (const [value, expected] of spellings) {
       assert.equal(parseConfig({ LATCHKEY_LIMITS: value }).limitsEnabled, expected, `LATCHKEY_LIMITS=${value}`);
-      assert.equal(parseConfig({ LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_AUTO_CREATE: value }).google?.autoCreate, expected, value);
+      assert.equal(
+        parseConfig({ LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_AUTO_CREATE: value }).google?.autoCreate,
+        expected,
+        value,
+      );
     }
     for (const variable of ['LATCHKEY_LIMITS', 'LATCHKEY_GOOGLE_AUTO_CREATE']) {
       assert.equal(
@@ -290,7 +327,10 @@ describe('messages a newcomer meets (issue 15)', () => {
       // Malformed, with an unencoded @ and / in the password: still masked up to the last @.
       [{ DATABASE_URL: 'mariadb://app:hun/ter@2-secret@db.example.com/x' }, 'mariadb://app:***@db.example.com/x'],
       [{ LATCHKEY_PUBLIC_URL: 'https://app:hunter2-secret@auth.example.com' }, 'https://app:***@auth.example.com'],
-      [{ LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_ISSUER: 'https://u:hunter2-secret@idp example.com' }, 'https://u:***@idp example.com'],
+      [
+        { LATCHKEY_GOOGLE_CLIENT_ID: 'id', LATCHKEY_GOOGLE_ISSUER: 'https://u:hunter2-secret@idp example.com' },
+        'https://u:***@idp example.com',
+      ],
     ];
     for (const [env, shown] of cases) {
       const message = refusal(env);

@@ -18,7 +18,9 @@ for (const engine of engines()) {
     after(() => server.close());
 
     test('POST /api/auth/login with the example request returns the example response shape', async () => {
-      const res = await server.request('POST', '/api/auth/login', { body: { username: 'john.doe@example.com', password: 'securePassword123' } });
+      const res = await server.request('POST', '/api/auth/login', {
+        body: { username: 'john.doe@example.com', password: 'securePassword123' },
+      });
       assert.equal(res.status, 200);
       assert.equal(typeof res.body.token, 'string');
       assert.equal(typeof res.body.refresh_token, 'string');
@@ -69,7 +71,10 @@ for (const engine of engines()) {
     after(() => server.close());
 
     test('login with {email, password}: data {token, expiresAt}, error null, meta {timestamp, requestId}', async () => {
-      const res = await server.request('POST', '/api/auth/login', { body: { email: 'user@example.com', password: 'password-1234-abc' }, headers: { 'x-request-id': 'jkl-012' } });
+      const res = await server.request('POST', '/api/auth/login', {
+        body: { email: 'user@example.com', password: 'password-1234-abc' },
+        headers: { 'x-request-id': 'jkl-012' },
+      });
       assert.equal(res.status, 200);
       assert.equal(typeof res.body.data.token, 'string');
       assert.match(res.body.data.expiresAt, ISO_SECONDS);
@@ -78,11 +83,18 @@ for (const engine of engines()) {
       assert.match(res.body.meta.timestamp, ISO_SECONDS);
       assert.equal(res.body.meta.requestId, 'jkl-012');
       assert.equal(claimsOf(res.body.data.token).exp - claimsOf(res.body.data.token).iat, 3600, 'access tokens expire after 1 hour');
-      assert.equal(claimsOf(res.body.data.refreshToken).exp - claimsOf(res.body.data.refreshToken).iat, 7 * 86400, 'refresh tokens after 7 days');
+      assert.equal(
+        claimsOf(res.body.data.refreshToken).exp - claimsOf(res.body.data.refreshToken).iat,
+        7 * 86400,
+        'refresh tokens after 7 days',
+      );
     });
 
     test('401 INVALID_CREDENTIALS "Invalid email or password"', async () => {
-      const res = await server.request('POST', '/api/auth/login', { body: { email: 'user@example.com', password: 'wrong' }, headers: { 'x-request-id': 'mno-345' } });
+      const res = await server.request('POST', '/api/auth/login', {
+        body: { email: 'user@example.com', password: 'wrong' },
+        headers: { 'x-request-id': 'mno-345' },
+      });
       assert.equal(res.status, 401);
       assert.deepEqual(res.body, {
         data: null,
@@ -93,13 +105,19 @@ for (const engine of engines()) {
 
     test('refresh with {refreshToken}: the same shape; a bad one is INVALID_REFRESH_TOKEN', async () => {
       const { refresh } = await server.login('user@example.com', 'password-1234-abc');
-      const res = await server.request('POST', '/api/auth/refresh', { body: { refreshToken: refresh }, headers: { 'x-request-id': 'pqr-678' } });
+      const res = await server.request('POST', '/api/auth/refresh', {
+        body: { refreshToken: refresh },
+        headers: { 'x-request-id': 'pqr-678' },
+      });
       assert.equal(res.status, 200);
       assert.equal(typeof res.body.data.token, 'string');
       assert.match(res.body.data.expiresAt, ISO_SECONDS);
       assert.equal(res.body.error, null);
       assert.equal(res.body.meta.requestId, 'pqr-678');
-      const bad = await server.request('POST', '/api/auth/refresh', { body: { refreshToken: 'dGhpcyBpcyBhIHJlZnJlc2ggdG9rZW4...' }, headers: { 'x-request-id': 'stu-901' } });
+      const bad = await server.request('POST', '/api/auth/refresh', {
+        body: { refreshToken: 'dGhpcyBpcyBhIHJlZnJlc2ggdG9rZW4...' },
+        headers: { 'x-request-id': 'stu-901' },
+      });
       assert.equal(bad.status, 401);
       assert.deepEqual(bad.body, {
         data: null,

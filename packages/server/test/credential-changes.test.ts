@@ -28,13 +28,24 @@ for (const { style, engine, name } of matrix()) {
     async function assertDead(tokens: Tokens, what: string): Promise<void> {
       assert.equal((await server.request('GET', '/api/auth/verify', { token: tokens.access })).status, 401, `${what}: /verify`);
       assert.equal((await server.request('GET', '/api/auth/me', { token: tokens.access })).status, 401, `${what}: /me`);
-      assert.equal((await server.request('POST', '/api/auth/refresh', { body: { refresh_token: tokens.refresh } })).status, 401, `${what}: refresh`);
+      assert.equal(
+        (await server.request('POST', '/api/auth/refresh', { body: { refresh_token: tokens.refresh } })).status,
+        401,
+        `${what}: refresh`,
+      );
       // What the revocation feed tells resource servers.
       assert.ok(server.core.revocations.has(claimsOf(tokens.access).sid), `${what}: announced on the revocation feed`);
     }
 
     const liveSessions = async (userId: number) =>
-      (await server.core.store.db.selectFrom('sessions').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute()).map((r) => r.id);
+      (
+        await server.core.store.db
+          .selectFrom('sessions')
+          .select('id')
+          .where('user_id', '=', userId)
+          .where('revoked_at', 'is', null)
+          .execute()
+      ).map((r) => r.id);
 
     const changes: Record<string, { status: number; run: (user: UserRow, own: Tokens) => Promise<HttpResult> }> = {
       'an admin password reset': {
@@ -50,7 +61,10 @@ for (const { style, engine, name } of matrix()) {
         run: (_user, own) =>
           server.request('POST', '/api/auth/password', {
             token: own.access,
-            body: style === 'flat' ? { current_password: PASSWORD, new_password: NEW_PASSWORD } : { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
+            body:
+              style === 'flat'
+                ? { current_password: PASSWORD, new_password: NEW_PASSWORD }
+                : { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
           }),
       },
     };
@@ -72,7 +86,12 @@ for (const { style, engine, name } of matrix()) {
           const keeps = what.includes('self-service') ? [claimsOf(own.access).sid] : [];
           assert.deepEqual(await liveSessions(user.id), keeps, `round ${round}: sessions left`);
           if (keeps.length === 0) await assertDead(own, `round ${round}, earlier session`);
-          else assert.equal((await server.request('GET', '/api/auth/verify', { token: own.access })).status, 200, 'the changing session stays');
+          else
+            assert.equal(
+              (await server.request('GET', '/api/auth/verify', { token: own.access })).status,
+              200,
+              'the changing session stays',
+            );
         }
       });
     }
@@ -86,7 +105,8 @@ for (const { style, engine, name } of matrix()) {
         ]);
         assert.equal(deleted.status, 204, deleted.text);
         assert.ok(login.status === 200 || login.status === 401, `round ${round}: login ${login.status} ${login.text}`);
-        if (login.status === 401) assert.equal(errorOf(login, style), style === 'flat' ? 'invalid username or password' : 'INVALID_CREDENTIALS');
+        if (login.status === 401)
+          assert.equal(errorOf(login, style), style === 'flat' ? 'invalid username or password' : 'INVALID_CREDENTIALS');
         else await assertDead(tokensOf(login, style), `round ${round}`);
       }
     });
@@ -97,7 +117,11 @@ for (const { style, engine, name } of matrix()) {
       await server.core.accounts.resetPassword(user.id, NEW_PASSWORD);
       await assertDead(before, 'before the reset');
       assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'versioned', password: PASSWORD } })).status, 401);
-      const row = await server.core.store.db.selectFrom('users').select('credential_version').where('id', '=', user.id).executeTakeFirstOrThrow();
+      const row = await server.core.store.db
+        .selectFrom('users')
+        .select('credential_version')
+        .where('id', '=', user.id)
+        .executeTakeFirstOrThrow();
       assert.equal(row.credential_version, 1);
       await server.login('versioned', NEW_PASSWORD);
     });
@@ -135,7 +159,12 @@ for (const { style, engine, name } of matrix()) {
       // The password did not change.
       const stored = await server.core.users.getById(user.id);
       assert.equal(await server.core.hasher.verify(stored.password_hash ?? '', PASSWORD), true);
-      const audit = await server.core.store.db.selectFrom('audit_events').selectAll().where('user_id', '=', user.id).where('type', '=', 'password_check_failed').execute();
+      const audit = await server.core.store.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('user_id', '=', user.id)
+        .where('type', '=', 'password_check_failed')
+        .execute();
       assert.equal(audit.length, 5);
       assert.deepEqual(JSON.parse(audit[0]?.details ?? '{}'), { purpose: 'password_change' });
       assert.equal(audit[0]?.ip, '127.0.0.1');

@@ -16,7 +16,16 @@ test('the default SQLite store: its folder is created 0700, the database and its
   const dir = join(root, 'data');
   const file = join(dir, 'latchkey.db');
   // No LATCHKEY_JWT_SECRET: the generated HS256 secret is kept in this file.
-  const server = await startServer(parseConfig({ PORT: '0', DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', LATCHKEY_ADMIN_USERNAME: 'root', LATCHKEY_ADMIN_PASSWORD: 'root-password-for-tests' }), { logger: false });
+  const server = await startServer(
+    parseConfig({
+      PORT: '0',
+      DATABASE_URL: `sqlite:${file}`,
+      LOG_LEVEL: 'silent',
+      LATCHKEY_ADMIN_USERNAME: 'root',
+      LATCHKEY_ADMIN_PASSWORD: 'root-password-for-tests',
+    }),
+    { logger: false },
+  );
   try {
     const login = await fetch(`${server.url}/api/auth/login`, {
       method: 'POST',

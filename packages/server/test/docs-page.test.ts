@@ -8,7 +8,10 @@ import { type TestServer, startTestServer } from './support/server.ts';
 const CHROMIUM = '/usr/bin/chromium';
 
 interface OpenApi {
-  paths: Record<string, Record<string, { responses: Record<string, { description: string }>; parameters?: { name: string; description?: string }[] }>>;
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { description: string }>; parameters?: { name: string; description?: string }[] }>
+  >;
 }
 
 async function openapi(server: TestServer): Promise<OpenApi> {
@@ -23,7 +26,9 @@ describe('/openapi.json', () => {
   before(async () => {
     plain = await startTestServer();
     // Only configured: the provider is contacted on the first sign-in, never at start.
-    withGoogle = await startTestServer({ env: { LATCHKEY_GOOGLE_CLIENT_ID: 'docs-test-client', LATCHKEY_GOOGLE_CLIENT_SECRET: 'docs-test-secret' } });
+    withGoogle = await startTestServer({
+      env: { LATCHKEY_GOOGLE_CLIENT_ID: 'docs-test-client', LATCHKEY_GOOGLE_CLIENT_SECRET: 'docs-test-secret' },
+    });
   });
   after(async () => {
     await plain.close();
@@ -34,7 +39,9 @@ describe('/openapi.json', () => {
     for (const doc of [await openapi(plain), await openapi(withGoogle)]) {
       const generic = Object.entries(doc.paths).flatMap(([path, item]) =>
         Object.entries(item).flatMap(([method, op]) =>
-          Object.entries(op.responses).filter(([, r]) => r.description === 'Default Response' || r.description === '').map(([status]) => `${method} ${path} ${status}`),
+          Object.entries(op.responses)
+            .filter(([, r]) => r.description === 'Default Response' || r.description === '')
+            .map(([status]) => `${method} ${path} ${status}`),
         ),
       );
       assert.deepEqual(generic, []);
@@ -47,8 +54,9 @@ describe('/openapi.json', () => {
     assert.equal(doc.paths['/api/auth/logout']?.post?.responses['204']?.description, 'Session revoked');
   });
 
-  test("routes of providers that are not configured are not listed, and still answer 404", async () => {
-    const signIn = (doc: OpenApi) => Object.keys(doc.paths).filter((path) => path.startsWith('/api/auth/google') || path.startsWith('/api/auth/oidc/'));
+  test('routes of providers that are not configured are not listed, and still answer 404', async () => {
+    const signIn = (doc: OpenApi) =>
+      Object.keys(doc.paths).filter((path) => path.startsWith('/api/auth/google') || path.startsWith('/api/auth/oidc/'));
     assert.deepEqual(signIn(await openapi(plain)), []);
     const res = await plain.request('GET', '/api/auth/google/login');
     assert.equal(res.status, 404);
@@ -75,7 +83,16 @@ describe('/docs in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM
     server = await startTestServer();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   after(async () => {
@@ -87,11 +104,14 @@ describe('/docs in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM
     const page = await browser.newPage();
     const problems: string[] = [];
     page.on('console', (message) => {
-      if (message.type() === 'error' || message.type() === 'warning' || message.text().startsWith('csp-violation')) problems.push(message.text());
+      if (message.type() === 'error' || message.type() === 'warning' || message.text().startsWith('csp-violation'))
+        problems.push(message.text());
     });
     page.on('pageerror', (error) => problems.push(error.message));
     await page.addInitScript(() =>
-      document.addEventListener('securitypolicyviolation', (event) => console.log(`csp-violation ${event.violatedDirective} ${event.sourceFile}:${event.lineNumber}`)),
+      document.addEventListener('securitypolicyviolation', (event) =>
+        console.log(`csp-violation ${event.violatedDirective} ${event.sourceFile}:${event.lineNumber}`),
+      ),
     );
     const other: string[] = [];
     page.on('request', (request) => {
@@ -111,7 +131,10 @@ describe('/docs in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM
     const responses = page.locator('#operations-auth-post_api_auth_login .responses-table .response-col_description');
     await responses.first().waitFor();
     const texts = (await responses.allInnerTexts()).map((t) => t.trim());
-    assert.ok(texts.some((t) => t.startsWith('Token pair')), texts.join(' | '));
+    assert.ok(
+      texts.some((t) => t.startsWith('Token pair')),
+      texts.join(' | '),
+    );
     assert.ok(!texts.some((t) => t.includes('Default Response')), texts.join(' | '));
 
     assert.deepEqual(problems, []);

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject, sign as cryptoSign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { type HttpResult, type Style, TEST_SECRET, type TestServer, claimsOf, headerOf, matrix, startTestServer } from './support/server.ts';
+import {
+  type HttpResult,
+  type Style,
+  TEST_SECRET,
+  type TestServer,
+  claimsOf,
+  headerOf,
+  matrix,
+  startTestServer,
+} from './support/server.ts';
 
 type Json = Record<string, unknown>;
 type Signer = (input: string) => string;
@@ -14,9 +23,18 @@ function forge(header: Json, payload: Json, signer: Signer = () => ''): string {
   return `${input}.${signer(input)}`;
 }
 
-const hmac = (key: string | Buffer): Signer => (input) => createHmac('sha256', key).update(input).digest('base64url');
-const rs256 = (privateKey: KeyObject): Signer => (input) => cryptoSign('sha256', Buffer.from(input), privateKey).toString('base64url');
-const eddsa = (privateKey: KeyObject): Signer => (input) => cryptoSign(null, Buffer.from(input), privateKey).toString('base64url');
+const hmac =
+  (key: string | Buffer): Signer =>
+  (input) =>
+    createHmac('sha256', key).update(input).digest('base64url');
+const rs256 =
+  (privateKey: KeyObject): Signer =>
+  (input) =>
+    cryptoSign('sha256', Buffer.from(input), privateKey).toString('base64url');
+const eddsa =
+  (privateKey: KeyObject): Signer =>
+  (input) =>
+    cryptoSign(null, Buffer.from(input), privateKey).toString('base64url');
 
 const now = () => Math.floor(Date.now() / 1000);
 const PROTECTED = ['/api/auth/verify', '/api/auth/me'] as const;
@@ -97,7 +115,13 @@ for (const { style, engine, name } of matrix()) {
 
     test('changing a claim while keeping the signature is refused', async () => {
       const [h, , signature] = access.split('.');
-      for (const changes of [{ role: 'ADMIN' }, { user_id: 1 }, { username: 'root', sub: 'root' }, { exp: now() + 365 * 86_400 }, { sid: 'other-session' }]) {
+      for (const changes of [
+        { role: 'ADMIN' },
+        { user_id: 1 },
+        { username: 'root', sub: 'root' },
+        { exp: now() + 365 * 86_400 },
+        { sid: 'other-session' },
+      ]) {
         await assertRefused(server, style, `${h}.${b64(withClaims(changes))}.${signature}`, `tampered ${JSON.stringify(changes)}`);
       }
       // Re-encoding the header (here: reordering its keys) breaks the signature too.
@@ -114,15 +138,31 @@ for (const { style, engine, name } of matrix()) {
       else assert.deepEqual(res.body.error, { code: 'INVALID_REFRESH_TOKEN', message: 'Invalid or expired refresh token' });
       // Forged with the right secret, the type claim still decides.
       await assertRefused(server, style, forge(header, withClaims({ token_type: 'refresh' }), hmac(TEST_SECRET)), 'token_type refresh');
-      const asRefresh = await server.request('POST', '/api/auth/refresh', { body: { refresh_token: forge(header, withClaims({ token_type: 'access' }), hmac(TEST_SECRET)) } });
+      const asRefresh = await server.request('POST', '/api/auth/refresh', {
+        body: { refresh_token: forge(header, withClaims({ token_type: 'access' }), hmac(TEST_SECRET)) },
+      });
       assert.equal(asRefresh.status, 401);
     });
 
     test('a token expired more than 30 s ago is refused; one expired less than 30 s ago is accepted (clock skew)', async () => {
       const iat = now() - 3600;
-      await assertRefused(server, style, forge(header, withClaims({ iat, exp: now() - 45, jti: 'expired-45' }), hmac(TEST_SECRET)), 'expired 45 s ago');
-      await assertRefused(server, style, forge(header, withClaims({ iat, exp: now() - 3000, jti: 'expired-3000' }), hmac(TEST_SECRET)), 'expired 50 min ago');
-      await assertAccepted(server, forge(header, withClaims({ iat, exp: now() - 10, jti: 'expired-10' }), hmac(TEST_SECRET)), 'expired 10 s ago');
+      await assertRefused(
+        server,
+        style,
+        forge(header, withClaims({ iat, exp: now() - 45, jti: 'expired-45' }), hmac(TEST_SECRET)),
+        'expired 45 s ago',
+      );
+      await assertRefused(
+        server,
+        style,
+        forge(header, withClaims({ iat, exp: now() - 3000, jti: 'expired-3000' }), hmac(TEST_SECRET)),
+        'expired 50 min ago',
+      );
+      await assertAccepted(
+        server,
+        forge(header, withClaims({ iat, exp: now() - 10, jti: 'expired-10' }), hmac(TEST_SECRET)),
+        'expired 10 s ago',
+      );
     });
 
     test('a wrong or missing iss is refused', async () => {
@@ -140,7 +180,12 @@ for (const { style, engine, name } of matrix()) {
     test('a missing or unknown token_type, or a claim of the wrong type, is refused', async () => {
       await assertRefused(server, style, forge(header, withClaims({ token_type: undefined }), hmac(TEST_SECRET)), 'no token_type');
       await assertRefused(server, style, forge(header, withClaims({ token_type: 'id' }), hmac(TEST_SECRET)), 'token_type id');
-      await assertRefused(server, style, forge(header, withClaims({ user_id: String(claims.user_id) }), hmac(TEST_SECRET)), 'user_id as a string');
+      await assertRefused(
+        server,
+        style,
+        forge(header, withClaims({ user_id: String(claims.user_id) }), hmac(TEST_SECRET)),
+        'user_id as a string',
+      );
       await assertRefused(server, style, forge(header, withClaims({ role: 'SUPERUSER' }), hmac(TEST_SECRET)), 'unknown role');
       await assertRefused(server, style, forge(header, withClaims({ sid: undefined }), hmac(TEST_SECRET)), 'no sid');
       await assertRefused(server, style, forge(header, withClaims({ exp: undefined }), hmac(TEST_SECRET)), 'no exp');
@@ -161,7 +206,16 @@ for (const { style, engine, name } of matrix()) {
           if (style === 'flat') assert.deepEqual(res.body, { error: 'missing authorization header' });
           else assert.deepEqual(res.body.error, { code: 'UNAUTHORIZED', message: 'Missing authorization header' });
         }
-        for (const authorization of ['Basic x', 'Basic YWRhOnB3', 'Bearer', 'Bearer a b', `Token ${access}`, `Bearer ${access} extra`, `Bearer\t${access}`, `Bearer${access}`]) {
+        for (const authorization of [
+          'Basic x',
+          'Basic YWRhOnB3',
+          'Bearer',
+          'Bearer a b',
+          `Token ${access}`,
+          `Bearer ${access} extra`,
+          `Bearer\t${access}`,
+          `Bearer${access}`,
+        ]) {
           const res = await server.request('GET', path, { headers: { authorization } });
           assert.equal(res.status, 401, authorization);
           assert.equal(res.headers.get('www-authenticate'), 'Bearer');
@@ -172,7 +226,11 @@ for (const { style, engine, name } of matrix()) {
           const res = await server.request('GET', path, { headers: { authorization: `${scheme} ${access}` } });
           assert.equal(res.status, 200, scheme);
         }
-        assertRefusedToken(await server.request('GET', path, { headers: { authorization: 'Bearer not-a-jwt' } }), style, 'a Bearer token that is no JWT');
+        assertRefusedToken(
+          await server.request('GET', path, { headers: { authorization: 'Bearer not-a-jwt' } }),
+          style,
+          'a Bearer token that is no JWT',
+        );
       }
     });
   });
@@ -242,7 +300,12 @@ for (const { style, engine, name } of matrix()) {
         if (typeof jwk.x === 'string') keys.push(['raw x', Buffer.from(jwk.x, 'base64url')]);
         if (typeof jwk.n === 'string') keys.push(['raw n', Buffer.from(jwk.n, 'base64url')]);
         for (const [label, key] of keys) {
-          await assertRefused(server, style, forge({ alg: 'HS256', typ: 'JWT', kid: header.kid }, { ...claims, role: 'ADMIN' }, hmac(key)), `HS256 with the ${label}`);
+          await assertRefused(
+            server,
+            style,
+            forge({ alg: 'HS256', typ: 'JWT', kid: header.kid }, { ...claims, role: 'ADMIN' }, hmac(key)),
+            `HS256 with the ${label}`,
+          );
         }
       });
 

@@ -58,7 +58,10 @@ describe('the bounded hash pool', () => {
     for (const { reason } of refused) {
       assert.ok(reason instanceof RateLimited, String(reason));
       assert.equal(reason.limit, 'hash_queue');
-      assert.ok(reason.retryAfterSeconds >= 1 && reason.retryAfterSeconds <= Math.ceil(MAX_QUEUE_WAIT_MS / 1000) + 1, String(reason.retryAfterSeconds));
+      assert.ok(
+        reason.retryAfterSeconds >= 1 && reason.retryAfterSeconds <= Math.ceil(MAX_QUEUE_WAIT_MS / 1000) + 1,
+        String(reason.retryAfterSeconds),
+      );
     }
     assert.match(await other, /^\$2b\$10\$/, 'an address with nothing waiting is admitted');
   });

@@ -84,16 +84,20 @@ function paddedLogin(bytes: number): string {
 /** POSTs a body in chunks without a Content-Length, so only the streaming limit can stop it. */
 function postChunked(url: string, chunks: string[]): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') headers.set(name, value);
-        resolve({ status: res.statusCode ?? 0, headers, body: JSON.parse(text), text });
-      });
-    });
+    const req = httpRequest(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') headers.set(name, value);
+          resolve({ status: res.statusCode ?? 0, headers, body: JSON.parse(text), text });
+        });
+      },
+    );
     req.on('error', reject);
     for (const chunk of chunks) req.write(chunk);
     req.end();
@@ -104,7 +108,10 @@ function postChunked(url: string, chunks: string[]): Promise<HttpResult> {
 // quotes and backslashes, plus any code point at all (String.fromCodePoint makes lone surrogates too).
 const oddUnit = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(...'abcdefXYZ0189@._-+ ') },
-  { weight: 2, arbitrary: fc.constantFrom('\u0000', '\ud800', '\udfff', '\u202e', '\u200f', '\ufeff', '🦊', 'é', 'e\u0301', '"', '\\', '\n', '\u2028') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('\u0000', '\ud800', '\udfff', '\u202e', '\u200f', '\ufeff', '🦊', 'é', 'e\u0301', '"', '\\', '\n', '\u2028'),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 0x10ffff }).map((cp) => String.fromCodePoint(cp)) },
 );
 const oddString = fc.string({ unit: oddUnit, maxLength: 60 });
@@ -136,7 +143,17 @@ for (const { style, engine, name } of matrix()) {
       server.request('POST', '/api/auth/login', { raw, headers: { 'content-type': contentType } });
 
     test('malformed JSON is a 400 naming the body', async () => {
-      for (const raw of ['{', '{"username":"ada",}', "{'username':'ada','password':'x'}", 'nul', '{"a":1}{"b":2}', '\u0000', '{"username":"ada" "password":"x"}', '\ufeff{"username":"ada"', '{"username":"\\x41"}']) {
+      for (const raw of [
+        '{',
+        '{"username":"ada",}',
+        "{'username':'ada','password':'x'}",
+        'nul',
+        '{"a":1}{"b":2}',
+        '\u0000',
+        '{"username":"ada" "password":"x"}',
+        '\ufeff{"username":"ada"',
+        '{"username":"\\x41"}',
+      ]) {
         assertBadRequest(await loginRaw(raw), style, 'body', JSON.stringify(raw));
       }
       // Bytes that are not UTF-8 at all.
@@ -203,8 +220,15 @@ for (const { style, engine, name } of matrix()) {
       assertBadRequest(await loginRaw(`{"username":"ada","password":${nestedArray}}`), style, 'password');
       assertBadRequest(await loginRaw(nestedArray), style, 'body');
       assertBadRequest(await loginRaw(nestedObject), style, 'username');
-      assertBadCredentials(await loginRaw(`{"username":"ada","password":"wrong password","extra":${nestedArray}}`), style, 'nested unknown field');
-      const refresh = await server.request('POST', '/api/auth/refresh', { raw: `{"refresh_token":${nestedObject}}`, headers: { 'content-type': 'application/json' } });
+      assertBadCredentials(
+        await loginRaw(`{"username":"ada","password":"wrong password","extra":${nestedArray}}`),
+        style,
+        'nested unknown field',
+      );
+      const refresh = await server.request('POST', '/api/auth/refresh', {
+        raw: `{"refresh_token":${nestedObject}}`,
+        headers: { 'content-type': 'application/json' },
+      });
       assertBadRequest(refresh, style, 'refreshToken');
     });
 
@@ -218,7 +242,10 @@ for (const { style, engine, name } of matrix()) {
         assertBadRequest(await loginRaw(raw), style, 'body', raw);
       }
       assertBadRequest(
-        await server.request('POST', '/api/auth/refresh', { raw: '{"refresh_token":"a.b.c","__proto__":{"polluted":true}}', headers: { 'content-type': 'application/json' } }),
+        await server.request('POST', '/api/auth/refresh', {
+          raw: '{"refresh_token":"a.b.c","__proto__":{"polluted":true}}',
+          headers: { 'content-type': 'application/json' },
+        }),
         style,
         'body',
       );
@@ -272,10 +299,15 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('unknown fields are ignored', async () => {
-      assert.equal((await login({ username: 'ada', password: PASSWORD, remember_me: true, device: { name: 'x', tags: [1, 2] } })).status, 200);
+      assert.equal(
+        (await login({ username: 'ada', password: PASSWORD, remember_me: true, device: { name: 'x', tags: [1, 2] } })).status,
+        200,
+      );
       assert.equal((await login({ email: 'ada@example.com', password: PASSWORD, role: 'ADMIN', Username: 'root' })).status, 200);
       const { refresh } = await server.login('ada');
-      const rotated = await server.request('POST', '/api/auth/refresh', { body: { refresh_token: refresh, refreshToken: refresh, scope: 'admin', extra: null } });
+      const rotated = await server.request('POST', '/api/auth/refresh', {
+        body: { refresh_token: refresh, refreshToken: refresh, scope: 'admin', extra: null },
+      });
       assert.equal(rotated.status, 200);
       // Asking for a role in the body changes nothing.
       const verify = await server.request('GET', '/api/auth/verify', { token: tokensOf(rotated, style).access });
@@ -321,7 +353,10 @@ for (const { style, engine, name } of matrix()) {
         .filter(([at, c]) => payload[at] !== c)
         .map(([at, c]) => [header, payload.slice(0, at) + c + payload.slice(at + 1), signature].join('.'));
       const jwtLike = fc
-        .array(fc.string({ unit: fc.constantFrom(...'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9_-'), maxLength: 40 }), { minLength: 1, maxLength: 5 })
+        .array(fc.string({ unit: fc.constantFrom(...'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9_-'), maxLength: 40 }), {
+          minLength: 1,
+          maxLength: 5,
+        })
         .map((parts) => parts.join('.'));
       const token = fc.oneof(tampered, jwtLike, oddString, anyValue);
       const statuses = new Map<number, number>();

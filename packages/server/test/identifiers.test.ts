@@ -10,7 +10,8 @@ import { PASSWORD, type TestServer, claimsOf, errorOf, matrix, startTestServer, 
 
 describe('identifier keys', () => {
   test('usernames that read alike share one key; emails fold ASCII letters only', () => {
-    for (const lookalike of ['ａｄｍｉｎ', 'ADMİN', 'admın', 'Admin', 'ＡＤＭＩＮ']) assert.equal(usernameKey(lookalike), 'admin', lookalike);
+    for (const lookalike of ['ａｄｍｉｎ', 'ADMİN', 'admın', 'Admin', 'ＡＤＭＩＮ'])
+      assert.equal(usernameKey(lookalike), 'admin', lookalike);
     assert.equal(usernameKey('Straße'), usernameKey('STRASSE'));
     assert.equal(emailKey('Kate@Example.COM'), 'kate@example.com');
     assert.notEqual(emailKey('\u212Aate@example.com'), emailKey('kate@example.com'));
@@ -29,7 +30,8 @@ for (const { style, engine, name } of matrix()) {
     });
     after(() => server.close());
 
-    const create = (body: Record<string, unknown>) => server.request('POST', '/api/admin/users', { token: admin, body: { password: PASSWORD, ...body } });
+    const create = (body: Record<string, unknown>) =>
+      server.request('POST', '/api/admin/users', { token: admin, body: { password: PASSWORD, ...body } });
 
     test('a username that reads as an existing one (full width, dotted or dotless i, case) is a 409', async () => {
       for (const username of ['ａｄｍｉｎ', 'ADMİN', 'admın', 'ADMIN']) {
@@ -49,7 +51,11 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(res.status, 400, `${JSON.stringify(username)}: ${res.text}`);
       }
       // A lone surrogate only travels as a JSON escape.
-      const raw = await server.request('POST', '/api/admin/users', { token: admin, raw: `{"username":"lone\\ud800x","password":"${PASSWORD}"}`, headers: { 'content-type': 'application/json' } });
+      const raw = await server.request('POST', '/api/admin/users', {
+        token: admin,
+        raw: `{"username":"lone\\ud800x","password":"${PASSWORD}"}`,
+        headers: { 'content-type': 'application/json' },
+      });
       assert.equal(raw.status, 400, raw.text);
       assert.equal((await server.core.users.list({ q: 'lone' })).total, 0);
     });
@@ -64,12 +70,19 @@ for (const { style, engine, name } of matrix()) {
     test('a Kelvin sign in a typed email does not reach the account whose email has a k', async () => {
       const res = await server.request('POST', '/api/auth/login', { body: { email: '\u212Aate@example.com', password: PASSWORD } });
       assert.equal(res.status, 401);
-      assert.equal((await server.request('POST', '/api/auth/login', { body: { email: 'KATE@example.com', password: PASSWORD } })).status, 200);
+      assert.equal(
+        (await server.request('POST', '/api/auth/login', { body: { email: 'KATE@example.com', password: PASSWORD } })).status,
+        200,
+      );
     });
 
     test('/verify answers 200 for a correctly signed token whose username holds a lone surrogate', async () => {
       const user = await server.createUser('plain-name');
-      const { token } = server.core.tokens.issueAccess({ id: user.id, username: 'bad\ud800name', role: 'STANDARD' }, 'sid-surrogate', 'jti-surrogate');
+      const { token } = server.core.tokens.issueAccess(
+        { id: user.id, username: 'bad\ud800name', role: 'STANDARD' },
+        'sid-surrogate',
+        'jti-surrogate',
+      );
       const res = await server.request('GET', '/api/auth/verify', { token });
       assert.equal(res.status, 200, res.text);
       assert.equal(res.headers.get('x-user-name'), 'bad%EF%BF%BDname');

@@ -10,7 +10,6 @@ import { guessFormat, importUsers, readImportSource } from '../src/auth/import.t
 import { type TestServer, claimsOf, matrix, startTestServer } from './support/server.ts';
 import { type CliResult, runCli } from './support/cli.ts';
 
-
 /** Runs the `latchkey` command in-process with only the given environment (and no .env file). */
 function latchkey(args: string[], env: Record<string, string>): Promise<CliResult> {
   return runCli(args, { env });
@@ -67,7 +66,9 @@ for (const { style, engine, name } of matrix()) {
         assert.ok(counts, res.stdout);
         return { imported: Number(counts[1]), existing: Number(counts[2]), refused: Number(counts[3]), stdout: res.stdout };
       }
-      const report = await importUsers(server.core, readImportSource(vegaFile, args[0] === '--format' ? 'vega' : undefined), { actorUserId: null });
+      const report = await importUsers(server.core, readImportSource(vegaFile, args[0] === '--format' ? 'vega' : undefined), {
+        actorUserId: null,
+      });
       const existing = report.skipped.filter((r) => r.kind === 'exists').length;
       return { imported: report.imported.length, existing, refused: report.skipped.length - existing };
     };
@@ -76,7 +77,8 @@ for (const { style, engine, name } of matrix()) {
       const rootBefore = await server.core.users.getByUsername('root');
       const res = await importVega([]);
       assert.deepEqual([res.imported, res.existing, res.refused], [3, 1, 0]);
-      if (res.stdout !== undefined) assert.equal(res.stdout, 'skipped id 4 (root): username exists\nimported 3 of 4 users (vega); skipped 1 existing, 0 refused\n');
+      if (res.stdout !== undefined)
+        assert.equal(res.stdout, 'skipped id 4 (root): username exists\nimported 3 of 4 users (vega); skipped 1 existing, 0 refused\n');
 
       const admin = await server.core.users.getByUsername('vega-admin');
       assert.equal(admin.role, 'ADMIN');
@@ -117,7 +119,12 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('JSON rows import with bcrypt or argon2 hashes; bad rows are refused with the field at fault, never the hash', async () => {
-      const argonHash = await argon2.hash('json pass phrase', { algorithm: 2 as argon2.Algorithm, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+      const argonHash = await argon2.hash('json pass phrase', {
+        algorithm: 2 as argon2.Algorithm,
+        memoryCost: 4096,
+        timeCost: 1,
+        parallelism: 1,
+      });
       const bcryptHash = await bcrypt.hash('bcrypt pass phrase', { cost: 10, version: '2b' });
       const file = join(dir, `users-${style}-${engine}.json`);
       writeFileSync(
@@ -139,7 +146,10 @@ for (const { style, engine, name } of matrix()) {
       );
       assert.equal(guessFormat(file), 'json');
       const report = await importUsers(server.core, readImportSource(file), { actorUserId: null });
-      assert.deepEqual(report.imported.map((r) => r.username), ['jason', 'bea', 'nohash']);
+      assert.deepEqual(
+        report.imported.map((r) => r.username),
+        ['jason', 'bea', 'nohash'],
+      );
       assert.deepEqual(
         report.skipped.map((s) => [s.ref, s.kind, s.reason]),
         [
@@ -174,9 +184,23 @@ for (const { style, engine, name } of matrix()) {
       );
       assert.equal(guessFormat(file), 'csv');
       const report = await importUsers(server.core, readImportSource(file));
-      assert.deepEqual(report.imported.map((r) => [r.ref, r.username]), [['line 2', 'o"brien'], ['line 4', 'smith, anna']]);
-      assert.deepEqual(report.skipped[0], { ref: 'line 5', username: null, kind: 'refused', reason: 'row has 2 columns where the header has 4' });
-      assert.deepEqual(report.skipped.slice(1).map((r) => [r.ref, r.username, r.kind]), [['line 6', 'two\nlines', 'refused']]);
+      assert.deepEqual(
+        report.imported.map((r) => [r.ref, r.username]),
+        [
+          ['line 2', 'o"brien'],
+          ['line 4', 'smith, anna'],
+        ],
+      );
+      assert.deepEqual(report.skipped[0], {
+        ref: 'line 5',
+        username: null,
+        kind: 'refused',
+        reason: 'row has 2 columns where the header has 4',
+      });
+      assert.deepEqual(
+        report.skipped.slice(1).map((r) => [r.ref, r.username, r.kind]),
+        [['line 6', 'two\nlines', 'refused']],
+      );
       assert.equal((await server.core.users.getByUsername('o"brien')).role, 'ADMIN');
       assert.equal((await login('smith, anna', 'csv pass phrase')).status, 200);
       assert.equal(guessFormat(vegaFile), 'vega');
@@ -188,7 +212,10 @@ for (const { style, engine, name } of matrix()) {
         writeFileSync(file, JSON.stringify([{ username: 'fine-user' }, { username: 'x' }]));
         const refused = await latchkey(['users', 'import', file], { DATABASE_URL: server.database.url });
         assert.equal(refused.code, 1);
-        assert.equal(refused.stdout, 'skipped row 2 (x): username must be 3 to 50 characters long\nimported 1 of 2 users (json); skipped 0 existing, 1 refused\n');
+        assert.equal(
+          refused.stdout,
+          'skipped row 2 (x): username must be 3 to 50 characters long\nimported 1 of 2 users (json); skipped 0 existing, 1 refused\n',
+        );
         const wrongFormat = await latchkey(['users', 'import', '--format', 'vega', file], { DATABASE_URL: server.database.url });
         assert.equal(wrongFormat.code, 2);
         assert.match(wrongFormat.stderr, /^latchkey: FILE: .*refused\.json: not a readable SQLite database/);

@@ -46,7 +46,10 @@ for (const style of STYLES) {
       await server.createUser('grace');
       const { access } = await server.login('grace');
       const next = 'a different passphrase entirely';
-      const res = await server.request('POST', '/api/auth/password', { token: access, body: { currentPassword: PASSWORD, newPassword: next } });
+      const res = await server.request('POST', '/api/auth/password', {
+        token: access,
+        body: { currentPassword: PASSWORD, newPassword: next },
+      });
       assert.equal(res.status, 204);
       assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'grace', password: next } })).status, 200);
     });

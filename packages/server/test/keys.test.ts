@@ -147,13 +147,19 @@ for (const { style, engine, name } of matrix()) {
 
       // Once every token the old key signed has expired, it is gone: from the JWKS and from verification.
       assert.equal(await server.core.reloadKeys((row.expires_at ?? 0) + 1), true);
-      assert.deepEqual((await jwks()).keys.map((k) => k.kid), [newKid]);
+      assert.deepEqual(
+        (await jwks()).keys.map((k) => k.kid),
+        [newKid],
+      );
       assert.equal((await server.request('GET', '/api/auth/me', { token: before.access })).status, 401);
       assert.equal((await server.request('GET', '/api/auth/me', { token: afterRotation.access })).status, 200);
       // The next rotation deletes the expired key, private part and all.
       const next = await rotateSigningKeys(server.core.store.db, server.core.config, (row.expires_at ?? 0) + 1);
       assert.equal(next.removed, 1);
-      assert.equal(await server.core.store.db.selectFrom('signing_keys').select('kid').where('kid', '=', oldKid).executeTakeFirst(), undefined);
+      assert.equal(
+        await server.core.store.db.selectFrom('signing_keys').select('kid').where('kid', '=', oldKid).executeTakeFirst(),
+        undefined,
+      );
     });
 
     test('keys rotate publishes the new key in the JWKS LATCHKEY_KEY_PUBLISH_DELAY (default 5m) before it signs', async (t) => {
@@ -259,17 +265,25 @@ for (const { style, engine, name } of matrix()) {
 describe('discovery document', () => {
   test('jwks_uri comes from LATCHKEY_PUBLIC_URL, whatever Host or X-Forwarded-Host say', async () => {
     for (const trust of ['false', 'true']) {
-      const server = await startTestServer({ env: { ...ASYMMETRIC_ENV, LATCHKEY_PUBLIC_URL: 'https://auth.example.com/id', LATCHKEY_TRUST_PROXY: trust } });
+      const server = await startTestServer({
+        env: { ...ASYMMETRIC_ENV, LATCHKEY_PUBLIC_URL: 'https://auth.example.com/id', LATCHKEY_TRUST_PROXY: trust },
+      });
       try {
-        const headerSets: Record<string, string>[] = [{}, { host: 'evil.example' }, { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' }];
+        const headerSets: Record<string, string>[] = [
+          {},
+          { host: 'evil.example' },
+          { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' },
+        ];
         for (const headers of headerSets) {
           // node:http, not fetch: fetch does not let a caller set Host.
           const body = await new Promise<string>((resolve, reject) => {
-            http.get(`${server.url}/.well-known/openid-configuration`, { headers }, (res) => {
-              let text = '';
-              res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-              res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`status ${res.statusCode}`))));
-            }).on('error', reject);
+            http
+              .get(`${server.url}/.well-known/openid-configuration`, { headers }, (res) => {
+                let text = '';
+                res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+                res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`status ${res.statusCode}`))));
+              })
+              .on('error', reject);
           });
           assert.equal(JSON.parse(body).jwks_uri, 'https://auth.example.com/id/.well-known/jwks.json', JSON.stringify({ trust, headers }));
         }
@@ -323,7 +337,10 @@ describe('other signing algorithms', () => {
   test('with a configured LATCHKEY_JWT_SECRET, keys rotate refuses with exit 2 and says how to rotate', async () => {
     const server = await startTestServer();
     try {
-      const res = await latchkey(['keys', 'rotate'], { DATABASE_URL: server.database.url, LATCHKEY_JWT_SECRET: 'another-test-secret-of-at-least-32-bytes' });
+      const res = await latchkey(['keys', 'rotate'], {
+        DATABASE_URL: server.database.url,
+        LATCHKEY_JWT_SECRET: 'another-test-secret-of-at-least-32-bytes',
+      });
       assert.equal(res.code, 2);
       assert.match(res.stderr, /^latchkey: LATCHKEY_JWT_SECRET: is a fixed HS256 key .*changing the secret/);
       assert.equal(res.stdout, '');

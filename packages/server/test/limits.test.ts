@@ -11,7 +11,10 @@ function assertRateLimited(res: HttpResult, style: Style, maxRetryAfter: number,
   assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8', where);
   const retryAfter = res.headers.get('retry-after') ?? '';
   assert.match(retryAfter, /^\d+$/, `Retry-After is whole seconds: ${where}`);
-  assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= maxRetryAfter, `Retry-After ${retryAfter} within 1…${maxRetryAfter}: ${where}`);
+  assert.ok(
+    Number(retryAfter) >= 1 && Number(retryAfter) <= maxRetryAfter,
+    `Retry-After ${retryAfter} within 1…${maxRetryAfter}: ${where}`,
+  );
   if (style === 'flat') assert.deepEqual(res.body, { error: TOO_MANY }, where);
   else {
     assert.deepEqual(Object.keys(res.body), ['data', 'error', 'meta'], where);
@@ -52,7 +55,8 @@ for (const { style, engine, name } of matrix()) {
       server.request('POST', '/api/auth/login', { body: { username, password }, headers: { 'x-forwarded-for': ip, ...headers } });
 
     test('the 11th login attempt from one address in a minute is a 429 with Retry-After, even with the right password', async () => {
-      for (let i = 1; i <= 10; i++) assert.equal((await loginFrom('10.0.0.1', `nobody-${i}`, 'wrong password')).status, 401, `attempt ${i}`);
+      for (let i = 1; i <= 10; i++)
+        assert.equal((await loginFrom('10.0.0.1', `nobody-${i}`, 'wrong password')).status, 401, `attempt ${i}`);
       const res = await loginFrom('10.0.0.1', 'ada', PASSWORD, { 'x-request-id': `limited-${style}` });
       assertRateLimited(res, style, 60, '11th attempt');
       // The limit is per address: another one logs in.
@@ -95,7 +99,8 @@ for (const { style, engine, name } of matrix()) {
 
     test('the 61st refresh from one address in a minute is a 429, and the refused token stays usable', async () => {
       const { refresh } = tokensOf(await loginFrom('10.0.4.1', 'ray', PASSWORD), style);
-      const refreshFrom = (ip: string, token: string) => server.request('POST', '/api/auth/refresh', { body: { refresh_token: token }, headers: { 'x-forwarded-for': ip } });
+      const refreshFrom = (ip: string, token: string) =>
+        server.request('POST', '/api/auth/refresh', { body: { refresh_token: token }, headers: { 'x-forwarded-for': ip } });
       for (let i = 1; i <= 60; i++) assert.equal((await refreshFrom('10.0.4.9', 'not.a.token')).status, 401, `refresh ${i}`);
       assertRateLimited(await refreshFrom('10.0.4.9', refresh), style, 60, '61st refresh');
       assert.equal((await refreshFrom('10.0.4.10', refresh)).status, 200);
@@ -105,7 +110,11 @@ for (const { style, engine, name } of matrix()) {
       const { access } = tokensOf(await loginFrom('10.0.6.1', 'bob', PASSWORD), style);
       for (let i = 0; i < 80; i++) {
         const path = i % 2 === 0 ? '/api/auth/verify' : '/api/auth/me';
-        assert.equal((await server.request('GET', path, { token: access, headers: { 'x-forwarded-for': '10.0.6.1' } })).status, 200, `${path} #${i}`);
+        assert.equal(
+          (await server.request('GET', path, { token: access, headers: { 'x-forwarded-for': '10.0.6.1' } })).status,
+          200,
+          `${path} #${i}`,
+        );
       }
     });
 
@@ -140,15 +149,23 @@ for (const { style, engine, name } of matrix()) {
       const statuses = results.map((r) => r.status).sort();
       assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
       for (const res of results.filter((r) => r.status === 429)) assertRateLimited(res, style, 900, 'parallel');
-      const failures = await server.core.store.db.selectFrom('audit_events').select('id').where('type', '=', 'login_failed').where('ip', '=', '10.0.7.1').execute();
+      const failures = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('id')
+        .where('type', '=', 'login_failed')
+        .where('ip', '=', '10.0.7.1')
+        .execute();
       assert.equal(failures.length, 5, 'only five passwords were checked');
     });
 
-    test("a username and an email of one account share one budget: a pair blocked by name stays blocked by email", async () => {
+    test('a username and an email of one account share one budget: a pair blocked by name stays blocked by email', async () => {
       await server.createUser('eve', { email: 'Eve@Example.test' });
       for (let i = 1; i <= 5; i++) assert.equal((await loginFrom('10.0.8.1', 'eve', 'wrong password')).status, 401, `failure ${i}`);
       assertRateLimited(
-        await server.request('POST', '/api/auth/login', { body: { email: 'eve@example.test', password: PASSWORD }, headers: { 'x-forwarded-for': '10.0.8.1' } }),
+        await server.request('POST', '/api/auth/login', {
+          body: { email: 'eve@example.test', password: PASSWORD },
+          headers: { 'x-forwarded-for': '10.0.8.1' },
+        }),
         style,
         900,
         'the same account by email',
@@ -158,15 +175,26 @@ for (const { style, engine, name } of matrix()) {
     test('the 429s of one block write one audit row, while each is still logged', async () => {
       for (let i = 1; i <= 5; i++) assert.equal((await loginFrom('10.0.9.1', 'ada', 'wrong password')).status, 401, `failure ${i}`);
       for (let i = 1; i <= 4; i++) assertRateLimited(await loginFrom('10.0.9.1', 'ada', PASSWORD), style, 900, `blocked ${i}`);
-      const rows = await server.core.store.db.selectFrom('audit_events').select('details').where('type', '=', 'rate_limited').where('ip', '=', '10.0.9.1').execute();
-      assert.deepEqual(rows.map((r) => JSON.parse(r.details ?? '{}').limit), ['login_pair']);
+      const rows = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('details')
+        .where('type', '=', 'rate_limited')
+        .where('ip', '=', '10.0.9.1')
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => JSON.parse(r.details ?? '{}').limit),
+        ['login_pair'],
+      );
       const logged = logs.records().filter((r) => r.event === 'rate_limited' && r.ip === '10.0.9.1');
       assert.equal(logged.length, 4);
     });
 
     test('a rate-limited login is logged with its limit', () => {
       const limited = logs.records().filter((r) => r.event === 'rate_limited');
-      assert.ok(limited.some((r) => r.limit === 'login_per_address' && r.ip === '10.0.0.1'), JSON.stringify(limited));
+      assert.ok(
+        limited.some((r) => r.limit === 'login_per_address' && r.ip === '10.0.0.1'),
+        JSON.stringify(limited),
+      );
       assert.ok(limited.some((r) => r.limit === 'login_pair' && r.ip === '10.0.1.1'));
       assert.ok(limited.some((r) => r.limit === 'login_identifier' && r.ip === '10.0.3.100'));
     });
@@ -193,7 +221,11 @@ for (const { style, engine, name } of matrix()) {
         headers: { 'x-forwarded-for': '198.51.100.99', 'x-request-id': `no-proxy-${style}` },
       });
       assertRateLimited(res, style, 60, 'spoofed addresses');
-      const rows = await server.core.store.db.selectFrom('audit_events').select('ip').where('request_id', '=', `no-proxy-${style}`).execute();
+      const rows = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('ip')
+        .where('request_id', '=', `no-proxy-${style}`)
+        .execute();
       assert.deepEqual(rows, [{ ip: '127.0.0.1' }]);
     });
   });
@@ -207,11 +239,21 @@ for (const { style, engine, name } of matrix()) {
     after(() => server.close());
 
     test('turns every limit off: many failures, then the right password still logs in', async () => {
-      for (let i = 1; i <= 12; i++) assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'ada', password: 'wrong password' } })).status, 401, `failure ${i}`);
+      for (let i = 1; i <= 12; i++)
+        assert.equal(
+          (await server.request('POST', '/api/auth/login', { body: { username: 'ada', password: 'wrong password' } })).status,
+          401,
+          `failure ${i}`,
+        );
       const res = await server.request('POST', '/api/auth/login', { body: { username: 'ada', password: PASSWORD } });
       assert.equal(res.status, 200);
       const { refresh } = tokensOf(res, style);
-      for (let i = 1; i <= 65; i++) assert.equal((await server.request('POST', '/api/auth/refresh', { body: { refresh_token: 'not.a.token' } })).status, 401, `refresh ${i}`);
+      for (let i = 1; i <= 65; i++)
+        assert.equal(
+          (await server.request('POST', '/api/auth/refresh', { body: { refresh_token: 'not.a.token' } })).status,
+          401,
+          `refresh ${i}`,
+        );
       assert.equal((await server.request('POST', '/api/auth/refresh', { body: { refresh_token: refresh } })).status, 200);
       const rows = await server.core.store.db.selectFrom('audit_events').select('type').where('type', '=', 'rate_limited').execute();
       assert.equal(rows.length, 0);

@@ -16,7 +16,11 @@ for (const { style, engine, name } of matrix()) {
       server = await startTestServer({
         style,
         engine,
-        env: { LATCHKEY_CORS_ORIGINS: 'https://app.example.com', LATCHKEY_ALLOWED_REDIRECTS: 'https://portal.example.com', LATCHKEY_PUBLIC_URL: 'https://auth.example.com' },
+        env: {
+          LATCHKEY_CORS_ORIGINS: 'https://app.example.com',
+          LATCHKEY_ALLOWED_REDIRECTS: 'https://portal.example.com',
+          LATCHKEY_PUBLIC_URL: 'https://auth.example.com',
+        },
       });
       await server.createUser('ada');
     });
@@ -58,7 +62,10 @@ for (const { style, engine, name } of matrix()) {
 
     test('our own origin, LATCHKEY_PUBLIC_URL, LATCHKEY_CORS_ORIGINS and LATCHKEY_ALLOWED_REDIRECTS are accepted', async () => {
       for (const origin of [server.url, 'https://auth.example.com', 'https://app.example.com', 'https://portal.example.com']) {
-        const res = await server.request('POST', '/api/auth/login', { raw: CREDENTIALS, headers: { origin, 'content-type': 'application/json' } });
+        const res = await server.request('POST', '/api/auth/login', {
+          raw: CREDENTIALS,
+          headers: { origin, 'content-type': 'application/json' },
+        });
         assert.equal(res.status, 200, origin);
         assert.match(res.headers.get('set-cookie') ?? '', /^latchkey_refresh=/);
       }
@@ -68,11 +75,17 @@ for (const { style, engine, name } of matrix()) {
 
     test('a request with a non-JSON body does not read the cookie either', async () => {
       const { refresh } = await server.login('ada');
-      const res = await server.request('POST', '/api/auth/refresh', { raw: '{}', headers: { 'content-type': 'text/plain', cookie: `latchkey_refresh=${refresh}` } });
+      const res = await server.request('POST', '/api/auth/refresh', {
+        raw: '{}',
+        headers: { 'content-type': 'text/plain', cookie: `latchkey_refresh=${refresh}` },
+      });
       // The cookie is not read, so there is no token at all: "no session", like a signed-out page's refresh.
       assert.equal(res.status, 401);
       assert.equal(errorOf(res, style), style === 'flat' ? 'failed to refresh access token' : 'INVALID_REFRESH_TOKEN');
-      const logout = await server.request('POST', '/api/auth/logout', { raw: '{}', headers: { 'content-type': 'text/plain', cookie: `latchkey_refresh=${refresh}` } });
+      const logout = await server.request('POST', '/api/auth/logout', {
+        raw: '{}',
+        headers: { 'content-type': 'text/plain', cookie: `latchkey_refresh=${refresh}` },
+      });
       assert.equal(logout.status, 401);
       // The same cookie with no body (or a JSON one) works.
       assert.equal((await server.request('POST', '/api/auth/refresh', { headers: { cookie: `latchkey_refresh=${refresh}` } })).status, 200);

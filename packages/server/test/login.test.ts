@@ -40,7 +40,20 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(header.alg, 'HS256');
       assert.equal(header.typ, 'JWT');
       const claims = claimsOf(access);
-      assert.deepEqual(Object.keys(claims).sort(), ['amr', 'auth_time', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub', 'token_type', 'user_id', 'username']);
+      assert.deepEqual(Object.keys(claims).sort(), [
+        'amr',
+        'auth_time',
+        'exp',
+        'iat',
+        'iss',
+        'jti',
+        'role',
+        'sid',
+        'sub',
+        'token_type',
+        'user_id',
+        'username',
+      ]);
       assert.deepEqual(claims.amr, ['pwd']);
       assert.ok(Number.isInteger(claims.auth_time) && claims.auth_time <= claims.iat);
       assert.equal(claims.user_id, (await server.core.users.findByUsername('ada'))?.id);
@@ -58,7 +71,11 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('the email logs in too, under either field name, case-insensitively', async () => {
-      for (const body of [{ email: 'ada@example.com', password: PASSWORD }, { username: 'ADA@EXAMPLE.COM', password: PASSWORD }, { email: 'ADA', password: PASSWORD }]) {
+      for (const body of [
+        { email: 'ada@example.com', password: PASSWORD },
+        { username: 'ADA@EXAMPLE.COM', password: PASSWORD },
+        { email: 'ADA', password: PASSWORD },
+      ]) {
         const res = await server.request('POST', '/api/auth/login', { body });
         assert.equal(res.status, 200, JSON.stringify(body));
       }
@@ -77,10 +94,14 @@ for (const { style, engine, name } of matrix()) {
       // fetch cannot set Host; node:http can. Host is the client's to write, so it decides nothing: the real
       // scheme and LATCHKEY_PUBLIC_URL do (trust-boundaries.test.ts).
       const cookieForHost = await new Promise<string>((resolve, reject) => {
-        const req = httpRequest(server.url + '/api/auth/login', { method: 'POST', headers: { host: 'auth.example.com', 'content-type': 'application/json' } }, (res) => {
-          res.resume();
-          resolve(String(res.headers['set-cookie']));
-        });
+        const req = httpRequest(
+          server.url + '/api/auth/login',
+          { method: 'POST', headers: { host: 'auth.example.com', 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            resolve(String(res.headers['set-cookie']));
+          },
+        );
         req.on('error', reject);
         req.end(JSON.stringify({ username: 'ada', password: PASSWORD }));
       });
@@ -108,7 +129,10 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('a failed login writes a login_failed audit record without the identifier or password', async () => {
-      await server.request('POST', '/api/auth/login', { body: { username: 'audit-probe', password: 'secret-probe-pw' }, headers: { 'x-request-id': 'probe-1' } });
+      await server.request('POST', '/api/auth/login', {
+        body: { username: 'audit-probe', password: 'secret-probe-pw' },
+        headers: { 'x-request-id': 'probe-1' },
+      });
       const rows = await server.core.store.db.selectFrom('audit_events').selectAll().where('request_id', '=', 'probe-1').execute();
       assert.equal(rows.length, 1);
       assert.equal(rows[0]?.type, 'login_failed');
@@ -134,7 +158,9 @@ for (const { style, engine, name } of matrix()) {
         { raw: '', field: 'body' },
       ];
       for (const c of cases) {
-        const res = await server.request('POST', '/api/auth/login', { ...(c.raw !== undefined ? { raw: c.raw, headers: { 'content-type': 'application/json' } } : { body: c.body }) });
+        const res = await server.request('POST', '/api/auth/login', {
+          ...(c.raw !== undefined ? { raw: c.raw, headers: { 'content-type': 'application/json' } } : { body: c.body }),
+        });
         assert.equal(res.status, 400, JSON.stringify(c));
         if (style === 'flat') assert.deepEqual(res.body, { error: 'invalid request body' });
         else {
@@ -146,7 +172,9 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('a body over 64 KiB is a 413', async () => {
-      const res = await server.request('POST', '/api/auth/login', { body: { username: 'ada', password: PASSWORD, pad: 'x'.repeat(70_000) } });
+      const res = await server.request('POST', '/api/auth/login', {
+        body: { username: 'ada', password: PASSWORD, pad: 'x'.repeat(70_000) },
+      });
       assert.equal(res.status, 413);
       assert.equal(errorOf(res, style), style === 'flat' ? 'invalid request body' : 'VALIDATION_ERROR');
     });
@@ -184,7 +212,11 @@ for (const { style, engine, name } of matrix()) {
       const { access } = await server.login('ada');
       const user = await server.core.users.findByUsername('ada');
       assert.ok((user?.last_login_at ?? 0) >= before);
-      const session = await server.core.store.db.selectFrom('sessions').selectAll().where('id', '=', claimsOf(access).sid).executeTakeFirst();
+      const session = await server.core.store.db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('id', '=', claimsOf(access).sid)
+        .executeTakeFirst();
       assert.equal(session?.user_id, user?.id);
       assert.equal(session?.revoked_at, null);
       assert.ok(Buffer.from(claimsOf(access).sid, 'base64url').length >= 16);

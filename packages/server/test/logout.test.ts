@@ -35,13 +35,19 @@ for (const { style, engine, name } of matrix()) {
       // Another session of the same user is untouched.
       assert.equal((await verify(other.access)).status, 200);
       assert.equal((await refresh(other.refresh)).status, 200);
-      const audit = await server.core.store.db.selectFrom('audit_events').select('type').where('session_id', '=', claimsOf(mine.access).sid).execute();
+      const audit = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('type')
+        .where('session_id', '=', claimsOf(mine.access).sid)
+        .execute();
       assert.ok(audit.some((a) => a.type === 'logout'));
     });
 
     test('logout with a refresh token in the body, or in the cookie, ends that session', async () => {
       const byBody = await server.login('ada');
-      const res = await server.request('POST', '/api/auth/logout', { body: { [style === 'flat' ? 'refresh_token' : 'refreshToken']: byBody.refresh } });
+      const res = await server.request('POST', '/api/auth/logout', {
+        body: { [style === 'flat' ? 'refresh_token' : 'refreshToken']: byBody.refresh },
+      });
       assert.equal(res.status, 204);
       assert.equal((await verify(byBody.access)).status, 401);
       assert.equal((await refresh(byBody.refresh)).status, 401);
@@ -101,7 +107,10 @@ for (const { style, engine, name } of matrix()) {
       const { openCore } = await import('../src/core.ts');
       const { parseConfig } = await import('../src/config.ts');
       const s = await server.login('ada');
-      const other = await openCore(parseConfig({ DATABASE_URL: server.core.config.databaseUrl, LATCHKEY_JWT_SECRET: server.core.config.jwtSecret ?? '' }), { background: false });
+      const other = await openCore(
+        parseConfig({ DATABASE_URL: server.core.config.databaseUrl, LATCHKEY_JWT_SECRET: server.core.config.jwtSecret ?? '' }),
+        { background: false },
+      );
       try {
         await other.sessions.revoke(claimsOf(s.access).sid, 'admin');
       } finally {

@@ -11,7 +11,15 @@ import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { ConfigError, parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
-import { PASSWORD, type TestDatabase, type TestServer, createTestDatabase, errorOf, startTestServer, TEST_SECRET } from './support/server.ts';
+import {
+  PASSWORD,
+  type TestDatabase,
+  type TestServer,
+  createTestDatabase,
+  errorOf,
+  startTestServer,
+  TEST_SECRET,
+} from './support/server.ts';
 import { TestSmtp, tokenOf } from './support/smtp.ts';
 import { ADMIN, Instance, redisPrefix, skipWithout } from './scale/instances.ts';
 
@@ -90,16 +98,26 @@ describe('kill -9 with a message waiting (SQLite, a real serve process)', () => 
     const env = { DATABASE_URL: database.url, LATCHKEY_SMTP_URL: smtp.url, LATCHKEY_LIMITS: 'off' };
     first = await Instance.start(env);
     const admin = await first.request('POST', '/api/auth/login', { body: ADMIN });
-    const made = await first.request('POST', '/api/admin/users', { token: admin.body.token, body: { username: 'kit', email: 'kit@example.com', password: PASSWORD } });
+    const made = await first.request('POST', '/api/admin/users', {
+      token: admin.body.token,
+      body: { username: 'kit', email: 'kit@example.com', password: PASSWORD },
+    });
     assert.equal(made.status, 201, made.text);
     assert.equal((await first.request('POST', '/api/auth/password/forgot', { body: { email: 'kit@example.com' } })).status, 202);
 
     const file = new SQLite(database.url.slice('sqlite:'.length), { readonly: true });
-    const row = () => file.prepare("select status, attempts from mail_outbox where recipient = 'kit@example.com'").all() as { status: string; attempts: number }[];
+    const row = () =>
+      file.prepare("select status, attempts from mail_outbox where recipient = 'kit@example.com'").all() as {
+        status: string;
+        attempts: number;
+      }[];
     try {
       await waitFor('a failed attempt before the crash', () => (row()[0]?.attempts ?? 0) >= 1);
       await first.crash();
-      assert.deepEqual(row().map((r) => r.status), ['waiting']);
+      assert.deepEqual(
+        row().map((r) => r.status),
+        ['waiting'],
+      );
 
       await smtp.up();
       second = await Instance.start(env);
@@ -149,7 +167,11 @@ describe('two instances on one PostgreSQL', { skip: skipWithout('postgres') }, (
     const addresses = Array.from({ length: 12 }, (_, i) => `user${i}@example.com`);
     for (const [i, email] of addresses.entries()) await a.core.accounts.create({ username: `user${i}`, email, password: PASSWORD });
     for (const [i, email] of addresses.entries()) {
-      const res = await fetch(`${(i % 2 === 0 ? a : b).url}/api/auth/password/forgot`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+      const res = await fetch(`${(i % 2 === 0 ? a : b).url}/api/auth/password/forgot`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email }),
+      });
       assert.equal(res.status, 202);
     }
     await smtp.up();
@@ -175,10 +197,18 @@ describe('no SMTP configured', () => {
   });
 
   test('serve warns once at start, and a message is written to the log as mail_logged', async () => {
-    instance = await Instance.start({ DATABASE_URL: database.url, LOG_LEVEL: 'info', LATCHKEY_LIMITS: 'off', LATCHKEY_PUBLIC_URL: 'http://localhost:9999' });
+    instance = await Instance.start({
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'info',
+      LATCHKEY_LIMITS: 'off',
+      LATCHKEY_PUBLIC_URL: 'http://localhost:9999',
+    });
     await instance.waitForOutput(/"event":"mail_not_delivered"/);
     const admin = await instance.request('POST', '/api/auth/login', { body: ADMIN });
-    await instance.request('POST', '/api/admin/users', { token: admin.body.token, body: { username: 'lea', email: 'lea@example.com', password: PASSWORD } });
+    await instance.request('POST', '/api/admin/users', {
+      token: admin.body.token,
+      body: { username: 'lea', email: 'lea@example.com', password: PASSWORD },
+    });
     assert.equal((await instance.request('POST', '/api/auth/password/forgot', { body: { username: 'lea' } })).status, 202);
     await instance.waitForOutput(/"event":"mail_logged"/);
     const line = instance.output.split('\n').find((l) => l.includes('"mail_logged"')) ?? '';
@@ -223,7 +253,10 @@ for (const store of ['memory', ...(process.env.TEST_REDIS_URL ? ['redis'] : [])]
       await smtp.next('max@example.com');
       await smtp.next('max@example.com');
       await waitFor('all rows finished', async () => (await rowsTo(server, 'max@example.com')).every((r) => r.status !== 'waiting'));
-      assert.deepEqual((await rowsTo(server, 'max@example.com')).map((r) => r.status), ['sent', 'sent', 'discarded']);
+      assert.deepEqual(
+        (await rowsTo(server, 'max@example.com')).map((r) => r.status),
+        ['sent', 'sent', 'discarded'],
+      );
       assert.equal(smtp.messagesTo('max@example.com').length, 2);
 
       const fourth = await server.request('POST', '/api/auth/email/resend', { body: { email: 'other@example.com' } });
@@ -242,7 +275,10 @@ describe('templates and links', () => {
   before(async () => {
     smtp = await TestSmtp.start();
     const folder = mkdtempSync(join(tmpdir(), 'latchkey-templates-'));
-    writeFileSync(join(folder, 'reset-password.txt'), 'Subject: Reset for {{username}} at {{app_name}}\n\nHi {{username}}, go to {{link}} within {{expires_in}}.\n');
+    writeFileSync(
+      join(folder, 'reset-password.txt'),
+      'Subject: Reset for {{username}} at {{app_name}}\n\nHi {{username}}, go to {{link}} within {{expires_in}}.\n',
+    );
     writeFileSync(join(folder, 'reset-password.html'), '<html><body><p>Hi {{username}}</p><a href="{{link}}">reset</a></body></html>');
     server = await startTestServer({
       env: {
@@ -264,7 +300,10 @@ describe('templates and links', () => {
     await server.request('POST', '/api/auth/password/forgot', { body: { email: 'nan@example.com' } });
     const mail = await smtp.next('nan@example.com');
     assert.equal(mail.subject, 'Reset for <b>nan</b> at Acme Accounts');
-    assert.match(mail.text, /^Hi <b>nan<\/b>, go to https:\/\/app\.example\.com\/account\/reset-password#token=[A-Za-z0-9_-]{43} within 45 minutes\.\n?$/);
+    assert.match(
+      mail.text,
+      /^Hi <b>nan<\/b>, go to https:\/\/app\.example\.com\/account\/reset-password#token=[A-Za-z0-9_-]{43} within 45 minutes\.\n?$/,
+    );
     assert.match(mail.html, /<p>Hi &#60;b&#62;nan&#60;\/b&#62;<\/p>/);
     // The built-in messages of other kinds stay.
     await server.request('POST', '/api/auth/email/resend', { body: { email: 'nan@example.com' } });
@@ -277,7 +316,8 @@ describe('mail configuration', () => {
   const refuses = (env: Record<string, string>, variable: string, secret?: string) => {
     assert.throws(
       () => parseConfig({ ...base, ...env }),
-      (error: unknown) => error instanceof ConfigError && error.variable === variable && (secret === undefined || !error.message.includes(secret)),
+      (error: unknown) =>
+        error instanceof ConfigError && error.variable === variable && (secret === undefined || !error.message.includes(secret)),
     );
   };
 

@@ -14,7 +14,12 @@ for (const { style, engine, name } of matrix()) {
       server = await startTestServer({
         style,
         engine,
-        env: { LATCHKEY_LIMITS: 'on', LATCHKEY_LIMIT_LOGIN_PAIR: '3/15m', LATCHKEY_LIMIT_LOGIN_PER_ADDRESS: '100/1m', LATCHKEY_PUBLIC_URL: 'https://auth.example.test' },
+        env: {
+          LATCHKEY_LIMITS: 'on',
+          LATCHKEY_LIMIT_LOGIN_PAIR: '3/15m',
+          LATCHKEY_LIMIT_LOGIN_PER_ADDRESS: '100/1m',
+          LATCHKEY_PUBLIC_URL: 'https://auth.example.test',
+        },
       });
     });
     after(() => server.close());
@@ -22,13 +27,20 @@ for (const { style, engine, name } of matrix()) {
     test('/mfa/verify counts failures like login: the pair is blocked (429 + Retry-After) even for a right code', async () => {
       await server.createUser('limited');
       const { access } = await server.login('limited');
-      const secret = dataOf(await server.request('POST', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } }), style).secret as string;
-      assert.equal((await server.request('POST', '/api/auth/mfa/totp/confirm', { token: access, body: { code: totpCode(secret) } })).status, 200);
+      const secret = dataOf(
+        await server.request('POST', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } }),
+        style,
+      ).secret as string;
+      assert.equal(
+        (await server.request('POST', '/api/auth/mfa/totp/confirm', { token: access, body: { code: totpCode(secret) } })).status,
+        200,
+      );
       const login = await server.request('POST', '/api/auth/login', { body: { username: 'limited', password: PASSWORD } });
       const mfaToken = dataOf(login, style)[style === 'flat' ? 'mfa_token' : 'mfaToken'];
       const valid = new Set([-1, 0, 1].map((d) => totpCode(secret, d)));
       const wrong = ['111111', '222222', '333333', '444444'].find((c) => !valid.has(c))!;
-      for (let i = 0; i < 3; i++) assert.equal((await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: mfaToken, code: wrong } })).status, 401);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: mfaToken, code: wrong } })).status, 401);
       const blocked = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: mfaToken, code: totpCode(secret, 1) } });
       assert.equal(blocked.status, 429);
       assert.equal(errorOf(blocked, style), style === 'flat' ? 'Too many requests. Please try again later.' : 'RATE_LIMITED');
@@ -40,7 +52,13 @@ for (const { style, engine, name } of matrix()) {
         const options = dataOf(await server.request('POST', '/api/auth/passkeys/login/options', { body: {} }), style);
         const challengeId = style === 'flat' ? options.challenge_id : options.challengeId;
         // A credential nobody registered: refused, and counted.
-        const credential = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' }, clientExtensionResults: {} };
+        const credential = {
+          id: 'AAAA',
+          rawId: 'AAAA',
+          type: 'public-key',
+          response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' },
+          clientExtensionResults: {},
+        };
         return server.request('POST', '/api/auth/passkeys/login', { body: { challenge_id: challengeId, credential } });
       };
       for (let i = 0; i < 3; i++) assert.equal((await attempt()).status, 401);

@@ -42,24 +42,38 @@ for (const { style, engine, name } of matrix()) {
     test('a Google sign-in carries amr ["fed"]; once a passkey is added it goes through the second step (API and browser flows)', async () => {
       const person = { sub: `sub-mfa-${Date.now()}`, email: 'mfa.person@gmail.test', email_verified: true };
       google.accounts.set(person.sub, person);
-      const first = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) } });
+      const first = await server.request('POST', '/api/auth/google', {
+        body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) },
+      });
       assert.equal(first.status, 200, first.text);
       const { access } = tokensOf(first, style);
       assert.deepEqual(claimsOf(access).amr, ['fed']);
 
       const authenticator = new SoftwareAuthenticator('auth.example.test', PUBLIC_URL);
       const options = dataOf(await server.request('POST', '/api/auth/passkeys/register/options', { token: access }), style);
-      assert.equal((await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: authenticator.register(options) } })).status, 201);
+      assert.equal(
+        (
+          await server.request('POST', '/api/auth/passkeys/register', {
+            token: access,
+            body: { credential: authenticator.register(options) },
+          })
+        ).status,
+        201,
+      );
 
       // API flow: mfa_required, no tokens, no cookie.
-      const second = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) } });
+      const second = await server.request('POST', '/api/auth/google', {
+        body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) },
+      });
       assert.equal(second.status, 200);
       assert.equal(second.headers.get('set-cookie'), null);
       const pending = dataOf(second, style);
       assert.deepEqual(pending.methods, ['passkey']);
       const mfaToken = style === 'flat' ? pending.mfa_token : pending.mfaToken;
       const opts = dataOf(await server.request('POST', '/api/auth/mfa/passkey/options', { body: { mfa_token: mfaToken } }), style);
-      const done = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: mfaToken, credential: authenticator.assert(opts) } });
+      const done = await server.request('POST', '/api/auth/mfa/verify', {
+        body: { mfa_token: mfaToken, credential: authenticator.assert(opts) },
+      });
       assert.equal(done.status, 200, done.text);
       assert.deepEqual(claimsOf(tokensOf(done, style).access).amr, ['fed', 'hwk']);
 
@@ -77,7 +91,9 @@ for (const { style, engine, name } of matrix()) {
       assert.ok(browserToken);
       assert.equal(browser.cookies(server.url).get('latchkey_refresh'), undefined);
       const opts2 = dataOf(await server.request('POST', '/api/auth/mfa/passkey/options', { body: { mfaToken: browserToken } }), style);
-      const finished = await server.request('POST', '/api/auth/mfa/verify', { body: { mfaToken: browserToken, credential: authenticator.assert(opts2) } });
+      const finished = await server.request('POST', '/api/auth/mfa/verify', {
+        body: { mfaToken: browserToken, credential: authenticator.assert(opts2) },
+      });
       assert.equal(finished.status, 200, finished.text);
     });
   });
@@ -101,7 +117,9 @@ describe('Google sign-in under LATCHKEY_MFA=all', () => {
   test('a user without a factor gets an enrolment-only token: in the body (API) or the fragment (browser)', async () => {
     const person = { sub: `sub-enrol-${Date.now()}`, email: 'enrol.person@gmail.test', email_verified: true };
     google.accounts.set(person.sub, person);
-    const api = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) } });
+    const api = await server.request('POST', '/api/auth/google', {
+      body: { id_token: await google.signIdToken({ ...person, jti: randomUUID() }) },
+    });
     assert.equal(api.status, 200);
     assert.deepEqual(Object.keys(api.body), ['mfa_enrollment_required', 'token']);
     assert.equal(claimsOf(api.body.token).scope, 'mfa_enrollment');

@@ -15,20 +15,30 @@ for (const { style, engine, name } of matrix()) {
   describe(`passkeys (${name})`, () => {
     let server: TestServer;
     before(async () => {
-      server = await startTestServer({ style, engine, env: { LATCHKEY_PUBLIC_URL: PUBLIC_URL, LATCHKEY_WEBAUTHN_ORIGINS: 'https://app.example.test' } });
+      server = await startTestServer({
+        style,
+        engine,
+        env: { LATCHKEY_PUBLIC_URL: PUBLIC_URL, LATCHKEY_WEBAUTHN_ORIGINS: 'https://app.example.test' },
+      });
     });
     after(() => server.close());
 
     const invalidPasskey = () => (style === 'flat' ? 'invalid passkey' : 'INVALID_PASSKEY');
 
     /** A user with one registered passkey; the authenticator holding it and a session token. */
-    async function withPasskey(username: string, origin = PUBLIC_URL): Promise<{ authenticator: SoftwareAuthenticator; access: string; id: string }> {
+    async function withPasskey(
+      username: string,
+      origin = PUBLIC_URL,
+    ): Promise<{ authenticator: SoftwareAuthenticator; access: string; id: string }> {
       await server.createUser(username);
       const { access } = await server.login(username);
       const authenticator = new SoftwareAuthenticator(RP_ID, origin);
       const options = await server.request('POST', '/api/auth/passkeys/register/options', { token: access });
       assert.equal(options.status, 200, options.text);
-      const res = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: authenticator.register(dataOf(options, style)), name: 'Laptop' } });
+      const res = await server.request('POST', '/api/auth/passkeys/register', {
+        token: access,
+        body: { credential: authenticator.register(dataOf(options, style)), name: 'Laptop' },
+      });
       assert.equal(res.status, 201, res.text);
       return { authenticator, access, id: dataOf(res, style).id };
     }
@@ -52,20 +62,32 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(options.authenticatorSelection.residentKey, 'preferred');
       assert.equal(options.authenticatorSelection.userVerification, 'preferred');
       const authenticator = new SoftwareAuthenticator(RP_ID, PUBLIC_URL);
-      const created = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: authenticator.register(options), name: 'Phone' } });
+      const created = await server.request('POST', '/api/auth/passkeys/register', {
+        token: access,
+        body: { credential: authenticator.register(options), name: 'Phone' },
+      });
       assert.equal(created.status, 201, created.text);
       const view = dataOf(created, style);
       assert.deepEqual(Object.keys(view), style === 'flat' ? ['id', 'name', 'created_at'] : ['id', 'name', 'createdAt']);
       assert.equal(view.name, 'Phone');
 
       const again = await server.request('POST', '/api/auth/passkeys/register/options', { token: access });
-      assert.deepEqual(dataOf(again, style).excludeCredentials.map((c: { id: string }) => c.id), [authenticator.id]);
+      assert.deepEqual(
+        dataOf(again, style).excludeCredentials.map((c: { id: string }) => c.id),
+        [authenticator.id],
+      );
 
       const list = await server.request('GET', '/api/auth/passkeys', { token: access });
       assert.equal(list.status, 200);
       const items = style === 'flat' ? list.body.items : list.body.data;
-      assert.deepEqual(items.map((p: { id: string }) => p.id), [view.id]);
-      assert.deepEqual(Object.keys(items[0]), style === 'flat' ? ['id', 'name', 'created_at', 'last_used_at'] : ['id', 'name', 'createdAt', 'lastUsedAt']);
+      assert.deepEqual(
+        items.map((p: { id: string }) => p.id),
+        [view.id],
+      );
+      assert.deepEqual(
+        Object.keys(items[0]),
+        style === 'flat' ? ['id', 'name', 'created_at', 'last_used_at'] : ['id', 'name', 'createdAt', 'lastUsedAt'],
+      );
 
       const renamed = await server.request('PATCH', `/api/auth/passkeys/${view.id}`, { token: access, body: { name: 'Work phone' } });
       assert.equal(renamed.status, 200);
@@ -77,7 +99,11 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await server.request('DELETE', `/api/auth/passkeys/${view.id}`, { token: other })).status, 404);
       assert.equal((await server.request('DELETE', `/api/auth/passkeys/${view.id}`, { token: access })).status, 204);
       assert.equal((await server.request('DELETE', `/api/auth/passkeys/${view.id}`, { token: access })).status, 404);
-      const types = await server.core.store.db.selectFrom('audit_events').select('type').where('type', 'in', ['passkey_added', 'passkey_removed']).execute();
+      const types = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('type')
+        .where('type', 'in', ['passkey_added', 'passkey_removed'])
+        .execute();
       assert.deepEqual(types.map((t) => t.type).sort(), ['passkey_added', 'passkey_removed']);
     });
 
@@ -86,14 +112,23 @@ for (const { style, engine, name } of matrix()) {
       const { access } = await server.login('regbad');
       const options = async () => dataOf(await server.request('POST', '/api/auth/passkeys/register/options', { token: access }), style);
       for (const overrides of [{ origin: 'https://evil.example' }, { rpId: 'evil.example' }]) {
-        const res = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: new SoftwareAuthenticator(RP_ID, PUBLIC_URL).register(await options(), overrides) } });
+        const res = await server.request('POST', '/api/auth/passkeys/register', {
+          token: access,
+          body: { credential: new SoftwareAuthenticator(RP_ID, PUBLIC_URL).register(await options(), overrides) },
+        });
         assert.equal(res.status, 401, JSON.stringify(overrides));
         assert.equal(errorOf(res, style), invalidPasskey());
       }
       const opts = await options();
-      const ok = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: new SoftwareAuthenticator(RP_ID, PUBLIC_URL).register(opts) } });
+      const ok = await server.request('POST', '/api/auth/passkeys/register', {
+        token: access,
+        body: { credential: new SoftwareAuthenticator(RP_ID, PUBLIC_URL).register(opts) },
+      });
       assert.equal(ok.status, 201);
-      const reused = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: new SoftwareAuthenticator(RP_ID, PUBLIC_URL).register(opts) } });
+      const reused = await server.request('POST', '/api/auth/passkeys/register', {
+        token: access,
+        body: { credential: new SoftwareAuthenticator(RP_ID, PUBLIC_URL).register(opts) },
+      });
       assert.equal(reused.status, 401);
       assert.equal(await server.core.mfa.passkeys.count((await server.core.users.getByUsername('regbad')).id), 1);
     });
@@ -104,7 +139,9 @@ for (const { style, engine, name } of matrix()) {
       assert.deepEqual(options.allowCredentials, []);
       assert.equal(options.userVerification, 'required');
       assert.equal(options.rpId, RP_ID);
-      const res = await server.request('POST', '/api/auth/passkeys/login', { body: { challenge_id: challengeId, credential: authenticator.assert(options) } });
+      const res = await server.request('POST', '/api/auth/passkeys/login', {
+        body: { challenge_id: challengeId, credential: authenticator.assert(options) },
+      });
       assert.equal(res.status, 200, res.text);
       assert.match(res.headers.get('set-cookie') ?? '', /^latchkey_refresh=/);
       const claims = claimsOf(tokensOf(res, style).access);
@@ -112,14 +149,22 @@ for (const { style, engine, name } of matrix()) {
       assert.deepEqual(claims.amr, ['hwk', 'user']);
       // A username lists that user's passkeys.
       const named = await loginOptions({ username: 'passwordless' });
-      assert.deepEqual(named.options.allowCredentials.map((c: { id: string }) => c.id), [authenticator.id]);
+      assert.deepEqual(
+        named.options.allowCredentials.map((c: { id: string }) => c.id),
+        [authenticator.id],
+      );
     });
 
     test('passwordless refusals: wrong origin, wrong RP ID, reused challenge, counter going backwards, tampered signature', async () => {
       const { authenticator } = await withPasskey('refusals');
-      const attempt = async (overrides: Parameters<SoftwareAuthenticator['assert']>[1], challenge?: { challengeId: string; options: any }) => {
+      const attempt = async (
+        overrides: Parameters<SoftwareAuthenticator['assert']>[1],
+        challenge?: { challengeId: string; options: any },
+      ) => {
         const c = challenge ?? (await loginOptions());
-        return server.request('POST', '/api/auth/passkeys/login', { body: { challengeId: c.challengeId, credential: authenticator.assert(c.options, overrides) } });
+        return server.request('POST', '/api/auth/passkeys/login', {
+          body: { challengeId: c.challengeId, credential: authenticator.assert(c.options, overrides) },
+        });
       };
       for (const overrides of [{ origin: 'https://evil.example' }, { rpId: 'evil.example' }, { tamper: true }]) {
         const res = await attempt(overrides);
@@ -137,7 +182,11 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(reused.status, 401);
       assert.equal(errorOf(reused, style), invalidPasskey());
 
-      const stored = await server.core.store.db.selectFrom('passkeys').select('counter').where('credential_id', '=', authenticator.id).executeTakeFirstOrThrow();
+      const stored = await server.core.store.db
+        .selectFrom('passkeys')
+        .select('counter')
+        .where('credential_id', '=', authenticator.id)
+        .executeTakeFirstOrThrow();
       const counter = Number(stored.counter);
       assert.ok(counter > 1);
       const backwards = await attempt({ counter: counter - 1 });
@@ -150,7 +199,12 @@ for (const { style, engine, name } of matrix()) {
     test('a passwordless challenge lives five minutes', async () => {
       const { authenticator } = await withPasskey('expiring');
       const { options, challengeId } = await loginOptions();
-      const row = await server.core.store.db.selectFrom('mfa_challenges').select(['created_at', 'expires_at']).where('kind', '=', 'passkey_login').orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+      const row = await server.core.store.db
+        .selectFrom('mfa_challenges')
+        .select(['created_at', 'expires_at'])
+        .where('kind', '=', 'passkey_login')
+        .orderBy('created_at', 'desc')
+        .executeTakeFirstOrThrow();
       assert.equal(row.expires_at - row.created_at, 5 * 60_000);
       await assert.rejects(
         server.core.mfa.secondStep.passkeyLogin(challengeId, authenticator.assert(options) as never, {}, row.expires_at),
@@ -161,11 +215,23 @@ for (const { style, engine, name } of matrix()) {
     test('error paths: a passkey registered twice (409), malformed bodies (400), unreadable credentials and dead tokens (401)', async () => {
       const { authenticator, access, id } = await withPasskey('errors');
       const options = dataOf(await server.request('POST', '/api/auth/passkeys/register/options', { token: access }), style);
-      const twice = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: authenticator.register(options) } });
+      const twice = await server.request('POST', '/api/auth/passkeys/register', {
+        token: access,
+        body: { credential: authenticator.register(options) },
+      });
       assert.equal(twice.status, 409);
       assert.equal(errorOf(twice, style), style === 'flat' ? 'this passkey is already registered' : 'CONFLICT');
-      for (const body of [{}, { credential: { id: 'x' } }, { credential: 'x' }, { credential: authenticator.register(options), name: '' }]) {
-        assert.equal((await server.request('POST', '/api/auth/passkeys/register', { token: access, body })).status, 400, JSON.stringify(body).slice(0, 80));
+      for (const body of [
+        {},
+        { credential: { id: 'x' } },
+        { credential: 'x' },
+        { credential: authenticator.register(options), name: '' },
+      ]) {
+        assert.equal(
+          (await server.request('POST', '/api/auth/passkeys/register', { token: access, body })).status,
+          400,
+          JSON.stringify(body).slice(0, 80),
+        );
       }
       const unreadable = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: '%%%', attestationObject: 'AA' } };
       const refused = await server.request('POST', '/api/auth/passkeys/register', { token: access, body: { credential: unreadable } });
@@ -176,9 +242,15 @@ for (const { style, engine, name } of matrix()) {
       const dead = await server.request('POST', '/api/auth/mfa/passkey/options', { body: { mfa_token: 'no-such-token' } });
       assert.equal(dead.status, 401);
       assert.equal(errorOf(dead, style), style === 'flat' ? 'invalid or expired token' : 'INVALID_TOKEN');
-      const noChallenge = await server.request('POST', '/api/auth/passkeys/login', { body: { challenge_id: 'no-such-challenge', credential: authenticator.assert({ challenge: 'x' }) } });
+      const noChallenge = await server.request('POST', '/api/auth/passkeys/login', {
+        body: { challenge_id: 'no-such-challenge', credential: authenticator.assert({ challenge: 'x' }) },
+      });
       assert.equal(noChallenge.status, 401);
-      assert.equal((await server.request('POST', '/api/auth/passkeys/login', { body: { credential: authenticator.assert({ challenge: 'x' }) } })).status, 400);
+      assert.equal(
+        (await server.request('POST', '/api/auth/passkeys/login', { body: { credential: authenticator.assert({ challenge: 'x' }) } }))
+          .status,
+        400,
+      );
     });
 
     test('a passkey as the second factor after a password gives amr ["pwd","hwk"]', async () => {
@@ -191,7 +263,10 @@ for (const { style, engine, name } of matrix()) {
       const options = await server.request('POST', '/api/auth/mfa/passkey/options', { body: { mfa_token: mfaToken } });
       assert.equal(options.status, 200, options.text);
       const opts = dataOf(options, style);
-      assert.deepEqual(opts.allowCredentials.map((c: { id: string }) => c.id), [authenticator.id]);
+      assert.deepEqual(
+        opts.allowCredentials.map((c: { id: string }) => c.id),
+        [authenticator.id],
+      );
       const assertion = authenticator.assert(opts);
       const res = await server.request('POST', '/api/auth/mfa/verify', { body: { mfaToken, credential: assertion } });
       assert.equal(res.status, 200, res.text);
@@ -202,7 +277,9 @@ for (const { style, engine, name } of matrix()) {
       const login2 = await server.request('POST', '/api/auth/login', { body: { username: 'second', password: PASSWORD } });
       const token2 = dataOf(login2, style)[style === 'flat' ? 'mfa_token' : 'mfaToken'];
       const opts2 = dataOf(await server.request('POST', '/api/auth/mfa/passkey/options', { body: { mfa_token: token2 } }), style);
-      const wrong = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: token2, credential: stranger.assert(opts2) } });
+      const wrong = await server.request('POST', '/api/auth/mfa/verify', {
+        body: { mfa_token: token2, credential: stranger.assert(opts2) },
+      });
       assert.equal(wrong.status, 401);
       assert.equal(errorOf(wrong, style), invalidPasskey());
     });
@@ -218,11 +295,20 @@ for (const { style, engine, name } of matrix()) {
       const reset = await server.request('DELETE', `/api/admin/users/${user.id}/factors`, { token: admin });
       assert.equal(reset.status, 204);
       assert.equal((await server.request('GET', '/api/auth/me', { token: access })).status, 401);
-      assert.deepEqual(dataOf(await server.request('GET', `/api/admin/users/${user.id}`, { token: admin }), style).mfa, { totp: false, passkeys: 0 });
+      assert.deepEqual(dataOf(await server.request('GET', `/api/admin/users/${user.id}`, { token: admin }), style).mfa, {
+        totp: false,
+        passkeys: 0,
+      });
       // Back to a plain password login.
-      assert.ok(tokensOf(await server.request('POST', '/api/auth/login', { body: { username: 'resetme', password: PASSWORD } }), style).access);
+      assert.ok(
+        tokensOf(await server.request('POST', '/api/auth/login', { body: { username: 'resetme', password: PASSWORD } }), style).access,
+      );
       assert.equal((await server.request('DELETE', '/api/admin/users/999999/factors', { token: admin })).status, 404);
-      const events = await server.core.store.db.selectFrom('audit_events').select(['type', 'actor_user_id']).where('type', '=', 'factors_reset').execute();
+      const events = await server.core.store.db
+        .selectFrom('audit_events')
+        .select(['type', 'actor_user_id'])
+        .where('type', '=', 'factors_reset')
+        .execute();
       assert.equal(events.length, 1);
     });
   });

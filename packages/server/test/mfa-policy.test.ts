@@ -50,7 +50,10 @@ for (const { style, engine, name } of matrix()) {
           }
           // Enrolling a factor turns the next sign-in into the two-step one.
           const secret = dataOf(begin, style).secret as string;
-          assert.equal((await server.request('POST', '/api/auth/mfa/totp/confirm', { token, body: { code: totpCode(secret) } })).status, 200);
+          assert.equal(
+            (await server.request('POST', '/api/auth/mfa/totp/confirm', { token, body: { code: totpCode(secret) } })).status,
+            200,
+          );
           const next = await server.request('POST', '/api/auth/login', { body: { username, password: PASSWORD } });
           assert.deepEqual(dataOf(next, style).methods, ['totp', 'recovery_code']);
           // Logout works with the enrolment-only token.

@@ -134,7 +134,9 @@ for (const { style, engine, name } of matrix()) {
       const before = Math.floor(Date.now() / 1000);
       // The next step's code: the current one was spent by the enrolment's confirmation.
       const code = totpCode(secret, 1);
-      const verify = await server.request('POST', '/api/auth/mfa/verify', { body: style === 'flat' ? { mfa_token: token, code } : { mfaToken: token, code } });
+      const verify = await server.request('POST', '/api/auth/mfa/verify', {
+        body: style === 'flat' ? { mfa_token: token, code } : { mfaToken: token, code },
+      });
       assert.equal(verify.status, 200, verify.text);
       assert.match(verify.headers.get('set-cookie') ?? '', /^latchkey_refresh=/);
       const { access, refresh } = tokensOf(verify, style);
@@ -178,22 +180,39 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(right.status, 401);
       assert.equal(errorOf(right, style), style === 'flat' ? 'invalid or expired token' : 'INVALID_TOKEN');
       const user = await server.core.users.getByUsername('guesser');
-      const failed = await server.core.store.db.selectFrom('audit_events').select('id').where('type', '=', 'mfa_failed').where('user_id', '=', user.id).execute();
+      const failed = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('id')
+        .where('type', '=', 'mfa_failed')
+        .where('user_id', '=', user.id)
+        .execute();
       assert.equal(failed.length, 5);
     });
 
     test('a recovery code works once', async () => {
       const { codes } = await enrolled('recover');
       const code = codes[3]!;
-      const first = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: await mfaToken('recover'), recovery_code: code.toUpperCase() } });
+      const first = await server.request('POST', '/api/auth/mfa/verify', {
+        body: { mfa_token: await mfaToken('recover'), recovery_code: code.toUpperCase() },
+      });
       assert.equal(first.status, 200, first.text);
       assert.deepEqual(claimsOf(tokensOf(first, style).access).amr, ['pwd', 'otp']);
-      const second = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: await mfaToken('recover'), recoveryCode: code } });
+      const second = await server.request('POST', '/api/auth/mfa/verify', {
+        body: { mfa_token: await mfaToken('recover'), recoveryCode: code },
+      });
       assert.equal(second.status, 401);
       assert.equal(errorOf(second, style), style === 'flat' ? 'invalid code' : 'INVALID_CODE');
       const user = await server.core.users.getByUsername('recover');
-      const used = await server.core.store.db.selectFrom('audit_events').select('details').where('type', '=', 'recovery_code_used').where('user_id', '=', user.id).execute();
-      assert.deepEqual(used.map((e) => JSON.parse(e.details ?? '{}')), [{ remaining: 9 }]);
+      const used = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('details')
+        .where('type', '=', 'recovery_code_used')
+        .where('user_id', '=', user.id)
+        .execute();
+      assert.deepEqual(
+        used.map((e) => JSON.parse(e.details ?? '{}')),
+        [{ remaining: 9 }],
+      );
     });
 
     test('an unknown mfa_token and a malformed verify body are refused', async () => {
@@ -210,7 +229,11 @@ for (const { style, engine, name } of matrix()) {
       const sid = claimsOf(refresh).sid as string;
       // Exactly what migration 0007 leaves on sessions that existed before it: the new columns are null.
       await server.core.store.db.updateTable('sessions').set({ amr: null, auth_time: null }).where('id', '=', sid).execute();
-      const session = await server.core.store.db.selectFrom('sessions').select('created_at').where('id', '=', sid).executeTakeFirstOrThrow();
+      const session = await server.core.store.db
+        .selectFrom('sessions')
+        .select('created_at')
+        .where('id', '=', sid)
+        .executeTakeFirstOrThrow();
       const res = await server.request('POST', '/api/auth/refresh', { body: { refresh_token: refresh } });
       assert.equal(res.status, 200);
       const claims = claimsOf(tokensOf(res, style).access);
@@ -222,7 +245,9 @@ for (const { style, engine, name } of matrix()) {
       const { secret } = await enrolled('racer');
       const tokens = await Promise.all(Array.from({ length: 5 }, () => mfaToken('racer')));
       const code = totpCode(secret, 1);
-      const results = await Promise.all(tokens.map((t) => server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: t, code } })));
+      const results = await Promise.all(
+        tokens.map((t) => server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: t, code } })),
+      );
       assert.deepEqual(results.map((r) => r.status).sort(), [200, 401, 401, 401, 401]);
     });
 
@@ -236,30 +261,61 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(wrong.status, 401);
       const renewed = await server.request('POST', '/api/auth/mfa/recovery-codes', { token: access, body: { code: totpCode(secret, -1) } });
       assert.equal(renewed.status, 401, 'an older step than the last accepted one is refused');
-      const fresh = await server.core.mfa.totp.newRecoveryCodes(userId, totpAt(base32Decode(secret), Date.now() + 3 * 30_000), Date.now() + 3 * 30_000);
+      const fresh = await server.core.mfa.totp.newRecoveryCodes(
+        userId,
+        totpAt(base32Decode(secret), Date.now() + 3 * 30_000),
+        Date.now() + 3 * 30_000,
+      );
       assert.equal(fresh.length, 10);
-      const old = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: await mfaToken('manage'), recovery_code: codes[0] } });
+      const old = await server.request('POST', '/api/auth/mfa/verify', {
+        body: { mfa_token: await mfaToken('manage'), recovery_code: codes[0] },
+      });
       assert.equal(old.status, 401);
-      const newer = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: await mfaToken('manage'), recovery_code: fresh[0] } });
+      const newer = await server.request('POST', '/api/auth/mfa/verify', {
+        body: { mfa_token: await mfaToken('manage'), recovery_code: fresh[0] },
+      });
       assert.equal(newer.status, 200);
 
-      assert.equal((await server.request('DELETE', '/api/auth/mfa/totp', { token: access, body: { current_password: 'wrong password' } })).status, 403);
-      assert.equal((await server.request('DELETE', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } })).status, 204);
+      assert.equal(
+        (await server.request('DELETE', '/api/auth/mfa/totp', { token: access, body: { current_password: 'wrong password' } })).status,
+        403,
+      );
+      assert.equal(
+        (await server.request('DELETE', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } })).status,
+        204,
+      );
       const plain = await server.request('POST', '/api/auth/login', { body: { username: 'manage', password: PASSWORD } });
       assert.deepEqual(claimsOf(tokensOf(plain, style).access).amr, ['pwd']);
-      assert.equal(await server.core.store.db.selectFrom('mfa_recovery_codes').select('user_id').where('user_id', '=', userId).executeTakeFirst(), undefined);
-      const events = await server.core.store.db.selectFrom('audit_events').select('type').where('user_id', '=', userId).where('type', 'like', 'mfa_%').orderBy('id').execute();
+      assert.equal(
+        await server.core.store.db.selectFrom('mfa_recovery_codes').select('user_id').where('user_id', '=', userId).executeTakeFirst(),
+        undefined,
+      );
+      const events = await server.core.store.db
+        .selectFrom('audit_events')
+        .select('type')
+        .where('user_id', '=', userId)
+        .where('type', 'like', 'mfa_%')
+        .orderBy('id')
+        .execute();
       // The refused old recovery code is the one failure.
-      assert.deepEqual(events.map((e) => e.type), ['mfa_enabled', 'mfa_failed', 'mfa_disabled']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['mfa_enabled', 'mfa_failed', 'mfa_disabled'],
+      );
     });
 
     test('TOTP is removed with a current code instead of the password; a wrong code is refused', async () => {
       const { secret, userId } = await enrolled('bycode');
-      const session = await server.core.sessions.start(await server.core.users.getById(userId), {}, Date.now(), { proof: { amr: ['pwd', 'otp'] } });
+      const session = await server.core.sessions.start(await server.core.users.getById(userId), {}, Date.now(), {
+        proof: { amr: ['pwd', 'otp'] },
+      });
       const wrong = await server.request('DELETE', '/api/auth/mfa/totp', { token: session.accessToken, body: { code: wrongCode(secret) } });
       assert.equal(wrong.status, 401);
       assert.equal(errorOf(wrong, style), style === 'flat' ? 'invalid code' : 'INVALID_CODE');
-      const removed = await server.request('DELETE', '/api/auth/mfa/totp', { token: session.accessToken, body: { code: totpCode(secret, 1) } });
+      const removed = await server.request('DELETE', '/api/auth/mfa/totp', {
+        token: session.accessToken,
+        body: { code: totpCode(secret, 1) },
+      });
       assert.equal(removed.status, 204);
       assert.equal(await server.core.mfa.totp.enabled(userId), false);
     });
@@ -267,7 +323,12 @@ for (const { style, engine, name } of matrix()) {
     test('an mfa_token lives five minutes', async () => {
       const { secret } = await enrolled('slow');
       const token = await mfaToken('slow');
-      const row = await server.core.store.db.selectFrom('mfa_challenges').select(['created_at', 'expires_at']).where('kind', '=', 'mfa_token').orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+      const row = await server.core.store.db
+        .selectFrom('mfa_challenges')
+        .select(['created_at', 'expires_at'])
+        .where('kind', '=', 'mfa_token')
+        .orderBy('created_at', 'desc')
+        .executeTakeFirstOrThrow();
       assert.equal(row.expires_at - row.created_at, 5 * 60_000);
       // A pinned clock just past the end: the outcome never depends on how long the test takes.
       const late = row.expires_at;
@@ -275,7 +336,11 @@ for (const { style, engine, name } of matrix()) {
         server.core.mfa.secondStep.verify({ mfaToken: token, code: totpAt(base32Decode(secret), late) }, {}, late),
         (error: unknown) => error instanceof InvalidMfaToken,
       );
-      const inTime = await server.core.mfa.secondStep.verify({ mfaToken: token, code: totpAt(base32Decode(secret), late - 1) }, {}, late - 1);
+      const inTime = await server.core.mfa.secondStep.verify(
+        { mfaToken: token, code: totpAt(base32Decode(secret), late - 1) },
+        {},
+        late - 1,
+      );
       assert.deepEqual(claimsOf(inTime.accessToken).amr, ['pwd', 'otp']);
     });
 

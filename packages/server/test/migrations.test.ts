@@ -12,7 +12,20 @@ const T = 1_767_225_600_123;
 
 /** The columns of 0001_initial this test writes and reads back: later migrations may add, never lose. */
 const COLUMNS = {
-  users: ['id', 'username', 'username_key', 'email', 'email_key', 'role', 'password_hash', 'disabled', 'created_at', 'updated_at', 'last_login_at', 'google_sub'],
+  users: [
+    'id',
+    'username',
+    'username_key',
+    'email',
+    'email_key',
+    'role',
+    'password_hash',
+    'disabled',
+    'created_at',
+    'updated_at',
+    'last_login_at',
+    'google_sub',
+  ],
   sessions: ['id', 'user_id', 'created_at', 'expires_at', 'last_used_at', 'revoked_at', 'revoke_reason', 'ip', 'user_agent'],
   refresh_tokens: ['jti_hash', 'session_id', 'parent_hash', 'issued_at', 'expires_at', 'spent_at'],
 } as const;
@@ -21,7 +34,14 @@ type Snapshot = Record<keyof typeof COLUMNS, Record<string, unknown>[]>;
 
 /** Users, sessions and refresh tokens written with plain SQL, as the schema stood at that migration. */
 async function insertRows(db: Kysely<unknown>): Promise<void> {
-  const user = async (username: string, email: string | null, hash: string | null, disabled: number, lastLogin: number | null, googleSub: string | null) => {
+  const user = async (
+    username: string,
+    email: string | null,
+    hash: string | null,
+    disabled: number,
+    lastLogin: number | null,
+    googleSub: string | null,
+  ) => {
     const row = await sql<{ id: number }>`insert into users
         (username, username_key, email, email_key, role, password_hash, disabled, created_at, updated_at, last_login_at, google_sub)
         values (${username}, ${username.toLowerCase()}, ${email}, ${email?.toLowerCase() ?? null}, ${'STANDARD'}, ${hash}, ${disabled}, ${T}, ${T + 1}, ${lastLogin}, ${googleSub})
@@ -34,13 +54,17 @@ async function insertRows(db: Kysely<unknown>): Promise<void> {
   const zoe = await user('Zoë 🦊', null, null, 0, null, 'google-subject-123');
   await user('dora', 'dora@example.com', '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a', 1, null, null);
 
-  const session = (id: string, userId: number, revokedAt: number | null) => sql`insert into sessions
+  const session = (id: string, userId: number, revokedAt: number | null) =>
+    sql`insert into sessions
       (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent)
-      values (${id}, ${userId}, ${T}, ${T + 30 * 86_400_000}, ${T + 60_000}, ${revokedAt}, ${revokedAt === null ? null : 'logout'}, ${'203.0.113.7'}, ${'Mozilla/5.0 (ünïcode)'})`.execute(db);
+      values (${id}, ${userId}, ${T}, ${T + 30 * 86_400_000}, ${T + 60_000}, ${revokedAt}, ${revokedAt === null ? null : 'logout'}, ${'203.0.113.7'}, ${'Mozilla/5.0 (ünïcode)'})`.execute(
+      db,
+    );
   await session('session-ada-live', ada, null);
   await session('session-zoe-revoked', zoe, T + 120_000);
 
-  const token = (hash: string, sessionId: string, parent: string | null, spentAt: number | null) => sql`insert into refresh_tokens
+  const token = (hash: string, sessionId: string, parent: string | null, spentAt: number | null) =>
+    sql`insert into refresh_tokens
       (jti_hash, session_id, parent_hash, issued_at, expires_at, spent_at)
       values (${hash}, ${sessionId}, ${parent}, ${T}, ${T + 7 * 86_400_000}, ${spentAt})`.execute(db);
   await token('hash-1', 'session-ada-live', null, T + 1000);
@@ -54,7 +78,11 @@ async function snapshot(db: Kysely<unknown>): Promise<Snapshot> {
     const result = await sql<Record<string, unknown>>`select ${columns} from ${sql.table(table)} order by ${sql.ref(orderBy)}`.execute(db);
     return result.rows;
   };
-  return { users: await read('users', 'id'), sessions: await read('sessions', 'id'), refresh_tokens: await read('refresh_tokens', 'jti_hash') };
+  return {
+    users: await read('users', 'id'),
+    sessions: await read('sessions', 'id'),
+    refresh_tokens: await read('refresh_tokens', 'jti_hash'),
+  };
 }
 
 /** Each migration's predecessor (so each later migration runs over data), and the latest itself. */
@@ -74,7 +102,10 @@ for (const engine of engines()) {
     });
 
     for (const start of startingPoints(engine)) {
-      const label = start === latest ? `a database already at ${start} with data is left unchanged by migrating again` : `rows written at ${start} are intact after migrating to ${latest}`;
+      const label =
+        start === latest
+          ? `a database already at ${start} with data is left unchanged by migrating again`
+          : `rows written at ${start} are intact after migrating to ${latest}`;
       test(label, async () => {
         const database = await createTestDatabase(engine);
         let store: Store | undefined;
@@ -86,10 +117,7 @@ for (const engine of engines()) {
           assert.equal(to.error, undefined, String(to.error));
           await insertRows(db);
           const before = await snapshot(db);
-          assert.deepEqual(
-            [before.users.length, before.sessions.length, before.refresh_tokens.length],
-            [3, 2, 3],
-          );
+          assert.deepEqual([before.users.length, before.sessions.length, before.refresh_tokens.length], [3, 2, 3]);
           assert.equal(typeof before.users[0]?.created_at, 'number');
 
           const applied = await store.migrate();
@@ -118,7 +146,9 @@ for (const engine of engines()) {
         assert.equal((await migrator.migrateTo('0004_drop_refresh_parent_index')).error, undefined);
         // Keys as the code before 0005 made them: NFC + toLowerCase.
         const user = async (username: string, email: string | null) => {
-          const row = await sql<{ id: number }>`insert into users (username, username_key, email, email_key, role, password_hash, disabled, created_at, updated_at)
+          const row = await sql<{
+            id: number;
+          }>`insert into users (username, username_key, email, email_key, role, password_hash, disabled, created_at, updated_at)
             values (${username}, ${username.normalize('NFC').toLowerCase()}, ${email}, ${email?.normalize('NFC').toLowerCase() ?? null}, 'STANDARD', null, 0, ${T}, ${T})
             returning id`.execute(db);
           return Number(row.rows[0]?.id);
@@ -131,17 +161,36 @@ for (const engine of engines()) {
           values ('s-wide', ${wide}, ${T}, null, ${T}, null, null, null, null)`.execute(db);
 
         assert.equal((await migrator.migrateToLatest()).error, undefined);
-        const rows = await store.db.selectFrom('users').select(['id', 'username', 'username_key', 'email_key', 'credential_version']).orderBy('id').execute();
-        assert.deepEqual(rows.map((r) => r.username), ['ＡＤＭＩＮ', 'admin', 'ADMİN', 'kelvin'], 'nobody dropped');
+        const rows = await store.db
+          .selectFrom('users')
+          .select(['id', 'username', 'username_key', 'email_key', 'credential_version'])
+          .orderBy('id')
+          .execute();
+        assert.deepEqual(
+          rows.map((r) => r.username),
+          ['ＡＤＭＩＮ', 'admin', 'ADMİN', 'kelvin'],
+          'nobody dropped',
+        );
         const keyOf = (id: number) => rows.find((r) => r.id === id)?.username_key;
         assert.equal(keyOf(admin), 'admin', 'the user whose key already was the new key keeps it');
         assert.equal(keyOf(wide), `\u0001collision:${wide}:admin`);
         assert.equal(keyOf(dotted), `\u0001collision:${dotted}:admin`);
-        assert.equal(rows.find((r) => r.id === kelvin)?.email_key, 'Kate@example.com', 'ASCII fold, then NFC: the Kelvin sign stays a capital K');
-        assert.deepEqual(rows.map((r) => r.credential_version), [0, 0, 0, 0]);
+        assert.equal(
+          rows.find((r) => r.id === kelvin)?.email_key,
+          'Kate@example.com',
+          'ASCII fold, then NFC: the Kelvin sign stays a capital K',
+        );
+        assert.deepEqual(
+          rows.map((r) => r.credential_version),
+          [0, 0, 0, 0],
+        );
         assert.equal(logged.length, 2, logged.join('\n'));
         assert.ok(logged.every((line) => line.includes('migration 0005')));
-        const session = await store.db.selectFrom('sessions').select(['user_id', 'credential_version', 'revoked_at']).where('id', '=', 's-wide').executeTakeFirstOrThrow();
+        const session = await store.db
+          .selectFrom('sessions')
+          .select(['user_id', 'credential_version', 'revoked_at'])
+          .where('id', '=', 's-wide')
+          .executeTakeFirstOrThrow();
         assert.deepEqual(session, { user_id: wide, credential_version: 0, revoked_at: null });
       } finally {
         await store?.close();
@@ -160,13 +209,15 @@ for (const engine of engines()) {
         await insertRows(db);
         assert.ok((await store.migrate()).includes('0006_accounts_by_email'));
         const rows = await sql<{ email_verified: number }>`select email_verified from users`.execute(db);
-        assert.deepEqual(rows.rows.map((r) => Number(r.email_verified)), [1, 1, 1]);
+        assert.deepEqual(
+          rows.rows.map((r) => Number(r.email_verified)),
+          [1, 1, 1],
+        );
       } finally {
         await store?.close();
         await database.drop();
       }
     });
-
 
     test('serving twice on the same database keeps users and sessions; the first admin password is made once', async () => {
       const database = await createTestDatabase(engine);

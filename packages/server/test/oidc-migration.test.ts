@@ -26,7 +26,15 @@ for (const engine of engines()) {
       const rows = await store.db.selectFrom('identities').selectAll().execute();
       const gail = await store.db.selectFrom('users').select('id').where('username', '=', 'gail').executeTakeFirstOrThrow();
       assert.deepEqual(rows, [
-        { issuer: 'https://accounts.google.com', subject: '1087', provider: 'google', user_id: gail.id, email: 'gail@example.com', created_at: now, last_used_at: now },
+        {
+          issuer: 'https://accounts.google.com',
+          subject: '1087',
+          provider: 'google',
+          user_id: gail.id,
+          email: 'gail@example.com',
+          created_at: now,
+          last_used_at: now,
+        },
       ]);
     } finally {
       await store.close();

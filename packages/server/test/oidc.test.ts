@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TestBrowser, type TestProvider, startTestProvider } from './support/oidc.ts';
-import { type HttpResult, PASSWORD, type Style, type TestServer, claimsOf, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
+import {
+  type HttpResult,
+  PASSWORD,
+  type Style,
+  type TestServer,
+  claimsOf,
+  errorOf,
+  matrix,
+  startTestServer,
+  tokensOf,
+} from './support/server.ts';
 
 const APP = 'http://app.example.test';
 const GOOGLE = { client_id: 'latchkey-google', client_secret: 'google-secret-for-tests' };
@@ -118,7 +128,10 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(res.text, '');
       assert.equal(res.headers.get('cache-control'), 'no-store');
       const setCookies = res.headers.getSetCookie();
-      assert.ok(setCookies.some((c) => /^latchkey_oidc_google=;/.test(c)), 'transaction cookie cleared');
+      assert.ok(
+        setCookies.some((c) => /^latchkey_oidc_google=;/.test(c)),
+        'transaction cookie cleared',
+      );
       const refreshCookie = setCookies.find((c) => c.startsWith('latchkey_refresh='));
       assert.match(refreshCookie ?? '', /HttpOnly/);
 
@@ -183,7 +196,10 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(res.status, 400, res.text);
         assert.equal(res.location, undefined);
         assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
-        assert.equal(refusal(res, style), style === 'flat' ? 'the sign-in state is missing, expired, already used or does not match' : 'INVALID_STATE');
+        assert.equal(
+          refusal(res, style),
+          style === 'flat' ? 'the sign-in state is missing, expired, already used or does not match' : 'INVALID_STATE',
+        );
       }
     });
 
@@ -194,7 +210,10 @@ for (const { style, engine, name } of matrix()) {
       other.cookies(server.url).set('latchkey_oidc_google', acmeTransaction);
       const res = await other.get(`${server.url}/api/auth/google/callback?code=abc&state=def`);
       assert.equal(res.status, 400);
-      assert.equal(refusal(res, style), style === 'flat' ? 'the sign-in state is missing, expired, already used or does not match' : 'INVALID_STATE');
+      assert.equal(
+        refusal(res, style),
+        style === 'flat' ? 'the sign-in state is missing, expired, already used or does not match' : 'INVALID_STATE',
+      );
     });
 
     test('an ID token carrying another nonce than the transaction is refused', async () => {
@@ -225,7 +244,10 @@ for (const { style, engine, name } of matrix()) {
       const res = await browser.get(await browser.authorizeAt(google, location, person.sub));
       assert.equal(res.status, 403, res.text);
       assert.equal(res.location, undefined);
-      assert.equal(refusal(res, style), style === 'flat' ? 'the identity provider has not verified the email address' : 'EMAIL_NOT_VERIFIED');
+      assert.equal(
+        refusal(res, style),
+        style === 'flat' ? 'the identity provider has not verified the email address' : 'EMAIL_NOT_VERIFIED',
+      );
       assert.equal(await identityOf(google.issuer, person.sub), undefined);
       assert.equal(await server.core.users.findByUsername(person.email.split('@')[0] as string), undefined);
     });
@@ -241,7 +263,13 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('redirect_to outside LATCHKEY_ALLOWED_REDIRECTS is refused before anything, and never redirected to', async () => {
-      for (const target of ['https://evil.example/steal', 'http://app.example.test.evil.example/', '//evil.example/x', 'javascript:alert(1)', '/relative']) {
+      for (const target of [
+        'https://evil.example/steal',
+        'http://app.example.test.evil.example/',
+        '//evil.example/x',
+        'javascript:alert(1)',
+        '/relative',
+      ]) {
         const browser = new TestBrowser();
         const res = await browser.get(`${server.url}/api/auth/google/login?redirect_to=${encodeURIComponent(target)}`);
         assert.equal(res.status, 400, target);
@@ -249,7 +277,9 @@ for (const { style, engine, name } of matrix()) {
         assert.deepEqual(res.headers.getSetCookie(), []);
         assert.equal(refusal(res, style), style === 'flat' ? 'redirect_to is not an allowed origin' : 'REDIRECT_NOT_ALLOWED');
       }
-      const ok = await new TestBrowser().get(`${server.url}/api/auth/google/login?redirect_to=${encodeURIComponent('https://other.example.test/x')}`);
+      const ok = await new TestBrowser().get(
+        `${server.url}/api/auth/google/login?redirect_to=${encodeURIComponent('https://other.example.test/x')}`,
+      );
       assert.equal(ok.status, 302);
     });
 
@@ -269,7 +299,13 @@ for (const { style, engine, name } of matrix()) {
     test('/openapi.json documents the sign-in endpoints', async () => {
       const res = await server.request('GET', '/openapi.json');
       assert.equal(res.status, 200);
-      for (const path of ['/api/auth/google/login', '/api/auth/google/callback', '/api/auth/google', '/api/auth/oidc/{provider}/login', '/api/auth/oidc/{provider}']) {
+      for (const path of [
+        '/api/auth/google/login',
+        '/api/auth/google/callback',
+        '/api/auth/google',
+        '/api/auth/oidc/{provider}/login',
+        '/api/auth/oidc/{provider}',
+      ]) {
         assert.ok(res.body.paths[path], path);
       }
     });
@@ -280,7 +316,11 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('an unknown provider is a 404; an unreachable one a 503, or ?error=provider_unavailable', async () => {
-      for (const [method, path] of [['GET', '/api/auth/oidc/nope/login'], ['GET', '/api/auth/oidc/nope/callback'], ['POST', '/api/auth/oidc/nope']] as const) {
+      for (const [method, path] of [
+        ['GET', '/api/auth/oidc/nope/login'],
+        ['GET', '/api/auth/oidc/nope/callback'],
+        ['POST', '/api/auth/oidc/nope'],
+      ] as const) {
         const res = await server.request(method, path, method === 'POST' ? { body: { id_token: 'x' } } : {});
         assert.equal(res.status, 404, path);
         assert.equal(errorOf(res, style), style === 'flat' ? 'unknown sign-in provider' : 'NOT_FOUND');
@@ -297,7 +337,13 @@ for (const { style, engine, name } of matrix()) {
       async function codeFromProvider(sub: string, extra: Record<string, string> = {}): Promise<{ code: string; redirectUri: string }> {
         const redirectUri = 'http://127.0.0.1:1/app/callback';
         const url = new URL(`${google.issuer}/auth`);
-        url.search = new URLSearchParams({ client_id: GOOGLE.client_id, response_type: 'code', scope: 'openid email', redirect_uri: redirectUri, ...extra }).toString();
+        url.search = new URLSearchParams({
+          client_id: GOOGLE.client_id,
+          response_type: 'code',
+          scope: 'openid email',
+          redirect_uri: redirectUri,
+          ...extra,
+        }).toString();
         const back = new URL(await new TestBrowser().authorizeAt(google, url.href, sub));
         return { code: back.searchParams.get('code') as string, redirectUri };
       }
@@ -321,20 +367,29 @@ for (const { style, engine, name } of matrix()) {
         const person = account(google);
         const verifier = 'v'.repeat(50);
         const challenge = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))).toString('base64url');
-        const { code, redirectUri } = await codeFromProvider(person.sub, { nonce: 'app-nonce', code_challenge: challenge, code_challenge_method: 'S256' });
-        const wrongNonce = await server.request('POST', '/api/auth/google', { body: { code, redirectUri, codeVerifier: verifier, nonce: 'other' } });
+        const { code, redirectUri } = await codeFromProvider(person.sub, {
+          nonce: 'app-nonce',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        });
+        const wrongNonce = await server.request('POST', '/api/auth/google', {
+          body: { code, redirectUri, codeVerifier: verifier, nonce: 'other' },
+        });
         assert.equal(wrongNonce.status, 401);
         assert.equal(errorOf(wrongNonce, style), style === 'flat' ? 'invalid id token' : 'INVALID_ID_TOKEN');
 
         const second = await codeFromProvider(person.sub, { nonce: 'app-nonce', code_challenge: challenge, code_challenge_method: 'S256' });
-        const res = await server.request('POST', '/api/auth/google', { body: { code: second.code, redirectUri, codeVerifier: verifier, nonce: 'app-nonce' } });
+        const res = await server.request('POST', '/api/auth/google', {
+          body: { code: second.code, redirectUri, codeVerifier: verifier, nonce: 'app-nonce' },
+        });
         assert.equal(res.status, 200, res.text);
       });
 
       test('{id_token} (and idToken) signs in when signature, issuer, audience, expiry and nonce hold', async () => {
         const person = account(google);
         // Two tokens: an ID token is accepted once only.
-        const token = (jti: string) => google.signIdToken({ sub: person.sub, email: person.email, email_verified: true, nonce: 'n-1', jti });
+        const token = (jti: string) =>
+          google.signIdToken({ sub: person.sub, email: person.email, email_verified: true, nonce: 'n-1', jti });
         for (const body of [{ id_token: await token('first') }, { idToken: await token('second'), nonce: 'n-1' }]) {
           const res = await server.request('POST', '/api/auth/google', { body });
           assert.equal(res.status, 200, res.text);
@@ -348,7 +403,11 @@ for (const { style, engine, name } of matrix()) {
         const now = Math.floor(Date.now() / 1000);
         const cases: [string, string, string | undefined][] = [
           ['audience', await google.signIdToken({ ...base, aud: OTHER_APP.client_id }), undefined],
-          ['several audiences, azp not us', await google.signIdToken({ ...base, aud: [GOOGLE.client_id, OTHER_APP.client_id], azp: OTHER_APP.client_id }), undefined],
+          [
+            'several audiences, azp not us',
+            await google.signIdToken({ ...base, aud: [GOOGLE.client_id, OTHER_APP.client_id], azp: OTHER_APP.client_id }),
+            undefined,
+          ],
           ['issuer', await google.signIdToken({ ...base, iss: acme.issuer }), undefined],
           ['signature (another provider key)', await acme.signIdToken({ ...base, iss: google.issuer, aud: GOOGLE.client_id }), undefined],
           ['expired', await google.signIdToken({ ...base, iat: now - 7200, exp: now - 3600 }), undefined],
@@ -375,10 +434,14 @@ for (const { style, engine, name } of matrix()) {
           assert.equal(errorOf(replay, style), style === 'flat' ? 'invalid id token' : 'INVALID_ID_TOKEN');
         }
         // Another token with the same jti is the same token to us (the provider promises jti unique).
-        const sameJti = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, jti: `once-${counter}`, nonce: 'x' }) } });
+        const sameJti = await server.request('POST', '/api/auth/google', {
+          body: { id_token: await google.signIdToken({ ...person, jti: `once-${counter}`, nonce: 'x' }) },
+        });
         assert.equal(sameJti.status, 401);
         const now = Math.floor(Date.now() / 1000);
-        const future = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, iat: now + 300, exp: now + 900 }) } });
+        const future = await server.request('POST', '/api/auth/google', {
+          body: { id_token: await google.signIdToken({ ...person, iat: now + 300, exp: now + 900 }) },
+        });
         assert.equal(future.status, 401);
         assert.equal(errorOf(future, style), style === 'flat' ? 'invalid id token' : 'INVALID_ID_TOKEN');
       });
@@ -392,14 +455,21 @@ for (const { style, engine, name } of matrix()) {
         assert.equal((await identityOf(google.issuer, person.sub))?.user_id, local.id);
         assert.deepEqual(await auditTypes(local.id), ['user_created', 'oidc_linked', 'oidc_sign_in']);
         // The provider's email changes later: the identity, not the email, decides.
-        const later = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person, email: 'changed@gmail.test' }) } });
+        const later = await server.request('POST', '/api/auth/google', {
+          body: { id_token: await google.signIdToken({ ...person, email: 'changed@gmail.test' }) },
+        });
         assert.equal(claimsOf(tokensOf(later, style).access).user_id, local.id);
         // The password still works for a linked account.
         await server.login(local.username);
       });
 
       test('a provider-verified email takes over an account whose address was never confirmed: its password and sessions end (SPEC §10)', async () => {
-        const squatter = await server.core.accounts.create({ username: `squat-${counter}`, email: `owner.${counter}@example.test`, password: PASSWORD, emailVerified: false });
+        const squatter = await server.core.accounts.create({
+          username: `squat-${counter}`,
+          email: `owner.${counter}@example.test`,
+          password: PASSWORD,
+          emailVerified: false,
+        });
         const held = await server.login(squatter.username);
         const person = account(google, { email: `owner.${counter}@example.test` });
         const res = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
@@ -409,7 +479,10 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(after.email_verified, 1);
         assert.equal(after.password_hash, null);
         assert.equal((await server.request('POST', '/api/auth/refresh', { body: { refresh_token: held.refresh } })).status, 401);
-        assert.equal((await server.request('POST', '/api/auth/login', { body: { username: squatter.username, password: PASSWORD } })).status, 401);
+        assert.equal(
+          (await server.request('POST', '/api/auth/login', { body: { username: squatter.username, password: PASSWORD } })).status,
+          401,
+        );
       });
 
       test('an unverified email never links to the existing user with that email', async () => {
@@ -418,7 +491,10 @@ for (const { style, engine, name } of matrix()) {
           const person = account(google, { email: local.email as string, email_verified: unverified as boolean });
           const res = await server.request('POST', '/api/auth/google', { body: { id_token: await google.signIdToken({ ...person }) } });
           assert.equal(res.status, 403, String(unverified));
-          assert.equal(errorOf(res, style), style === 'flat' ? 'the identity provider has not verified the email address' : 'EMAIL_NOT_VERIFIED');
+          assert.equal(
+            errorOf(res, style),
+            style === 'flat' ? 'the identity provider has not verified the email address' : 'EMAIL_NOT_VERIFIED',
+          );
           assert.equal(await identityOf(google.issuer, person.sub), undefined);
         }
         assert.deepEqual(await auditTypes(local.id), ['user_created']);
@@ -434,7 +510,15 @@ for (const { style, engine, name } of matrix()) {
       });
 
       test('a malformed body is a 400 in the style', async () => {
-        const bodies: unknown[] = [{}, { code: 'a', id_token: 'b' }, { code: 12 }, { id_token: '' }, { code: 'a', redirect_uri: 'not a url' }, { code: 'a', redirect_uri: 'ftp://x/' }, [1]];
+        const bodies: unknown[] = [
+          {},
+          { code: 'a', id_token: 'b' },
+          { code: 12 },
+          { id_token: '' },
+          { code: 'a', redirect_uri: 'not a url' },
+          { code: 'a', redirect_uri: 'ftp://x/' },
+          [1],
+        ];
         for (const body of bodies) {
           const res = await server.request('POST', '/api/auth/google', { body });
           assert.equal(res.status, 400, JSON.stringify(body));
@@ -449,7 +533,11 @@ for (const { style, engine, name } of matrix()) {
   describe(`Google restricted to a Workspace domain, without sign-up (${name})`, () => {
     let server: TestServer;
     before(async () => {
-      server = await startTestServer({ style, engine, env: env({ LATCHKEY_GOOGLE_ALLOWED_DOMAINS: 'Example.com', LATCHKEY_GOOGLE_AUTO_CREATE: 'false' }) });
+      server = await startTestServer({
+        style,
+        engine,
+        env: env({ LATCHKEY_GOOGLE_ALLOWED_DOMAINS: 'Example.com', LATCHKEY_GOOGLE_AUTO_CREATE: 'false' }),
+      });
     });
     after(() => server.close());
 
@@ -508,7 +596,11 @@ for (const { style, engine, name } of matrix()) {
       // The test above spent 2 of the 4; the limit covers /login, /callback and POST alike (the test
       // client follows redirects, so /login is left to the browser tests).
       const statuses: number[] = [];
-      for (const [method, path] of [['GET', '/api/auth/google/callback'], ['POST', '/api/auth/google'], ['GET', '/api/auth/oidc/acme/callback']] as const) {
+      for (const [method, path] of [
+        ['GET', '/api/auth/google/callback'],
+        ['POST', '/api/auth/google'],
+        ['GET', '/api/auth/oidc/acme/callback'],
+      ] as const) {
         const res = await server.request(method, path, method === 'POST' ? { body: { id_token: 'not.a.token' } } : {});
         statuses.push(res.status);
         if (res.status === 429) {
@@ -516,10 +608,17 @@ for (const { style, engine, name } of matrix()) {
           assert.equal(errorOf(res, style), style === 'flat' ? 'Too many requests. Please try again later.' : 'RATE_LIMITED');
         }
       }
-      assert.deepEqual(statuses.map((s) => s === 429), [false, false, true], statuses.join(','));
+      assert.deepEqual(
+        statuses.map((s) => s === 429),
+        [false, false, true],
+        statuses.join(','),
+      );
       // The password login is a separate budget.
       await server.createUser(`lim-${counter}-${style}`);
-      assert.equal((await server.request('POST', '/api/auth/login', { body: { username: `lim-${counter}-${style}`, password: PASSWORD } })).status, 200);
+      assert.equal(
+        (await server.request('POST', '/api/auth/login', { body: { username: `lim-${counter}-${style}`, password: PASSWORD } })).status,
+        200,
+      );
     });
   });
 }

@@ -23,7 +23,11 @@ for (const style of STYLES) {
       // Every optional route group on: OpenID sign-in (a provider that need not answer for the document).
       server = await startTestServer({
         style,
-        env: { LATCHKEY_GOOGLE_CLIENT_ID: 'client-id', LATCHKEY_GOOGLE_ISSUER: 'http://127.0.0.1:9/issuer', LATCHKEY_CORS_ORIGINS: 'https://app.example.com' },
+        env: {
+          LATCHKEY_GOOGLE_CLIENT_ID: 'client-id',
+          LATCHKEY_GOOGLE_ISSUER: 'http://127.0.0.1:9/issuer',
+          LATCHKEY_CORS_ORIGINS: 'https://app.example.com',
+        },
       });
       const res = await server.request('GET', '/openapi.json');
       assert.equal(res.status, 200);
@@ -45,7 +49,11 @@ for (const style of STYLES) {
           const ok = Object.entries(operation.responses ?? {}).filter(([status]) => /^[23]\d\d$/.test(status));
           // 204 and redirects (the sign-in start) carry no body; every other 2xx must say what its body is.
           const documented =
-            ok.length > 0 && ok.every(([status, response]) => !status.startsWith('2') || status === '204' || Object.values(response.content ?? {}).some((c) => c.schema !== undefined));
+            ok.length > 0 &&
+            ok.every(
+              ([status, response]) =>
+                !status.startsWith('2') || status === '204' || Object.values(response.content ?? {}).some((c) => c.schema !== undefined),
+            );
           if (!documented) missing.push(`${method.toUpperCase()} ${path}`);
         }
       }
@@ -54,7 +62,11 @@ for (const style of STYLES) {
 
     test('every route the server answers is in the document', () => {
       const documented = new Set(
-        Object.entries(document.paths).flatMap(([path, item]) => Object.keys(item).filter((m) => METHODS.includes(m)).map((m) => `${m.toUpperCase()} ${path}`)),
+        Object.entries(document.paths).flatMap(([path, item]) =>
+          Object.keys(item)
+            .filter((m) => METHODS.includes(m))
+            .map((m) => `${m.toUpperCase()} ${path}`),
+        ),
       );
       const answered = server.server.app.latchkeyRoutes
         // HEAD is Fastify's automatic twin of each GET; OPTIONS is the CORS preflight of every path.
@@ -62,7 +74,10 @@ for (const style of STYLES) {
         // Written as @fastify/swagger writes paths: `:id` → `{id}`, a wildcard `*` → `{*}`.
         .map((r) => `${r.method} ${r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace('*', '{*}')}`);
       assert.ok(answered.length > 20, String(answered.length));
-      assert.deepEqual(answered.filter((r) => !documented.has(r)), []);
+      assert.deepEqual(
+        answered.filter((r) => !documented.has(r)),
+        [],
+      );
     });
 
     test('the revocation feed is text/event-stream, /metrics Prometheus text, /readyz documents its 503', () => {

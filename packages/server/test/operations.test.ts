@@ -90,7 +90,11 @@ for (const { style, engine, name } of matrix()) {
       assert.match(before.text, /^# TYPE latchkey_logins_total counter$/m);
 
       assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'ada', password: PASSWORD } })).status, 200);
-      for (let i = 0; i < 2; i++) assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'ada', password: 'wrong password' } })).status, 401);
+      for (let i = 0; i < 2; i++)
+        assert.equal(
+          (await server.request('POST', '/api/auth/login', { body: { username: 'ada', password: 'wrong password' } })).status,
+          401,
+        );
 
       const afterText = (await server.request('GET', '/metrics')).text;
       const delta = (series: string) => sample(afterText, series) - sample(before.text, series);
@@ -99,7 +103,10 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(delta('latchkey_http_requests_total{route="/api/auth/login",method="POST",status="200"}'), 1);
       assert.equal(delta('latchkey_http_requests_total{route="/api/auth/login",method="POST",status="401"}'), 2);
       assert.equal(delta('latchkey_http_request_duration_seconds_count{route="/api/auth/login",method="POST",status="401"}'), 2);
-      assert.match(afterText, /^latchkey_http_request_duration_seconds_bucket\{le="\+Inf",route="\/api\/auth\/login",method="POST",status="200"\} \d+$/m);
+      assert.match(
+        afterText,
+        /^latchkey_http_request_duration_seconds_bucket\{le="\+Inf",route="\/api\/auth\/login",method="POST",status="200"\} \d+$/m,
+      );
       // Unknown paths are counted under one label, so a scanner cannot explode the series count.
       await server.request('GET', `/scan/${Date.now()}`);
       const scanned = (await server.request('GET', '/metrics')).text;
@@ -128,7 +135,9 @@ for (const { style, engine, name } of matrix()) {
       ] as const) {
         assert.ok(paths[path]?.[method], `${method.toUpperCase()} ${path} is documented`);
       }
-      const login = paths['/api/auth/login']?.post as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } };
+      const login = paths['/api/auth/login']?.post as {
+        requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> };
+      };
       const schema = Object.values(login.requestBody.content)[0]?.schema;
       assert.deepEqual(Object.keys(schema?.properties ?? {}).sort(), ['email', 'password', 'username']);
     });

@@ -66,7 +66,9 @@ for (const style of STYLES) {
         try {
           await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
           const response = readResponse(socket);
-          socket.write(`POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+          socket.write(
+            `POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+          );
           await writeAll(socket, body);
           const refused = await response;
           assert.equal(refused.status, 413);
@@ -88,7 +90,9 @@ for (const style of STYLES) {
       try {
         await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
         const size = 64 * 1024 * 1024;
-        socket.write(`POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`);
+        socket.write(
+          `POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+        );
         const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
         // The whole 64 MiB cannot get through: the server hangs up after 16 MiB.
         await assert.rejects(writeAll(socket, Buffer.alloc(size, 'a')), /EPIPE|ECONNRESET/);

@@ -105,7 +105,14 @@ describe('password hashes', () => {
   });
 
   test('a corrupt or foreign stored hash is a failed verification, not an error', async () => {
-    for (const stored of ['', 'plaintext', '$1$salt$md5crypt', '$argon2id$v=19$m=19456,t=2,p=1$broken', '$2b$10$short', '$5$rounds=5000$sha256']) {
+    for (const stored of [
+      '',
+      'plaintext',
+      '$1$salt$md5crypt',
+      '$argon2id$v=19$m=19456,t=2,p=1$broken',
+      '$2b$10$short',
+      '$5$rounds=5000$sha256',
+    ]) {
       assert.equal(await argon.verify(stored, 'anything'), false, stored);
     }
   });
@@ -202,7 +209,10 @@ for (const { style, engine, name } of matrix()) {
         }
       }
       const ratio = median(unknown) / median(known);
-      assert.ok(ratio > 1 / 3 && ratio < 3, `unknown/known median ratio ${ratio.toFixed(2)} (${median(unknown).toFixed(1)} / ${median(known).toFixed(1)} ms)`);
+      assert.ok(
+        ratio > 1 / 3 && ratio < 3,
+        `unknown/known median ratio ${ratio.toFixed(2)} (${median(unknown).toFixed(1)} / ${median(known).toFixed(1)} ms)`,
+      );
     });
 
     test('a $2y$ hash imported from PHP logs in and is upgraded to argon2id', async () => {
@@ -256,7 +266,10 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('an argon2id hash still logs in and is re-hashed with bcrypt at the configured cost', async () => {
-      const user = await server.core.accounts.create({ username: 'argon-user', passwordHash: await new PasswordHasher({ algorithm: 'argon2id', bcryptCost: 10 }).hash(PASSWORD) });
+      const user = await server.core.accounts.create({
+        username: 'argon-user',
+        passwordHash: await new PasswordHasher({ algorithm: 'argon2id', bcryptCost: 10 }).hash(PASSWORD),
+      });
       assert.equal((await login('argon-user', PASSWORD)).status, 200);
       assert.match((await server.core.users.findById(user.id))?.password_hash ?? '', /^\$2b\$10\$/);
       assert.equal((await login('argon-user', PASSWORD)).status, 200);

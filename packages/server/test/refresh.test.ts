@@ -23,7 +23,10 @@ for (const { style, engine, name } of matrix()) {
       const res = await refresh(first.refresh);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('cache-control'), 'no-store');
-      assert.deepEqual(Object.keys(style === 'flat' ? res.body : res.body.data), Object.keys(style === 'flat' ? first.result.body : first.result.body.data));
+      assert.deepEqual(
+        Object.keys(style === 'flat' ? res.body : res.body.data),
+        Object.keys(style === 'flat' ? first.result.body : first.result.body.data),
+      );
       const next = tokensOf(res, style);
       assert.notEqual(next.refresh, first.refresh);
       assert.equal(claimsOf(next.access).sid, claimsOf(first.access).sid);
@@ -33,7 +36,12 @@ for (const { style, engine, name } of matrix()) {
       assert.match(res.headers.get('set-cookie') ?? '', new RegExp(`^latchkey_refresh=${next.refresh.replace(/\./g, '\\.')};`));
       // The new pair works; the spent token's row is marked spent, its successor stored by hash only.
       assert.equal((await server.request('GET', '/api/auth/verify', { token: next.access })).status, 200);
-      const rows = await server.core.store.db.selectFrom('refresh_tokens').selectAll().where('session_id', '=', claimsOf(first.access).sid).orderBy('issued_at').execute();
+      const rows = await server.core.store.db
+        .selectFrom('refresh_tokens')
+        .selectAll()
+        .where('session_id', '=', claimsOf(first.access).sid)
+        .orderBy('issued_at')
+        .execute();
       assert.equal(rows.length, 2);
       assert.ok(rows.find((r) => r.jti_hash === hashJti(claimsOf(first.refresh).jti))?.spent_at);
       const child = rows.find((r) => r.jti_hash === hashJti(claimsOf(next.refresh).jti));
@@ -157,7 +165,12 @@ for (const { style, engine, name } of matrix()) {
       const sid = claimsOf(first.access).sid;
       const session = await server.core.store.db.selectFrom('sessions').selectAll().where('id', '=', sid).executeTakeFirstOrThrow();
       assert.equal(session.revoke_reason, 'refresh_token_reuse');
-      const audit = await server.core.store.db.selectFrom('audit_events').selectAll().where('type', '=', 'refresh_token_reuse').where('session_id', '=', sid).execute();
+      const audit = await server.core.store.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('type', '=', 'refresh_token_reuse')
+        .where('session_id', '=', sid)
+        .execute();
       assert.equal(audit.length, 1);
       const metrics = await server.request('GET', '/metrics');
       assert.match(metrics.text, /^latchkey_refresh_token_reuse_total 1$/m);

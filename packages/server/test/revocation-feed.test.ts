@@ -81,7 +81,10 @@ for (const engine of engines()) {
           await feed.until((t) => t.includes('event: ready\n'));
           feed.close();
           for (const wrong of ['p@ss', key + ' x', key.toUpperCase()]) {
-            assert.equal((await other.request('GET', '/api/auth/revocations', { headers: { authorization: `Bearer ${wrong}` } })).status, 401);
+            assert.equal(
+              (await other.request('GET', '/api/auth/revocations', { headers: { authorization: `Bearer ${wrong}` } })).status,
+              401,
+            );
           }
           const malformed = await other.request('GET', '/api/auth/revocations', { headers: { authorization: key } });
           assert.equal(malformed.status, 401);
@@ -92,7 +95,11 @@ for (const engine of engines()) {
       });
 
       test('past LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS a subscriber gets 503 with Retry-After; a freed place is reused', async () => {
-        const other = await startTestServer({ style, engine, env: { LATCHKEY_REVOCATION_FEED_KEY: FEED_KEY, LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS: '2' } });
+        const other = await startTestServer({
+          style,
+          engine,
+          env: { LATCHKEY_REVOCATION_FEED_KEY: FEED_KEY, LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS: '2' },
+        });
         try {
           const first = await subscribe(other.url, FEED_KEY);
           const second = await subscribe(other.url, FEED_KEY);
@@ -153,7 +160,10 @@ for (const engine of engines()) {
         const feed = await subscribe(other.url);
         await feed.until((t) => t.includes('event: ready'));
         await other.close();
-        await assert.rejects(feed.until(() => false), /stream ended/);
+        await assert.rejects(
+          feed.until(() => false),
+          /stream ended/,
+        );
       });
     });
   }

@@ -9,7 +9,10 @@ import { parseConfig } from '../src/config.ts';
 import { type Core, openCore } from '../src/core.ts';
 import { PASSWORD, createTestDatabase, engines } from './support/server.ts';
 
-async function openTestCore(engine: 'sqlite' | 'postgres', env: Record<string, string> = {}): Promise<{ core: Core; close(): Promise<void> }> {
+async function openTestCore(
+  engine: 'sqlite' | 'postgres',
+  env: Record<string, string> = {},
+): Promise<{ core: Core; close(): Promise<void> }> {
   const database = await createTestDatabase(engine);
   const core = await openCore(parseConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...env }), { background: false });
   return {
@@ -61,10 +64,20 @@ for (const engine of engines()) {
       const now = Date.now();
       await core.store.db
         .insertInto('refresh_tokens')
-        .values({ jti_hash: hashJti(successorJti(jti)), session_id: bad.sessionId, parent_hash: null, issued_at: now, expires_at: now + 60_000, spent_at: null })
+        .values({
+          jti_hash: hashJti(successorJti(jti)),
+          session_id: bad.sessionId,
+          parent_hash: null,
+          issued_at: now,
+          expires_at: now + 60_000,
+          spent_at: null,
+        })
         .execute();
 
-      const [goodResult, badResult] = await Promise.allSettled([core.sessions.rotate(good.refreshToken), core.sessions.rotate(bad.refreshToken)]);
+      const [goodResult, badResult] = await Promise.allSettled([
+        core.sessions.rotate(good.refreshToken),
+        core.sessions.rotate(bad.refreshToken),
+      ]);
       assert.equal(goodResult.status, 'fulfilled');
       assert.equal(badResult.status, 'rejected');
       if (goodResult.status === 'fulfilled') {
@@ -72,7 +85,11 @@ for (const engine of engines()) {
         assert.equal(next.sessionId, good.sessionId);
       }
       // The failed rotation spent nothing: its token is still unspent in the store.
-      const row = await core.store.db.selectFrom('refresh_tokens').select('spent_at').where('jti_hash', '=', hashJti(jti)).executeTakeFirstOrThrow();
+      const row = await core.store.db
+        .selectFrom('refresh_tokens')
+        .select('spent_at')
+        .where('jti_hash', '=', hashJti(jti))
+        .executeTakeFirstOrThrow();
       assert.equal(row.spent_at, null);
     });
   });

@@ -45,7 +45,10 @@ describe('verified access token cache', () => {
     assert.equal(a.tokens.verifyAccess(token).username, 'ada'); // now cached
     // b's database holds another key: a ring loaded from it does not know the token's kid.
     a.tokens.useKeyRing(await KeyRing.load(b.store.db, b.config));
-    assert.throws(() => a.tokens.verifyAccess(token), (error: unknown) => error instanceof InvalidAccessToken && /unknown key/.test(error.message));
+    assert.throws(
+      () => a.tokens.verifyAccess(token),
+      (error: unknown) => error instanceof InvalidAccessToken && /unknown key/.test(error.message),
+    );
   });
 
   test('a refresh token is never accepted as an access token, cached or not', async (t) => {

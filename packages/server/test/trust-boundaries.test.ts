@@ -28,7 +28,13 @@ function rawRequest(server: TestServer, method: string, path: string, headers: R
 }
 
 function login(server: TestServer, headers: Record<string, string>): Promise<RawResult> {
-  return rawRequest(server, 'POST', '/api/auth/login', { 'content-type': 'application/json', ...headers }, JSON.stringify({ username: 'ada', password: PASSWORD }));
+  return rawRequest(
+    server,
+    'POST',
+    '/api/auth/login',
+    { 'content-type': 'application/json', ...headers },
+    JSON.stringify({ username: 'ada', password: PASSWORD }),
+  );
 }
 
 function refreshCookieOf(result: RawResult): string {
@@ -40,7 +46,10 @@ function refreshCookieOf(result: RawResult): string {
 /** The address the server recorded for the session a login created. */
 async function sessionAddress(server: TestServer, result: RawResult): Promise<string> {
   assert.equal(result.status, 200, result.body);
-  const { access } = tokensOf({ status: result.status, headers: new Headers(), body: JSON.parse(result.body), text: result.body }, server.style);
+  const { access } = tokensOf(
+    { status: result.status, headers: new Headers(), body: JSON.parse(result.body), text: result.body },
+    server.style,
+  );
   const list = await server.request('GET', '/api/auth/sessions', { token: access });
   const items = server.style === 'flat' ? list.body.items : list.body.data;
   const current = items.find((s: { current: boolean }) => s.current);
@@ -81,7 +90,10 @@ for (const { style, engine, name } of matrix()) {
       const server = await startTestServer({ style, engine, env: { LATCHKEY_TRUST_PROXY: '127.0.0.1,10.0.0.0/8' } });
       t.after(() => server.close());
       await server.createUser('ada');
-      assert.equal(await sessionAddress(server, await login(server, { 'x-forwarded-for': '6.6.6.6, 192.0.2.9, 10.1.2.3, 10.4.5.6' })), '192.0.2.9');
+      assert.equal(
+        await sessionAddress(server, await login(server, { 'x-forwarded-for': '6.6.6.6, 192.0.2.9, 10.1.2.3, 10.4.5.6' })),
+        '192.0.2.9',
+      );
     });
 
     test('a value that is not an IP address is never used: the proxy that passed it on stands in', async (t) => {
@@ -139,7 +151,9 @@ for (const { style, engine, name } of matrix()) {
       let received = '';
       socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
       const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-      socket.write('POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{"user');
+      socket.write(
+        'POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{"user',
+      );
       // Keep trickling a byte now and then, as a slowloris client would, until the server gives up.
       const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
       await closed;

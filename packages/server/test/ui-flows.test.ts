@@ -14,7 +14,16 @@ import { Secret, TOTP } from 'otpauth';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
 import { PASSWORD, type TestServer, startTestServer } from './support/server.ts';
-import { CHROMIUM_MISSING, type PageWatch, assertAccessible, assertNoHorizontalScroll, ensureUiBuilt, launchChromium, openPage, screenshot } from './support/ui.ts';
+import {
+  CHROMIUM_MISSING,
+  type PageWatch,
+  assertAccessible,
+  assertNoHorizontalScroll,
+  ensureUiBuilt,
+  launchChromium,
+  openPage,
+  screenshot,
+} from './support/ui.ts';
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -176,7 +185,10 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
     await reset.getByLabel('New password').fill('a fresh start passphrase');
     await reset.getByRole('button', { name: 'Set password' }).click();
     await reset.getByRole('status').filter({ hasText: 'Your new password is set' }).waitFor();
-    assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'forgetful', password: 'a fresh start passphrase' } })).status, 200);
+    assert.equal(
+      (await server.request('POST', '/api/auth/login', { body: { username: 'forgetful', password: 'a fresh start passphrase' } })).status,
+      200,
+    );
 
     const spent = await open(context, link);
     await spent.getByLabel('New password').fill('yet another passphrase');
@@ -258,7 +270,14 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
     });
     await signIn(page, 'keyholder', PASSWORD);
     await page.waitForURL(`${base}/ui/account`);

@@ -38,7 +38,10 @@ describe('the sign-in page when the address is blocked', { skip: CHROMIUM_MISSIN
         assert.equal(blocked.status(), 429);
         const seconds = Number(await blocked.headerValue('retry-after'));
         assert.ok(seconds > 0);
-        await page.getByRole('alert').filter({ hasText: `Too many attempts. Try again in ${seconds} seconds.` }).waitFor();
+        await page
+          .getByRole('alert')
+          .filter({ hasText: `Too many attempts. Try again in ${seconds} seconds.` })
+          .waitFor();
         assert.equal(page.url(), `${server.url}/ui/login`);
         await context.close();
       } finally {

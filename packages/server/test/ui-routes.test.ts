@@ -38,8 +38,14 @@ for (const style of STYLES) {
         assert.equal(res.headers.get('content-security-policy'), null);
       }
       const spec = await server.request('GET', '/openapi.json');
-      assert.equal(Object.keys(spec.body.paths).some((p) => p.startsWith('/ui')), false);
-      assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'root', password: 'root-password-for-tests' } })).status, 200);
+      assert.equal(
+        Object.keys(spec.body.paths).some((p) => p.startsWith('/ui')),
+        false,
+      );
+      assert.equal(
+        (await server.request('POST', '/api/auth/login', { body: { username: 'root', password: 'root-password-for-tests' } })).status,
+        200,
+      );
     });
   });
 
@@ -81,7 +87,9 @@ for (const style of STYLES) {
           LATCHKEY_GOOGLE_CLIENT_ID: GOOGLE.client_id,
           LATCHKEY_GOOGLE_CLIENT_SECRET: GOOGLE.client_secret,
           LATCHKEY_GOOGLE_ISSUER: provider.issuer,
-          LATCHKEY_OIDC_PROVIDERS: JSON.stringify([{ id: 'acme', name: 'Acme SSO', issuer: provider.issuer, client_id: 'x', client_secret: 'y' }]),
+          LATCHKEY_OIDC_PROVIDERS: JSON.stringify([
+            { id: 'acme', name: 'Acme SSO', issuer: provider.issuer, client_id: 'x', client_secret: 'y' },
+          ]),
           LATCHKEY_SIGNUP: 'open',
         },
       });
@@ -116,7 +124,9 @@ for (const style of STYLES) {
       assert.equal(res.location, back);
       assert.notEqual(browser.cookies(server.url).get('latchkey_refresh'), undefined);
 
-      const elsewhere = await new TestBrowser().get(`${server.url}/api/auth/google/login?redirect_to=${encodeURIComponent(`${server.url}/api/auth/me`)}`);
+      const elsewhere = await new TestBrowser().get(
+        `${server.url}/api/auth/google/login?redirect_to=${encodeURIComponent(`${server.url}/api/auth/me`)}`,
+      );
       assert.equal(elsewhere.status, 400);
       assert.equal(errorOf(elsewhere, style), style === 'flat' ? 'redirect_to is not an allowed origin' : 'REDIRECT_NOT_ALLOWED');
     });

@@ -9,7 +9,14 @@
 import { ENVELOPE_MESSAGES, ERRORS, FLAT_SENTENCES, capitalised } from './wire/errors.ts';
 
 /** The kinds of the wire contract a verifier answers with. */
-const VERIFY_KINDS = ['missing_authorization', 'malformed_authorization', 'invalid_access_token', 'forbidden', 'feed_unavailable', 'internal_error'] as const;
+const VERIFY_KINDS = [
+  'missing_authorization',
+  'malformed_authorization',
+  'invalid_access_token',
+  'forbidden',
+  'feed_unavailable',
+  'internal_error',
+] as const;
 export type VerifyErrorKind = (typeof VERIFY_KINDS)[number];
 
 export type VerifyErrorCode = (typeof ERRORS)[VerifyErrorKind]['code'];

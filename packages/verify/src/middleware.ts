@@ -164,7 +164,9 @@ function isFastifyReply(value: unknown): value is FastifyReplyLike {
 /** One guard for the three frameworks: it recognises the arguments each passes and answers `deny`'s error. */
 function guard(allowed: (user: AuthUser) => boolean, refusal: (user: AuthUser) => LatchkeyError) {
   const deny = (user: AuthUser | undefined, requestId: HeaderValue): RenderedError =>
-    user === undefined ? renderError(missingAuthorization(), 'flat', requestId) : renderError(refusal(user), styles.get(user) ?? 'flat', requestId);
+    user === undefined
+      ? renderError(missingAuthorization(), 'flat', requestId)
+      : renderError(refusal(user), styles.get(user) ?? 'flat', requestId);
   const ok = (user: AuthUser | undefined): user is AuthUser => user !== undefined && allowed(user);
 
   return async function latchkeyGuard(...args: unknown[]): Promise<Response | undefined> {

@@ -132,7 +132,9 @@ class JwksKeys {
     const keyAlg = jwk.alg;
     if (typeof keyAlg !== 'string' || !ASYMMETRIC.has(keyAlg)) throw invalidToken('key without an asymmetric alg');
     const { domain: _d, ...publicJwk } = jwk;
-    const pem = createPublicKey({ key: publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString();
+    const pem = createPublicKey({ key: publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+      .export({ format: 'pem', type: 'spki' })
+      .toString();
     const check = compile(this.options, pem, keyAlg);
     this.#checkers.set(kid, { check, fetchedAt: Date.now() });
     return check;
@@ -162,7 +164,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       : new RevocationFeed({
           url: options.revocationFeedUrl,
           key: options.revocationFeedKey,
-          ...(options.feedBackoffMs === undefined ? {} : { minBackoffMs: options.feedBackoffMs.min, maxBackoffMs: options.feedBackoffMs.max }),
+          ...(options.feedBackoffMs === undefined
+            ? {}
+            : { minBackoffMs: options.feedBackoffMs.min, maxBackoffMs: options.feedBackoffMs.max }),
         });
   feed?.start();
 

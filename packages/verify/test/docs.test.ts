@@ -25,7 +25,10 @@ test("docs/verify.md's Fastify example protects its routes and honours a logout 
   const file = fileURLToPath(new URL('./.docs-fastify-example.ts', import.meta.url));
   writeFileSync(file, docExample('fastify'));
   Object.assign(process.env, { LATCHKEY_URL: server.url, LATCHKEY_JWT_SECRET: TEST_SECRET, LATCHKEY_REVOCATION_FEED_KEY: FEED_KEY });
-  const { app, verifier } = (await import(file)) as { app: import('fastify').FastifyInstance; verifier: import('../src/index.ts').Verifier };
+  const { app, verifier } = (await import(file)) as {
+    app: import('fastify').FastifyInstance;
+    verifier: import('../src/index.ts').Verifier;
+  };
   try {
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     const get = async (path: string, token?: string) => {

@@ -59,7 +59,10 @@ test('each tarball carries its README, LICENSE and build, and no source or expor
     const files = entry.files.map((f) => f.path);
     assert.ok(files.includes('README.md'), `${name}: README.md in ${files.join(', ')}`);
     assert.ok(files.includes('LICENSE'), `${name}: LICENSE`);
-    assert.deepEqual(files.filter((f) => f.startsWith('src/') || f.startsWith('test/')), []);
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('src/') || f.startsWith('test/')),
+      [],
+    );
     const manifest = readFileSync(join(dir, 'node_modules', '@latchkey', name, 'package.json'), 'utf8');
     assert.doesNotMatch(manifest, /"source"/);
     // Every file the exports map names is in the tarball.
@@ -90,7 +93,10 @@ test('a new ES module project imports both packages by name', async () => {
   const script = `const load = (name) => import(name); const resolve = (name) => import.meta.resolve(name);\n${PROBE}`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir });
   const result = JSON.parse(stdout) as Record<string, unknown>;
-  assert.deepEqual({ ...result, resolved: undefined }, { refused: 401, expressAuth: 'function', client: 'function', provider: 'function', resolved: undefined });
+  assert.deepEqual(
+    { ...result, resolved: undefined },
+    { refused: 401, expressAuth: 'function', client: 'function', provider: 'function', resolved: undefined },
+  );
   assert.match(String(result.resolved), /node_modules\/@latchkey\/verify\/dist\/index\.js$/);
 });
 
@@ -98,7 +104,10 @@ test('a CommonJS project requires both packages by name, from their CommonJS bui
   const script = `const load = async (name) => require(name); const resolve = (name) => require.resolve(name);\n(async () => {${PROBE}})();`;
   const { stdout, stderr } = await run(process.execPath, ['--input-type=commonjs', '-e', script], { cwd: dir });
   const result = JSON.parse(stdout) as Record<string, unknown>;
-  assert.deepEqual({ ...result, resolved: undefined }, { refused: 401, expressAuth: 'function', client: 'function', provider: 'function', resolved: undefined });
+  assert.deepEqual(
+    { ...result, resolved: undefined },
+    { refused: 401, expressAuth: 'function', client: 'function', provider: 'function', resolved: undefined },
+  );
   // The CommonJS build, not Node's require(esm) of the ES build (which warns, and is not in every Node 20).
   assert.match(String(result.resolved), /node_modules\/@latchkey\/verify\/dist\/cjs\/index\.js$/);
   assert.doesNotMatch(stderr, /ExperimentalWarning/);

@@ -5,7 +5,13 @@ import { LatchkeyError, createVerifier } from '../src/index.ts';
 
 describe('amr, auth_time and requireMfa()', () => {
   let server: TestServer;
-  const tokens: Record<'password' | 'otp' | 'passkey' | 'oldOtp' | 'enrolment', string> = { password: '', otp: '', passkey: '', oldOtp: '', enrolment: '' };
+  const tokens: Record<'password' | 'otp' | 'passkey' | 'oldOtp' | 'enrolment', string> = {
+    password: '',
+    otp: '',
+    passkey: '',
+    oldOtp: '',
+    enrolment: '',
+  };
   let signedInAt = 0;
 
   before(async () => {
@@ -17,7 +23,9 @@ describe('amr, auth_time and requireMfa()', () => {
     const { sessions } = server.core;
     tokens.otp = (await sessions.start(user, {}, signedInAt, { proof: { amr: ['pwd', 'otp'] } })).accessToken;
     tokens.passkey = (await sessions.start(user, {}, signedInAt, { proof: { amr: ['hwk', 'user'] } })).accessToken;
-    tokens.oldOtp = (await sessions.start(user, {}, signedInAt, { proof: { amr: ['pwd', 'otp'], authTime: signedInAt - 3600_000 } })).accessToken;
+    tokens.oldOtp = (
+      await sessions.start(user, {}, signedInAt, { proof: { amr: ['pwd', 'otp'], authTime: signedInAt - 3600_000 } })
+    ).accessToken;
     tokens.enrolment = (await sessions.start(user, {}, signedInAt, { proof: { amr: ['pwd'], scope: 'mfa_enrollment' } })).accessToken;
   });
   after(() => server.close());
@@ -70,10 +78,17 @@ describe('amr, auth_time and requireMfa()', () => {
     const app = Fastify();
     app.addHook('preHandler', fastifyAuth(verifier));
     app.get('/secure', { preHandler: requireMfa() }, async (request) => (request as unknown as { user: unknown }).user);
-    app.get('/recent', { preHandler: requireMfa({ maxAgeSeconds: 900 }) }, async (request) => (request as unknown as { user: unknown }).user);
+    app.get(
+      '/recent',
+      { preHandler: requireMfa({ maxAgeSeconds: 900 }) },
+      async (request) => (request as unknown as { user: unknown }).user,
+    );
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     try {
-      assertOutcomes(await exercise((path, token) => fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} })), 'flat');
+      assertOutcomes(
+        await exercise((path, token) => fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} })),
+        'flat',
+      );
     } finally {
       await app.close();
     }
@@ -92,7 +107,12 @@ describe('amr, auth_time and requireMfa()', () => {
     });
     const address = listener.address() as import('node:net').AddressInfo;
     try {
-      assertOutcomes(await exercise((path, token) => fetch(`http://127.0.0.1:${address.port}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })), 'flat');
+      assertOutcomes(
+        await exercise((path, token) =>
+          fetch(`http://127.0.0.1:${address.port}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }),
+        ),
+        'flat',
+      );
     } finally {
       await new Promise((resolve) => listener.close(resolve));
     }
@@ -106,6 +126,9 @@ describe('amr, auth_time and requireMfa()', () => {
     app.use('*', honoAuth(verifier));
     app.get('/secure', requireMfa(), (c) => c.json(c.get('user')));
     app.get('/recent', requireMfa({ maxAgeSeconds: 900 }), (c) => c.json(c.get('user')));
-    assertOutcomes(await exercise((path, token) => Promise.resolve(app.request(path, { headers: token ? { authorization: `Bearer ${token}` } : {} }))), 'envelope');
+    assertOutcomes(
+      await exercise((path, token) => Promise.resolve(app.request(path, { headers: token ? { authorization: `Bearer ${token}` } : {} }))),
+      'envelope',
+    );
   });
 });

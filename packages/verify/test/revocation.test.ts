@@ -45,7 +45,7 @@ describe('instant revocation through the revocation feed', () => {
     await server.close();
   });
 
-  test("a logout is honoured by the verifier within a second, without a call per request", async () => {
+  test('a logout is honoured by the verifier within a second, without a call per request', async () => {
     const v = subscribed();
     const { access } = await server.login('ada');
     assert.equal((await v.verify(access)).username, 'ada');
@@ -53,7 +53,15 @@ describe('instant revocation through the revocation feed', () => {
     const out = await server.request('POST', '/api/auth/logout', { token: access });
     assert.equal(out.status, 204);
     // SPEC: refused within one second of the logout.
-    await waitFor('the revocation to arrive', async () => !(await v.verify(access).then(() => true, () => false)), 1000);
+    await waitFor(
+      'the revocation to arrive',
+      async () =>
+        !(await v.verify(access).then(
+          () => true,
+          () => false,
+        )),
+      1000,
+    );
     const error = await rejection(v.verify(access));
     assert.deepEqual([error.status, error.code, error.reason], [401, 'UNAUTHORIZED', 'session revoked']);
     // Another session of the same user is unaffected.

@@ -15,7 +15,11 @@ function b64(value: unknown): string {
 /** Re-encodes a token with another header or payload, keeping its signature (a tampered token). */
 function tamper(token: string, change: { header?: Record<string, unknown>; payload?: Record<string, unknown> }): string {
   const [h, p, s] = token.split('.');
-  return [change.header ? b64({ ...headerOf(token), ...change.header }) : h, change.payload ? b64({ ...claimsOf(token), ...change.payload }) : p, s].join('.');
+  return [
+    change.header ? b64({ ...headerOf(token), ...change.header }) : h,
+    change.payload ? b64({ ...claimsOf(token), ...change.payload }) : p,
+    s,
+  ].join('.');
 }
 
 async function refused(promise: Promise<unknown>, what: string): Promise<LatchkeyError> {
@@ -69,7 +73,8 @@ describe('createVerifier with a shared HS256 secret', () => {
       'alg switched in the header only': tamper(access, { header: { alg: 'HS512' } }),
       'payload tampered (role → ADMIN)': tamper(access, { payload: { role: 'ADMIN' } }),
       'a refresh token': refresh,
-      'expired beyond the 30 s skew': server.core.tokens.issueAccess(subject, claims.sid, randomUUID(), Date.now() - 3600_000 - 31_000).token,
+      'expired beyond the 30 s skew': server.core.tokens.issueAccess(subject, claims.sid, randomUUID(), Date.now() - 3600_000 - 31_000)
+        .token,
       'wrong issuer': sign({ ...claims, iss: 'someone-else' }),
       'wrong audience': sign({ ...claims, aud: 'billing-api' }),
       'no audience': sign(Object.fromEntries(Object.entries(claims).filter(([k]) => k !== 'aud'))),
@@ -77,7 +82,7 @@ describe('createVerifier with a shared HS256 secret', () => {
       'user_id is a string': sign({ ...claims, user_id: String(claims.user_id) }),
       'unknown role': sign({ ...claims, role: 'ROOT' }),
       'not a JWT at all': 'not-a-jwt',
-      'empty': '',
+      empty: '',
     };
     const v = verifier();
     for (const [what, token] of Object.entries(cases)) await refused(v.verify(token), what);
@@ -108,7 +113,9 @@ describe('createVerifier with a JWKS (ES256)', () => {
 
   test('a token signed with a published key verifies, the key fetched once and then cached', async () => {
     const fetches = async () =>
-      (await server.core.metrics.httpRequests.get()).values.filter((v) => v.labels.route === '/.well-known/jwks.json').reduce((n, v) => n + v.value, 0);
+      (await server.core.metrics.httpRequests.get()).values
+        .filter((v) => v.labels.route === '/.well-known/jwks.json')
+        .reduce((n, v) => n + v.value, 0);
     const before = await fetches();
     const v = createVerifier({ issuer: 'latchkey', jwksUrl });
     assert.equal((await v.verify(access)).role, 'ADMIN');
@@ -159,7 +166,10 @@ describe('middleware', () => {
   });
 
   /** Sends the four requests that tell the middleware's answers apart, against a base URL or a fetch-like. */
-  async function exercise(send: (path: string, headers: Record<string, string>) => Promise<Response>, tokens: { standard: string; admin?: string }) {
+  async function exercise(
+    send: (path: string, headers: Record<string, string>) => Promise<Response>,
+    tokens: { standard: string; admin?: string },
+  ) {
     const get = async (path: string, headers: Record<string, string> = {}) => {
       const res = await send(path, headers);
       return { status: res.status, headers: res.headers, body: JSON.parse(await res.text()) };

@@ -9,7 +9,16 @@ import { fileURLToPath } from 'node:url';
 
 export const CHROMIUM = '/usr/bin/chromium';
 /** Headless, and nothing that reaches for the network on its own (this machine's network is closed). */
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 export const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 export const artifacts = join(repo, 'test-artifacts');
 /** The reason to skip when Chromium is not installed (.ci/run installs it), or false. */
@@ -24,5 +33,7 @@ export function ensureVerifyBuilt(): void {
   const pkg = join(repo, 'packages/verify');
   const built = join(pkg, 'dist/index.js');
   if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(pkg, 'src'))) return;
-  execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(pkg, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(pkg, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
 }

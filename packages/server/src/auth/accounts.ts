@@ -52,13 +52,21 @@ export class AccountService {
     log?: EventLogger,
   ): Promise<void> {
     const user = await this.users.getById(userId);
-    await this.passwordCheck.checkCurrentPassword(user, current, ctx, { purpose: 'password_change', ...(log === undefined ? {} : { log }) });
+    await this.passwordCheck.checkCurrentPassword(user, current, ctx, {
+      purpose: 'password_change',
+      ...(log === undefined ? {} : { log }),
+    });
     checkNewPassword(next, this.users.hashAlgorithm, 'new_password');
     const hash = await this.hasher.hash(next);
-    await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', (trx) => this.users.storeHash(userId, hash, Date.now(), trx), {
-      keep: currentSession,
-      expectedVersion: user.credential_version,
-    });
+    await this.sessions.revokeAllForCredentialChange(
+      userId,
+      'password_changed',
+      (trx) => this.users.storeHash(userId, hash, Date.now(), trx),
+      {
+        keep: currentSession,
+        expectedVersion: user.credential_version,
+      },
+    );
     await this.audit.write('password_changed', { userId, sessionId: currentSession }, ctx);
   }
 
@@ -66,11 +74,18 @@ export class AccountService {
    * Sets a new password and ends every session of the user, in one transaction (issue 10 #1): the admin
    * API, the CLI, and a reset by email call this.
    */
-  async resetPassword(userId: number, next: string, ctx: RequestContext = {}, details: Readonly<Record<string, string | boolean>> = { by_admin: true }): Promise<void> {
+  async resetPassword(
+    userId: number,
+    next: string,
+    ctx: RequestContext = {},
+    details: Readonly<Record<string, string | boolean>> = { by_admin: true },
+  ): Promise<void> {
     await this.users.getById(userId);
     checkNewPassword(next, this.users.hashAlgorithm);
     const hash = await this.hasher.hash(next);
-    await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', (trx) => this.users.storeHash(userId, hash, Date.now(), trx));
+    await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', (trx) =>
+      this.users.storeHash(userId, hash, Date.now(), trx),
+    );
     await this.audit.write('password_changed', { userId, details }, ctx);
   }
 
@@ -83,9 +98,14 @@ export class AccountService {
     const after =
       changes.disabled === true && !before.disabled
         ? await this.#serialized(() =>
-            this.sessions.revokeAllForCredentialChange(userId, 'user_disabled', (trx) => this.users.update(userId, changes, { keepAnAdmin, within: trx }), {
-              serializable: keepAnAdmin,
-            }),
+            this.sessions.revokeAllForCredentialChange(
+              userId,
+              'user_disabled',
+              (trx) => this.users.update(userId, changes, { keepAnAdmin, within: trx }),
+              {
+                serializable: keepAnAdmin,
+              },
+            ),
           )
         : await this.users.update(userId, changes, { keepAnAdmin });
     if (changes.role !== undefined && changes.role !== before.role) {
@@ -97,7 +117,14 @@ export class AccountService {
     if (changes.username !== undefined || changes.email !== undefined || changes.emailVerified !== undefined) {
       await this.audit.write(
         'user_updated',
-        { userId, details: { username: changes.username !== undefined, email: changes.email !== undefined, ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified }) } },
+        {
+          userId,
+          details: {
+            username: changes.username !== undefined,
+            email: changes.email !== undefined,
+            ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified }),
+          },
+        },
         ctx,
       );
     }

@@ -84,7 +84,6 @@ export interface EmailLinkDeps {
   readonly wake: () => void;
 }
 
-
 export class EmailLinks {
   constructor(private readonly deps: EmailLinkDeps) {}
 
@@ -112,7 +111,15 @@ export class EmailLinks {
             .execute();
           await trx
             .insertInto('link_tokens')
-            .values({ token_hash: hashLinkToken(token), user_id: r.userId, purpose: r.purpose, email: r.email, created_at: now, expires_at: now + ttl, used_at: null })
+            .values({
+              token_hash: hashLinkToken(token),
+              user_id: r.userId,
+              purpose: r.purpose,
+              email: r.email,
+              created_at: now,
+              expires_at: now + ttl,
+              used_at: null,
+            })
             .execute();
         }
         const message = templates.render(r.kind, {
@@ -142,7 +149,15 @@ export class EmailLinks {
       .executeTakeFirst();
     const allowed = await limits.allowRecipient(email);
     await this.queue([
-      { kind: 'verify-email', purpose: 'verify_email', userId: user?.id ?? null, email: user?.email ?? email, to: user?.email ?? email, deliver: user !== undefined && allowed, username: user?.username ?? '' },
+      {
+        kind: 'verify-email',
+        purpose: 'verify_email',
+        userId: user?.id ?? null,
+        email: user?.email ?? email,
+        to: user?.email ?? email,
+        deliver: user !== undefined && allowed,
+        username: user?.username ?? '',
+      },
     ]);
   }
 
@@ -202,7 +217,10 @@ export class EmailLinks {
     const hash = await hasher.hash(newPassword);
     // Whose link is it? Read without spending; the spend itself happens inside the credential change below,
     // so a raced or used link rolls the whole change back.
-    const owner = token.length > 256 ? undefined : await db.selectFrom('link_tokens').select('user_id').where('token_hash', '=', hashLinkToken(token)).executeTakeFirst();
+    const owner =
+      token.length > 256
+        ? undefined
+        : await db.selectFrom('link_tokens').select('user_id').where('token_hash', '=', hashLinkToken(token)).executeTakeFirst();
     const userId = owner?.user_id;
     if (userId == null) throw new InvalidLinkToken();
     // The one credential-change operation (auth/sessions.ts): the new password, the version bump and the end
@@ -232,7 +250,12 @@ export class EmailLinks {
         if (current === undefined || current.disabled !== 0) throw new InvalidLinkToken();
         if (purpose === 'verify_email') {
           if (current.email_key !== emailKey(row.email)) throw new InvalidLinkToken();
-          return trx.updateTable('users').set({ email_verified: 1, updated_at: now }).where('id', '=', current.id).returningAll().executeTakeFirstOrThrow();
+          return trx
+            .updateTable('users')
+            .set({ email_verified: 1, updated_at: now })
+            .where('id', '=', current.id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
         }
         return trx
           .updateTable('users')
@@ -267,11 +290,27 @@ export class EmailLinks {
     const owner = await db.selectFrom('users').select('id').where('email_key', '=', emailKey(newEmail)).executeTakeFirst();
     const allowed = await limits.allowRecipient(newEmail);
     const requests: MailRequest[] = [
-      { kind: 'change-email', purpose: 'change_email', userId: user.id, email: newEmail, to: newEmail, deliver: owner === undefined && allowed, username: user.username },
+      {
+        kind: 'change-email',
+        purpose: 'change_email',
+        userId: user.id,
+        email: newEmail,
+        to: newEmail,
+        deliver: owner === undefined && allowed,
+        username: user.username,
+      },
     ];
     if (user.email !== null) {
       const noticeAllowed = await limits.allowRecipient(user.email);
-      requests.push({ kind: 'email-changed', purpose: null, userId: user.id, email: newEmail, to: user.email, deliver: noticeAllowed, username: user.username });
+      requests.push({
+        kind: 'email-changed',
+        purpose: null,
+        userId: user.id,
+        email: newEmail,
+        to: user.email,
+        deliver: noticeAllowed,
+        username: user.username,
+      });
     }
     await this.queue(requests);
     await audit.write('email_change_requested', { userId: user.id }, ctx);

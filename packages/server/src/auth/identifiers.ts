@@ -18,7 +18,10 @@
 /** The username key: NFKC + full case fold (+ U+0307 dropped), NFC. */
 export function usernameKey(value: string): string {
   const folded = value.normalize('NFKC').toUpperCase().toLowerCase();
-  return folded.normalize('NFD').replace(/\u0307/g, '').normalize('NFC');
+  return folded
+    .normalize('NFD')
+    .replace(/\u0307/g, '')
+    .normalize('NFC');
 }
 
 /**

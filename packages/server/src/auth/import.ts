@@ -51,7 +51,11 @@ export function guessFormat(path: string): ImportFormat {
     closeSync(fd);
   }
   if (read >= SQLITE_MAGIC.length && head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) return 'vega';
-  const text = head.subarray(0, read).toString('utf8').replace(/^\uFEFF/, '').trimStart();
+  const text = head
+    .subarray(0, read)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .trimStart();
   return text.startsWith('[') || text.startsWith('{') ? 'json' : 'csv';
 }
 

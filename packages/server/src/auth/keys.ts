@@ -65,7 +65,13 @@ function fromRow(row: SigningKeyRow, encryptionSecret: string | undefined): Sign
 
 /** The key id of a configured HS256 secret: a short hash, so the secret itself is never revealed. */
 function configuredSecretKid(secret: string): string {
-  return 'hs-' + createHash('sha256').update('latchkey-kid\0' + secret).digest('base64url').slice(0, 16);
+  return (
+    'hs-' +
+    createHash('sha256')
+      .update('latchkey-kid\0' + secret)
+      .digest('base64url')
+      .slice(0, 16)
+  );
 }
 
 /** Inserts a new signing key for `alg` and returns its kid. */
@@ -141,7 +147,12 @@ export function rotationSignsFrom(config: Config, now: number, options: Rotation
  * stops signing now as well. A configured `LATCHKEY_JWT_SECRET` is a fixed key: rotating it means changing the
  * secret, so this refuses.
  */
-export async function rotateSigningKeys(db: Kysely<Database>, config: Config, now = Date.now(), options: RotationOptions = {}): Promise<Rotation> {
+export async function rotateSigningKeys(
+  db: Kysely<Database>,
+  config: Config,
+  now = Date.now(),
+  options: RotationOptions = {},
+): Promise<Rotation> {
   if (config.jwtAlg === 'HS256' && config.jwtSecret !== undefined) {
     throw new ConfigError(
       'LATCHKEY_JWT_SECRET',

@@ -73,8 +73,15 @@ export class PasswordLogin {
       // wins (issue 10 items 1–2), and this login fails like any other.
       if (error instanceof InvalidCredentials) {
         metrics.logins.inc({ outcome: 'failure' });
-        log.info({ event: 'login_failed', ip, identifier_hash: hashIdentifier(input.identifier), reason: 'credentials_changed' }, 'login failed');
-        await audit.write('login_failed', { userId: user.id, details: { identifier_hash: hashIdentifier(input.identifier), reason: 'credentials_changed' } }, ctx);
+        log.info(
+          { event: 'login_failed', ip, identifier_hash: hashIdentifier(input.identifier), reason: 'credentials_changed' },
+          'login failed',
+        );
+        await audit.write(
+          'login_failed',
+          { userId: user.id, details: { identifier_hash: hashIdentifier(input.identifier), reason: 'credentials_changed' } },
+          ctx,
+        );
       }
       throw error;
     }

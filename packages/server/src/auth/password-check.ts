@@ -45,7 +45,13 @@ export class PasswordCheck {
    * nothing). Throws {@link RateLimited} before hashing when a budget is spent. The caller reports the
    * result with {@link settle} once it knows whether the attempt succeeded as a whole.
    */
-  async attempt(user: UserRow | undefined, identifier: string, password: string, ctx: RequestContext, log: EventLogger = SILENT): Promise<CheckOutcome> {
+  async attempt(
+    user: UserRow | undefined,
+    identifier: string,
+    password: string,
+    ctx: RequestContext,
+    log: EventLogger = SILENT,
+  ): Promise<CheckOutcome> {
     const { hasher, limiter } = this.deps;
     const ip = ctx.ip ?? 'unknown';
     const account = accountOf(user, identifier);
@@ -57,7 +63,8 @@ export class PasswordCheck {
     }
     const queue = { queueKey: ip };
     try {
-      const ok = user?.password_hash != null ? await hasher.verify(user.password_hash, password, queue) : await hasher.verifyDummy(password, queue);
+      const ok =
+        user?.password_hash != null ? await hasher.verify(user.password_hash, password, queue) : await hasher.verifyDummy(password, queue);
       return { ok, account };
     } catch (error) {
       if (error instanceof RateLimited) {
@@ -83,13 +90,21 @@ export class PasswordCheck {
    * (403, not 401: the caller's session is fine) for a wrong password, after logging it
    * (`password_check_failed`) and writing it to the audit log.
    */
-  async checkCurrentPassword(user: UserRow, password: string, ctx: RequestContext, options: { purpose: string; log?: EventLogger }): Promise<void> {
+  async checkCurrentPassword(
+    user: UserRow,
+    password: string,
+    ctx: RequestContext,
+    options: { purpose: string; log?: EventLogger },
+  ): Promise<void> {
     const log = options.log ?? SILENT;
     const { ok, account } = await this.attempt(user, user.username, password, ctx, log);
     await this.settle(ctx, account, ok);
     if (ok) return;
     this.deps.metrics.logins.inc({ outcome: 'failure' });
-    log.info({ event: 'password_check_failed', ip: ctx.ip ?? 'unknown', user_id: user.id, purpose: options.purpose }, 'current password check failed');
+    log.info(
+      { event: 'password_check_failed', ip: ctx.ip ?? 'unknown', user_id: user.id, purpose: options.purpose },
+      'current password check failed',
+    );
     await this.deps.audit.write('password_check_failed', { userId: user.id, details: { purpose: options.purpose } }, ctx);
     throw new Forbidden('current password is incorrect');
   }

@@ -17,7 +17,15 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Config, Role } from '../config.ts';
-import { Conflict, Forbidden, InvalidAccessToken, InvalidCredentials, InvalidRefreshToken, NotFound, RefreshTokenReused } from '../errors.ts';
+import {
+  Conflict,
+  Forbidden,
+  InvalidAccessToken,
+  InvalidCredentials,
+  InvalidRefreshToken,
+  NotFound,
+  RefreshTokenReused,
+} from '../errors.ts';
 import { type QueryRunner, prepare } from '../store/prepared.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
@@ -63,14 +71,7 @@ export interface SessionInfo {
 }
 
 export type RevokeReason =
-  | 'logout'
-  | 'logout_all'
-  | 'refresh_token_reuse'
-  | 'password_changed'
-  | 'user_disabled'
-  | 'user_deleted'
-  | 'session_revoked'
-  | 'admin';
+  'logout' | 'logout_all' | 'refresh_token_reuse' | 'password_changed' | 'user_disabled' | 'user_deleted' | 'session_revoked' | 'admin';
 
 /** 128 random bits, base64url: session ids and jtis. */
 export function randomId(): string {
@@ -211,7 +212,12 @@ export class SessionService {
    * {@link InvalidCredentials}) or waits and then revokes the new session with the others. A login that
    * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2).
    */
-  async start(user: UserRow, ctx: RequestContext = {}, now = Date.now(), options: { rehash?: string; proof?: SignInProof } = {}): Promise<IssuedTokens> {
+  async start(
+    user: UserRow,
+    ctx: RequestContext = {},
+    now = Date.now(),
+    options: { rehash?: string; proof?: SignInProof } = {},
+  ): Promise<IssuedTokens> {
     const proof = options.proof ?? { amr: ['pwd'] };
     const sid = randomId();
     const jti = randomId();
@@ -248,12 +254,25 @@ export class SessionService {
         .execute();
       await trx
         .insertInto('refresh_tokens')
-        .values({ jti_hash: hashJti(jti), session_id: sid, parent_hash: null, issued_at: iat * 1000, expires_at: exp * 1000, spent_at: null })
+        .values({
+          jti_hash: hashJti(jti),
+          session_id: sid,
+          parent_hash: null,
+          issued_at: iat * 1000,
+          expires_at: exp * 1000,
+          spent_at: null,
+        })
         .execute();
       return live;
     });
     if (current === undefined) throw new InvalidCredentials();
-    return this.#issue(current, sid, { jti, iat, exp }, now, signInClaims({ amr: proof.amr.join(' '), auth_time: proof.authTime ?? now, scope: proof.scope ?? null, created_at: now }));
+    return this.#issue(
+      current,
+      sid,
+      { jti, iat, exp },
+      now,
+      signInClaims({ amr: proof.amr.join(' '), auth_time: proof.authTime ?? now, scope: proof.scope ?? null, created_at: now }),
+    );
   }
 
   /** Checks that the session and its user may still be used; returns the user. */
@@ -267,7 +286,21 @@ export class SessionService {
     // Redundant with the revocation that every credential change makes in the same transaction; kept so
     // that a session can never outlive the credentials it was opened with, whatever wrote it.
     if (row.credential_version !== row.s_credential_version) throw new InvalidRefreshToken('credentials changed');
-    const { s_id, s_created_at, s_expires_at, s_last_used_at, s_revoked_at, s_revoke_reason, s_ip, s_user_agent, s_credential_version, s_amr, s_auth_time, s_scope, ...user } = row;
+    const {
+      s_id,
+      s_created_at,
+      s_expires_at,
+      s_last_used_at,
+      s_revoked_at,
+      s_revoke_reason,
+      s_ip,
+      s_user_agent,
+      s_credential_version,
+      s_amr,
+      s_auth_time,
+      s_scope,
+      ...user
+    } = row;
     // An enrolment-only session never hands out a refresh token; refuse one all the same.
     if (s_scope !== null) throw new InvalidRefreshToken('enrolment-only session');
     const session: SessionRow = {
@@ -302,7 +335,15 @@ export class SessionService {
     const exp = this.#refreshExp(now, session.expires_at);
     if (exp <= iat) throw new InvalidRefreshToken('session ended');
 
-    const won = await this.#write({ now, parent: parentHash, sid: claims.sid, hash: hashJti(nextJti), iat: iat * 1000, exp: exp * 1000, ip: ctx.ip ?? session.ip });
+    const won = await this.#write({
+      now,
+      parent: parentHash,
+      sid: claims.sid,
+      hash: hashJti(nextJti),
+      iat: iat * 1000,
+      exp: exp * 1000,
+      ip: ctx.ip ?? session.ip,
+    });
     if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now, signInClaims(session));
     return this.#replay(claims, user, session, parentHash, nextJti, ctx, now);
   }
@@ -374,7 +415,13 @@ export class SessionService {
         .where('jti_hash', '=', hashJti(nextJti))
         .executeTakeFirst();
       if (!successor) throw new InvalidRefreshToken('successor missing');
-      return this.#issue(user, claims.sid, { jti: nextJti, iat: successor.issued_at / 1000, exp: successor.expires_at / 1000 }, now, signInClaims(session));
+      return this.#issue(
+        user,
+        claims.sid,
+        { jti: nextJti, iat: successor.issued_at / 1000, exp: successor.expires_at / 1000 },
+        now,
+        signInClaims(session),
+      );
     }
     await this.revoke(claims.sid, 'refresh_token_reuse', ctx, now);
     await this.audit.write('refresh_token_reuse', { userId: user.id, sessionId: claims.sid }, ctx, now);
@@ -461,8 +508,18 @@ export class SessionService {
   }
 
   /** Marks every active session of `userId` but `keep` revoked and records them for `/verify`. */
-  async #revokeAllIn(trx: Kysely<Database>, userId: number, reason: RevokeReason, keep: string | undefined, now: number): Promise<Revocation[]> {
-    let update = trx.updateTable('sessions').set({ revoked_at: now, revoke_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+  async #revokeAllIn(
+    trx: Kysely<Database>,
+    userId: number,
+    reason: RevokeReason,
+    keep: string | undefined,
+    now: number,
+  ): Promise<Revocation[]> {
+    let update = trx
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoke_reason: reason })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null);
     if (keep !== undefined) update = update.where('id', '!=', keep);
     const rows = await update.returning('id').execute();
     const expiresAt = revocationExpiry(this.config, now);
@@ -535,7 +592,10 @@ export class SessionService {
   /** Deletes what can no longer be used: expired refresh tokens, ended sessions, stale revocations. */
   async pruneExpired(now = Date.now()): Promise<void> {
     const margin = CLOCK_SKEW_MS + this.config.refreshReuseGraceMs;
-    await this.db.deleteFrom('refresh_tokens').where('expires_at', '<', now - margin).execute();
+    await this.db
+      .deleteFrom('refresh_tokens')
+      .where('expires_at', '<', now - margin)
+      .execute();
     await this.db.deleteFrom('revoked_sessions').where('expires_at', '<', now).execute();
     await this.db
       .deleteFrom('sessions')

@@ -47,7 +47,8 @@ export class Signup {
     checkUsername(input.username);
     checkEmail(input.email);
     const domain = input.email.slice(input.email.lastIndexOf('@') + 1).toLowerCase();
-    if (config.signupEmailDomains.length > 0 && !config.signupEmailDomains.includes(domain)) throw new Forbidden('email domain not allowed');
+    if (config.signupEmailDomains.length > 0 && !config.signupEmailDomains.includes(domain))
+      throw new Forbidden('email domain not allowed');
     checkNewPassword(input.password, config.passwordHash);
     if (await users.findByUsername(input.username)) throw new Conflict('username already taken');
     // Hashed before the address is looked up, so a known address costs the same as a new one.
@@ -64,15 +65,36 @@ export class Signup {
     }
 
     const allowed = await limits.allowRecipient(input.email);
-    const user = owner === undefined ? await this.#create(input, passwordHash).catch((error: unknown) => this.#lostRace(error, input)) : undefined;
+    const user =
+      owner === undefined ? await this.#create(input, passwordHash).catch((error: unknown) => this.#lostRace(error, input)) : undefined;
     if (user === undefined) {
       // The notice carries no link, but a token bound to nobody is written anyway, and the attempt is audited
       // without a user: the known address runs the statements of the new one (bar the user row itself).
-      await links.queue([{ kind: 'signup-exists', purpose: 'verify_email', userId: null, email: input.email, to: input.email, deliver: allowed, username: '' }]);
+      await links.queue([
+        {
+          kind: 'signup-exists',
+          purpose: 'verify_email',
+          userId: null,
+          email: input.email,
+          to: input.email,
+          deliver: allowed,
+          username: '',
+        },
+      ]);
       await audit.write('signup', { userId: null, details: { mode: 'verify', outcome: 'address_taken' } }, ctx);
       return { issued: undefined };
     }
-    await links.queue([{ kind: 'verify-email', purpose: 'verify_email', userId: user.id, email: user.email, to: input.email, deliver: allowed, username: user.username }]);
+    await links.queue([
+      {
+        kind: 'verify-email',
+        purpose: 'verify_email',
+        userId: user.id,
+        email: user.email,
+        to: input.email,
+        deliver: allowed,
+        username: user.username,
+      },
+    ]);
     await audit.write('signup', { userId: user.id, details: { mode: 'verify', outcome: 'created' } }, ctx);
     return { issued: undefined };
   }

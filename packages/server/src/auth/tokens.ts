@@ -124,7 +124,17 @@ export class TokenService {
       clockTolerance: CLOCK_SKEW_MS,
       checkTyp: 'JWT',
       // fast-jwt checks `aud` only when a token carries one: a configured audience must also be required.
-      requiredClaims: ['exp', 'iat', 'iss', 'sub', 'jti', 'sid', 'token_type', 'user_id', ...(this.config.audience === undefined ? [] : ['aud'])],
+      requiredClaims: [
+        'exp',
+        'iat',
+        'iss',
+        'sub',
+        'jti',
+        'sid',
+        'token_type',
+        'user_id',
+        ...(this.config.audience === undefined ? [] : ['aud']),
+      ],
     };
     return {
       // fast-jwt keeps the payload's own iat and exp (no expiresIn is given).

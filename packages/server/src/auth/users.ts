@@ -34,7 +34,8 @@ export function checkUsername(username: string, field = 'username'): void {
     throw new RefusedValue(field, 'must not contain control characters or surrounding spaces');
   }
   // Invisible, bidirectional-control and unpaired characters let one name pass for another (issue 10 #15).
-  if (hasRefusedUsernameCharacter(username)) throw new RefusedValue(field, 'must not contain invisible or bidirectional-control characters');
+  if (hasRefusedUsernameCharacter(username))
+    throw new RefusedValue(field, 'must not contain invisible or bidirectional-control characters');
 }
 
 export function checkEmail(email: string, field = 'email'): void {
@@ -80,13 +81,14 @@ export class UserStore {
     readonly hashAlgorithm: PasswordHashAlg,
   ) {}
 
-  async #assertFree(username: string | undefined, email: string | null | undefined, exceptId?: number, db: Kysely<Database> = this.db): Promise<void> {
+  async #assertFree(
+    username: string | undefined,
+    email: string | null | undefined,
+    exceptId?: number,
+    db: Kysely<Database> = this.db,
+  ): Promise<void> {
     if (username !== undefined) {
-      const taken = await db
-        .selectFrom('users')
-        .select('id')
-        .where('username_key', '=', usernameKey(username))
-        .executeTakeFirst();
+      const taken = await db.selectFrom('users').select('id').where('username_key', '=', usernameKey(username)).executeTakeFirst();
       if (taken && taken.id !== exceptId) throw new Conflict('username is taken');
       // A username that is another user's email would make a login by that address reach the wrong account.
       const asEmail = await db.selectFrom('users').select('id').where('email_key', '=', emailKey(username)).executeTakeFirst();
@@ -170,7 +172,10 @@ export class UserStore {
   }
 
   async count(): Promise<number> {
-    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
@@ -195,7 +200,12 @@ export class UserStore {
       query = query.where(sql<boolean>`(username_key like ${pattern} escape '\\' or email_key like ${pattern} escape '\\')`);
     }
     const [items, total] = await Promise.all([
-      query.selectAll().orderBy('id').limit(pageSize).offset((page - 1) * pageSize).execute(),
+      query
+        .selectAll()
+        .orderBy('id')
+        .limit(pageSize)
+        .offset((page - 1) * pageSize)
+        .execute(),
       query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { items, total: Number(total.n) };
@@ -250,7 +260,12 @@ export class UserStore {
    * Changes a user; with `keepAnAdmin`, refuses (409) a change that would leave no active ADMIN. With
    * `within`, runs in that transaction (a credential change: see AccountService).
    */
-  async update(id: number, changes: UserChanges, options: { keepAnAdmin?: boolean; within?: Kysely<Database> } = {}, now = Date.now()): Promise<UserRow> {
+  async update(
+    id: number,
+    changes: UserChanges,
+    options: { keepAnAdmin?: boolean; within?: Kysely<Database> } = {},
+    now = Date.now(),
+  ): Promise<UserRow> {
     if (changes.username !== undefined) checkUsername(changes.username);
     if (changes.email !== undefined && changes.email !== null) checkEmail(changes.email);
     if (changes.role !== undefined) checkRole(changes.role);
@@ -258,21 +273,26 @@ export class UserStore {
     // outside it would wait for the transaction that waits for the read.
     await this.#assertFree(changes.username, changes.email, id, options.within);
     try {
-      const row = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db
-        .updateTable('users')
-        .set({
-          ...(changes.username === undefined ? {} : { username: changes.username, username_key: usernameKey(changes.username) }),
-          ...(changes.email === undefined
-            ? {}
-            : { email: changes.email, email_key: changes.email === null ? null : emailKey(changes.email) }),
-          ...(changes.role === undefined ? {} : { role: changes.role }),
-          ...(changes.disabled === undefined ? {} : { disabled: changes.disabled ? 1 : 0 }),
-          ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified ? 1 : 0 }),
-          updated_at: now,
-        })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirst(), options.within);
+      const row = await this.#keepingAnAdmin(
+        options.keepAnAdmin ?? false,
+        (db) =>
+          db
+            .updateTable('users')
+            .set({
+              ...(changes.username === undefined ? {} : { username: changes.username, username_key: usernameKey(changes.username) }),
+              ...(changes.email === undefined
+                ? {}
+                : { email: changes.email, email_key: changes.email === null ? null : emailKey(changes.email) }),
+              ...(changes.role === undefined ? {} : { role: changes.role }),
+              ...(changes.disabled === undefined ? {} : { disabled: changes.disabled ? 1 : 0 }),
+              ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified ? 1 : 0 }),
+              updated_at: now,
+            })
+            .where('id', '=', id)
+            .returningAll()
+            .executeTakeFirst(),
+        options.within,
+      );
       if (!row) throw new NotFound('no such user');
       return row;
     } catch (error) {
@@ -297,7 +317,11 @@ export class UserStore {
   }
 
   async delete(id: number, options: { keepAnAdmin?: boolean; within?: Kysely<Database> } = {}): Promise<void> {
-    const result = await this.#keepingAnAdmin(options.keepAnAdmin ?? false, (db) => db.deleteFrom('users').where('id', '=', id).executeTakeFirst(), options.within);
+    const result = await this.#keepingAnAdmin(
+      options.keepAnAdmin ?? false,
+      (db) => db.deleteFrom('users').where('id', '=', id).executeTakeFirst(),
+      options.within,
+    );
     if (Number(result.numDeletedRows) === 0) throw new NotFound('no such user');
   }
 }

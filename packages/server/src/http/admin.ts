@@ -91,7 +91,12 @@ export const PAGE = {
   message: 'must be a whole number from 1 to 999999',
 } as const satisfies QueryRule;
 export const PAGE_SIZE = {
-  schema: { type: 'string', pattern: '^([1-9][0-9]?|1[0-9][0-9]|200)$', description: 'Items per page, 1 to 200 (default 50)', examples: ['50'] },
+  schema: {
+    type: 'string',
+    pattern: '^([1-9][0-9]?|1[0-9][0-9]|200)$',
+    description: 'Items per page, 1 to 200 (default 50)',
+    examples: ['50'],
+  },
   message: 'must be a whole number from 1 to 200',
 } as const satisfies QueryRule;
 
@@ -99,7 +104,9 @@ export const PAGE_SIZE = {
 export function querySchema<const Rules extends Readonly<Record<string, QueryRule>>>(rules: Rules) {
   return {
     type: 'object',
-    properties: Object.fromEntries(Object.entries(rules).map(([name, rule]) => [name, rule.schema])) as { readonly [Name in keyof Rules]: Rules[Name]['schema'] },
+    properties: Object.fromEntries(Object.entries(rules).map(([name, rule]) => [name, rule.schema])) as {
+      readonly [Name in keyof Rules]: Rules[Name]['schema'];
+    },
   } as const;
 }
 
@@ -118,7 +125,10 @@ export function checkQuery(request: FastifyRequest, rules: Readonly<Record<strin
 
 /** Page and page size from a validated query. */
 export function pageOf(query: { page?: string; page_size?: string }): { page: number; pageSize: number } {
-  return { page: query.page === undefined ? 1 : Number(query.page), pageSize: query.page_size === undefined ? 50 : Number(query.page_size) };
+  return {
+    page: query.page === undefined ? 1 : Number(query.page),
+    pageSize: query.page_size === undefined ? 50 : Number(query.page_size),
+  };
 }
 
 /** A documentation schema of an object view with snake_case `properties`, in the style's casing. */
@@ -153,7 +163,9 @@ export function listDoc(style: WireStyle, description: string, itemSchema: objec
 /** The error bodies of an admin route, documented once. */
 export function adminErrors(style: WireStyle, ...statuses: number[]): Record<number, object> {
   const { error } = responseSchemas(style);
-  return Object.fromEntries([401, 403, ...statuses].map((status) => [status, { ...error, description: ERROR_DESCRIPTIONS[status] ?? 'Error' }]));
+  return Object.fromEntries(
+    [401, 403, ...statuses].map((status) => [status, { ...error, description: ERROR_DESCRIPTIONS[status] ?? 'Error' }]),
+  );
 }
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {

@@ -157,7 +157,11 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     },
     frameworkErrors: (_error, request, reply) => {
       const rendered = style.error(new ValidationFailed([{ field: 'url', message: 'malformed or over-long URL' }]), responseMeta(request));
-      (reply as FastifyReply).code(rendered.status).header('x-request-id', request.id).type('application/json; charset=utf-8').send(rendered.body);
+      (reply as FastifyReply)
+        .code(rendered.status)
+        .header('x-request-id', request.id)
+        .type('application/json; charset=utf-8')
+        .send(rendered.body);
     },
   });
 

@@ -4,7 +4,16 @@
  */
 import { isIP } from 'node:net';
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
-import type { FastifyBaseLogger, FastifyInstance, FastifyTypeProvider, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyTypeProvider,
+  FastifyReply,
+  FastifyRequest,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import type { IssuedTokens } from '../auth/sessions.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
 import type { RequestContext } from '../audit.ts';
@@ -34,7 +43,13 @@ export interface LatchkeyTypeProvider extends FastifyTypeProvider {
 }
 
 /** The app as route groups see it: request bodies, queries and params typed from their JSON schemas. */
-export type LatchkeyApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, LatchkeyTypeProvider>;
+export type LatchkeyApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  LatchkeyTypeProvider
+>;
 
 /** Adds a group of routes; buildApp registers each group as a Fastify plugin of its own. */
 export type RouteInstaller = (app: LatchkeyApp, ctx: RouteContext) => void | Promise<void>;
@@ -108,7 +123,8 @@ export function secureCookie(request: FastifyRequest): boolean {
 
 /** Sets the refresh cookie, unless the request is cookie-less (a body that is not JSON: see cookie-guard.ts). */
 export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, issued: IssuedTokens): void {
-  if (cookieUse(request) !== 'sets') throw new Error(`${request.routeOptions.url ?? 'route'} sets the refresh cookie without config.cookie = 'sets'`);
+  if (cookieUse(request) !== 'sets')
+    throw new Error(`${request.routeOptions.url ?? 'route'} sets the refresh cookie without config.cookie = 'sets'`);
   if (!jsonOrNoBody(request)) return;
   reply.setCookie(REFRESH_COOKIE, issued.refreshToken, {
     httpOnly: true,
@@ -132,7 +148,8 @@ export function sendTokens(ctx: RouteContext, request: FastifyRequest, reply: Fa
 
 /** The refresh cookie, unless the request is cookie-less (a body that is not JSON: see cookie-guard.ts). */
 export function refreshCookie(request: FastifyRequest): string | undefined {
-  if (cookieUse(request) === undefined) throw new Error(`${request.routeOptions.url ?? 'route'} reads the refresh cookie without config.cookie`);
+  if (cookieUse(request) === undefined)
+    throw new Error(`${request.routeOptions.url ?? 'route'} reads the refresh cookie without config.cookie`);
   if (!jsonOrNoBody(request)) return undefined;
   const value = request.cookies[REFRESH_COOKIE];
   return value === undefined || value === '' ? undefined : value;

@@ -3,14 +3,7 @@
  * body, validation and size errors become 400/413; an unreachable database becomes 503; the rest is 500.
  */
 import type { FastifyError } from 'fastify';
-import {
-  InternalError,
-  LatchkeyError,
-  PayloadTooLarge,
-  ServiceUnavailable,
-  ValidationFailed,
-  type FieldProblem,
-} from '../errors.ts';
+import { InternalError, LatchkeyError, PayloadTooLarge, ServiceUnavailable, ValidationFailed, type FieldProblem } from '../errors.ts';
 import { isUnavailableError } from '../store/errors.ts';
 
 interface AjvProblem {
@@ -37,8 +30,10 @@ export function validationDetails(problems: readonly AjvProblem[]): FieldProblem
 export function toLatchkeyError(error: unknown): { error: LatchkeyError; unexpected: boolean } {
   if (error instanceof LatchkeyError) return { error, unexpected: false };
   const fastifyError = error as Partial<FastifyError> & { validation?: AjvProblem[] };
-  if (Array.isArray(fastifyError.validation)) return { error: new ValidationFailed(validationDetails(fastifyError.validation)), unexpected: false };
-  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) return { error: new PayloadTooLarge(), unexpected: false };
+  if (Array.isArray(fastifyError.validation))
+    return { error: new ValidationFailed(validationDetails(fastifyError.validation)), unexpected: false };
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413)
+    return { error: new PayloadTooLarge(), unexpected: false };
   if (isUnavailableError(error)) return { error: new ServiceUnavailable('database'), unexpected: false };
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

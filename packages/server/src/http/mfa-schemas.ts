@@ -95,32 +95,46 @@ export const passkeyIdParams = {
  * The browser's credential JSON as @simplewebauthn's type. The schema checks only its outline (id, rawId,
  * type, response); the library verifies all the rest, so the rest of its type is taken on trust here.
  */
-export function webAuthnJson<Json extends AuthenticationResponseJSON | RegistrationResponseJSON>(credential: { readonly id: string; readonly rawId: string }): Json {
+export function webAuthnJson<Json extends AuthenticationResponseJSON | RegistrationResponseJSON>(credential: {
+  readonly id: string;
+  readonly rawId: string;
+}): Json {
   return credential as unknown as Json;
 }
 
 /** Response documentation of the SPEC §11 routes. */
 export function mfaResponseSchemas(style: WireStyle) {
   const { error, tokens } = responseSchemas(style);
-  const passkey = objectSchema(style, { id: { type: 'string' }, name: { type: 'string' }, created_at: instantSchema(style), last_used_at: instantSchema(style, true) }, [
-    'id',
-    'name',
-    'created_at',
-  ]);
+  const passkey = objectSchema(
+    style,
+    { id: { type: 'string' }, name: { type: 'string' }, created_at: instantSchema(style), last_used_at: instantSchema(style, true) },
+    ['id', 'name', 'created_at'],
+  );
   const methods = { type: 'array', items: { type: 'string', enum: ['totp', 'recovery_code', 'passkey'] } };
   const mfaRequired = okDoc(
     style,
     'A second factor is due: no tokens, no cookie',
-    objectSchema(style, { mfa_required: { type: 'boolean', const: true }, mfa_token: { type: 'string' }, methods }, ['mfa_required', 'mfa_token', 'methods']),
+    objectSchema(style, { mfa_required: { type: 'boolean', const: true }, mfa_token: { type: 'string' }, methods }, [
+      'mfa_required',
+      'mfa_token',
+      'methods',
+    ]),
     { mfa_required: true, mfa_token: 'q3J…', methods: ['totp', 'recovery_code'] },
   );
   const enrollment = okDoc(
     style,
     'The policy (LATCHKEY_MFA) requires a factor: an access token good only for enrolling one, /me and /logout',
-    objectSchema(style, { mfa_enrollment_required: { type: 'boolean', const: true }, token: { type: 'string' } }, ['mfa_enrollment_required', 'token']),
+    objectSchema(style, { mfa_enrollment_required: { type: 'boolean', const: true }, token: { type: 'string' } }, [
+      'mfa_enrollment_required',
+      'token',
+    ]),
     { mfa_enrollment_required: true, token: 'eyJ…' },
   );
-  const webauthnOptions = { type: 'object', description: 'WebAuthn options JSON, as `@simplewebauthn/browser` takes them', additionalProperties: true };
+  const webauthnOptions = {
+    type: 'object',
+    description: 'WebAuthn options JSON, as `@simplewebauthn/browser` takes them',
+    additionalProperties: true,
+  };
   return {
     error,
     tokens,
@@ -129,8 +143,14 @@ export function mfaResponseSchemas(style: WireStyle) {
     totpSecret: okDoc(
       style,
       'The new secret, pending until confirmed',
-      objectSchema(style, { secret: { type: 'string', description: 'base32' }, otpauth_uri: { type: 'string' } }, ['secret', 'otpauth_uri']),
-      { secret: 'JBSWY3DPEHPK3PXP', otpauth_uri: 'otpauth://totp/latchkey:ada?issuer=latchkey&secret=JBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30' },
+      objectSchema(style, { secret: { type: 'string', description: 'base32' }, otpauth_uri: { type: 'string' } }, [
+        'secret',
+        'otpauth_uri',
+      ]),
+      {
+        secret: 'JBSWY3DPEHPK3PXP',
+        otpauth_uri: 'otpauth://totp/latchkey:ada?issuer=latchkey&secret=JBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30',
+      },
     ),
     recoveryCodes: okDoc(
       style,
@@ -138,14 +158,27 @@ export function mfaResponseSchemas(style: WireStyle) {
       objectSchema(style, { recovery_codes: { type: 'array', items: { type: 'string' }, minItems: 10, maxItems: 10 } }, ['recovery_codes']),
       { recovery_codes: ['abcd-efgh-jkmn'] },
     ),
-    passkey: okDoc(style, 'A passkey', passkey, { id: 'p4sSk3y', name: 'Laptop', created_at: new Date('2026-01-13T10:00:00Z'), last_used_at: null }),
+    passkey: okDoc(style, 'A passkey', passkey, {
+      id: 'p4sSk3y',
+      name: 'Laptop',
+      created_at: new Date('2026-01-13T10:00:00Z'),
+      last_used_at: null,
+    }),
     passkeyAdded: okDoc(
       style,
       'The passkey registered',
-      objectSchema(style, { id: { type: 'string' }, name: { type: 'string' }, created_at: instantSchema(style) }, ['id', 'name', 'created_at']),
+      objectSchema(style, { id: { type: 'string' }, name: { type: 'string' }, created_at: instantSchema(style) }, [
+        'id',
+        'name',
+        'created_at',
+      ]),
       { id: 'p4sSk3y', name: 'Laptop', created_at: new Date('2026-01-13T10:00:00Z') },
     ),
     passkeyList: listDoc(style, 'Your passkeys', passkey, []),
-    webauthnOptions: okDoc(style, 'WebAuthn options', webauthnOptions, { challenge: 'c2VydmVyLWNoYWxsZW5nZQ', rpId: 'auth.example.com', timeout: 300000 }),
+    webauthnOptions: okDoc(style, 'WebAuthn options', webauthnOptions, {
+      challenge: 'c2VydmVyLWNoYWxsZW5nZQ',
+      rpId: 'auth.example.com',
+      timeout: 300000,
+    }),
   };
 }

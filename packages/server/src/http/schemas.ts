@@ -35,10 +35,7 @@ export const passwordBody = {
     currentPassword: { type: 'string', minLength: 1, maxLength: 1024 },
     newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
   },
-  anyOf: [
-    { required: ['current_password', 'new_password'] },
-    { required: ['currentPassword', 'newPassword'] },
-  ],
+  anyOf: [{ required: ['current_password', 'new_password'] }, { required: ['currentPassword', 'newPassword'] }],
 } as const;
 
 /** Documentation of the bodies the style returns (each style supplies its own: http/styles/). */

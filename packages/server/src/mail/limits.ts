@@ -31,7 +31,8 @@ export class MailLimits {
     try {
       await this.#perAddress.consume(ip);
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) throw new RateLimited(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), 'mail_per_address');
+      if (rejection instanceof RateLimiterRes)
+        throw new RateLimited(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), 'mail_per_address');
       throw rejection;
     }
   }

@@ -14,7 +14,12 @@ function existing<T>(registry: Registry, name: string): T | undefined {
 export function mailMetrics(registry: Registry, countWaiting: () => Promise<number>): MailMetrics {
   const sent =
     existing<Counter<'kind'>>(registry, 'latchkey_mail_sent_total') ??
-    new Counter({ name: 'latchkey_mail_sent_total', help: 'Messages accepted by the SMTP server (or logged), by kind', labelNames: ['kind'] as const, registers: [registry] });
+    new Counter({
+      name: 'latchkey_mail_sent_total',
+      help: 'Messages accepted by the SMTP server (or logged), by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    });
   const failed =
     existing<Counter<'kind' | 'outcome'>>(registry, 'latchkey_mail_failed_total') ??
     new Counter({

@@ -88,7 +88,13 @@ export class MailOutbox {
   }
 
   /** Ends a claimed row: sent, discarded or given up. The body (with its link) is erased. */
-  async finish(row: OutboxRow, owner: string, status: Exclude<OutboxStatus, 'waiting'>, error: string | null = null, now = Date.now()): Promise<void> {
+  async finish(
+    row: OutboxRow,
+    owner: string,
+    status: Exclude<OutboxStatus, 'waiting'>,
+    error: string | null = null,
+    now = Date.now(),
+  ): Promise<void> {
     await this.db
       .updateTable('mail_outbox')
       .set({
@@ -127,6 +133,10 @@ export class MailOutbox {
 
   /** Drops finished rows older than `retentionMs` (their bodies are already gone). */
   async prune(retentionMs: number, now = Date.now()): Promise<void> {
-    await this.db.deleteFrom('mail_outbox').where('status', '!=', 'waiting').where('created_at', '<', now - retentionMs).execute();
+    await this.db
+      .deleteFrom('mail_outbox')
+      .where('status', '!=', 'waiting')
+      .where('created_at', '<', now - retentionMs)
+      .execute();
   }
 }

@@ -64,7 +64,10 @@ export function logTransport(log: MailLogger): MailTransport {
   return {
     kind: 'log',
     async send(mail) {
-      log.info({ event: 'mail_logged', from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html }, 'mail not delivered (LATCHKEY_SMTP_URL is not set)');
+      log.info(
+        { event: 'mail_logged', from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html },
+        'mail not delivered (LATCHKEY_SMTP_URL is not set)',
+      );
     },
     close() {},
   };
@@ -132,7 +135,9 @@ export class MailSender {
       return;
     }
     this.#running = this.#pass()
-      .catch((error: unknown) => this.log.warn({ event: 'mail_sender_error', err: { message: (error as Error).message } }, 'mail sender pass failed'))
+      .catch((error: unknown) =>
+        this.log.warn({ event: 'mail_sender_error', err: { message: (error as Error).message } }, 'mail sender pass failed'),
+      )
       .finally(() => {
         this.#running = undefined;
         if (this.#again) {
@@ -166,7 +171,10 @@ export class MailSender {
       } else {
         await this.outbox.retryLater(row, this.#owner, Date.now() + backoffMs(row.attempts + 1), reason);
         this.metrics.failed.inc({ kind: row.kind, outcome: 'retry' });
-        this.log.warn({ event: 'mail_retry', mail_id: row.id, kind: row.kind, reason, attempts: row.attempts + 1 }, 'mail delivery failed; will retry');
+        this.log.warn(
+          { event: 'mail_retry', mail_id: row.id, kind: row.kind, reason, attempts: row.attempts + 1 },
+          'mail delivery failed; will retry',
+        );
       }
       return;
     }

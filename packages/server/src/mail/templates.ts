@@ -46,28 +46,46 @@ function page(body: string): string {
 const BUILT_IN: Readonly<Record<MailKind, Template>> = {
   'verify-email': {
     subject: 'Confirm your email address for {{app_name}}',
-    text: 'Hello {{username}},\n\nconfirm your email address {{email}} by opening this link (it works once, for {{expires_in}}):\n\n{{link}}' + FOOTER_TEXT,
-    html: page('<p>Hello {{username}},</p><p>confirm your email address {{email}} by opening this link (it works once, for {{expires_in}}):</p><p><a href="{{link}}">Confirm my address</a></p><p>{{link}}</p>'),
+    text:
+      'Hello {{username}},\n\nconfirm your email address {{email}} by opening this link (it works once, for {{expires_in}}):\n\n{{link}}' +
+      FOOTER_TEXT,
+    html: page(
+      '<p>Hello {{username}},</p><p>confirm your email address {{email}} by opening this link (it works once, for {{expires_in}}):</p><p><a href="{{link}}">Confirm my address</a></p><p>{{link}}</p>',
+    ),
   },
   'reset-password': {
     subject: 'Reset your {{app_name}} password',
-    text: 'Hello {{username}},\n\nchoose a new password by opening this link (it works once, for {{expires_in}}):\n\n{{link}}\n\nEvery session of your account will be signed out.' + FOOTER_TEXT,
-    html: page('<p>Hello {{username}},</p><p>choose a new password by opening this link (it works once, for {{expires_in}}):</p><p><a href="{{link}}">Set a new password</a></p><p>{{link}}</p><p>Every session of your account will be signed out.</p>'),
+    text:
+      'Hello {{username}},\n\nchoose a new password by opening this link (it works once, for {{expires_in}}):\n\n{{link}}\n\nEvery session of your account will be signed out.' +
+      FOOTER_TEXT,
+    html: page(
+      '<p>Hello {{username}},</p><p>choose a new password by opening this link (it works once, for {{expires_in}}):</p><p><a href="{{link}}">Set a new password</a></p><p>{{link}}</p><p>Every session of your account will be signed out.</p>',
+    ),
   },
   'change-email': {
     subject: 'Confirm your new email address for {{app_name}}',
-    text: 'Hello {{username}},\n\nconfirm {{email}} as the new address of your account by opening this link (it works once, for {{expires_in}}):\n\n{{link}}' + FOOTER_TEXT,
-    html: page('<p>Hello {{username}},</p><p>confirm {{email}} as the new address of your account by opening this link (it works once, for {{expires_in}}):</p><p><a href="{{link}}">Confirm my new address</a></p><p>{{link}}</p>'),
+    text:
+      'Hello {{username}},\n\nconfirm {{email}} as the new address of your account by opening this link (it works once, for {{expires_in}}):\n\n{{link}}' +
+      FOOTER_TEXT,
+    html: page(
+      '<p>Hello {{username}},</p><p>confirm {{email}} as the new address of your account by opening this link (it works once, for {{expires_in}}):</p><p><a href="{{link}}">Confirm my new address</a></p><p>{{link}}</p>',
+    ),
   },
   'email-changed': {
     subject: 'The email address of your {{app_name}} account is being changed',
     text: 'Hello {{username}},\n\nsomeone signed in to your account asked to change its email address to {{email}}. The change happens when the link sent to that address is opened.\n\nIf this was not you, change your password now.\n',
-    html: page('<p>Hello {{username}},</p><p>someone signed in to your account asked to change its email address to {{email}}. The change happens when the link sent to that address is opened.</p><p>If this was not you, change your password now.</p>'),
+    html: page(
+      '<p>Hello {{username}},</p><p>someone signed in to your account asked to change its email address to {{email}}. The change happens when the link sent to that address is opened.</p><p>If this was not you, change your password now.</p>',
+    ),
   },
   'signup-exists': {
     subject: 'You already have a {{app_name}} account',
-    text: 'Hello,\n\nsomeone tried to create a {{app_name}} account with {{email}}, but this address already has one. You can sign in, or reset your password if you forgot it.' + FOOTER_TEXT,
-    html: page('<p>Hello,</p><p>someone tried to create a {{app_name}} account with {{email}}, but this address already has one. You can sign in, or reset your password if you forgot it.</p>'),
+    text:
+      'Hello,\n\nsomeone tried to create a {{app_name}} account with {{email}}, but this address already has one. You can sign in, or reset your password if you forgot it.' +
+      FOOTER_TEXT,
+    html: page(
+      '<p>Hello,</p><p>someone tried to create a {{app_name}} account with {{email}}, but this address already has one. You can sign in, or reset your password if you forgot it.</p>',
+    ),
   },
 };
 

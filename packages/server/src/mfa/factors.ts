@@ -46,5 +46,12 @@ export function createSecondFactors(
   const totp = new TotpFactor(db, deps.config, recoveryCodes, deps.audit);
   const passkeys = new PasskeyService(db, deps.config, challenges, deps.audit);
   const secondStep = new SecondStep({ ...deps, totp, recoveryCodes, passkeys, challenges });
-  return { totp, recoveryCodes, passkeys, challenges, secondStep, checkCurrentPassword: currentPasswordCheck(deps.users, deps.passwordCheck) };
+  return {
+    totp,
+    recoveryCodes,
+    passkeys,
+    challenges,
+    secondStep,
+    checkCurrentPassword: currentPasswordCheck(deps.users, deps.passwordCheck),
+  };
 }

@@ -91,7 +91,13 @@ export class PasskeyService {
   }
 
   /** Verifies an attestation against a challenge this user was given, and stores the passkey. */
-  async register(userId: number, credential: RegistrationResponseJSON, name: string | undefined, ctx: RequestContext = {}, now = Date.now()): Promise<PasskeyInfo> {
+  async register(
+    userId: number,
+    credential: RegistrationResponseJSON,
+    name: string | undefined,
+    ctx: RequestContext = {},
+    now = Date.now(),
+  ): Promise<PasskeyInfo> {
     const challenge = answeredChallenge(credential.response?.clientDataJSON);
     if (challenge === null) throw new InvalidPasskey('no challenge');
     // Spent before the verification: a challenge answers one ceremony, whatever its outcome.
@@ -149,7 +155,13 @@ export class PasskeyService {
 
   /** Renames one of the user's passkeys; 404 for anyone else's. */
   async rename(userId: number, id: string, name: string): Promise<PasskeyInfo> {
-    const row = await this.db.updateTable('passkeys').set({ name }).where('id', '=', id).where('user_id', '=', userId).returningAll().executeTakeFirst();
+    const row = await this.db
+      .updateTable('passkeys')
+      .set({ name })
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .returningAll()
+      .executeTakeFirst();
     if (!row) throw new NotFound('no such passkey');
     return info(row);
   }
@@ -165,7 +177,11 @@ export class PasskeyService {
    * Request options for a passwordless sign-in: empty `allowCredentials` (a discoverable credential), or the
    * named user's passkeys. An unknown username gets the same empty list, so the answer tells nothing.
    */
-  async loginOptions(username: string | undefined, findUser: (name: string) => Promise<UserRow | undefined>, now = Date.now()): Promise<{
+  async loginOptions(
+    username: string | undefined,
+    findUser: (name: string) => Promise<UserRow | undefined>,
+    now = Date.now(),
+  ): Promise<{
     options: PublicKeyCredentialRequestOptionsJSON;
     challengeId: string;
   }> {

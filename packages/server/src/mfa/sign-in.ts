@@ -87,7 +87,12 @@ export class SecondStep {
     }
     if (this.#mustHaveFactor(user)) {
       const issued = await this.deps.sessions.start(user, ctx, now, { proof: { amr: [primary], scope: 'mfa_enrollment' } });
-      await this.deps.audit.write('login_success', { userId: user.id, sessionId: issued.sessionId, details: { scope: 'mfa_enrollment' } }, ctx, now);
+      await this.deps.audit.write(
+        'login_success',
+        { userId: user.id, sessionId: issued.sessionId, details: { scope: 'mfa_enrollment' } },
+        ctx,
+        now,
+      );
       return { kind: 'enrollment_required', issued };
     }
     return undefined;
@@ -133,7 +138,13 @@ export class SecondStep {
       } else if (input.recoveryCode !== undefined) {
         method = 'otp';
         ok = await this.deps.recoveryCodes.spend(user.id, input.recoveryCode, now);
-        if (ok) await audit.write('recovery_code_used', { userId: user.id, details: { remaining: await this.deps.recoveryCodes.remaining(user.id) } }, ctx, now);
+        if (ok)
+          await audit.write(
+            'recovery_code_used',
+            { userId: user.id, details: { remaining: await this.deps.recoveryCodes.remaining(user.id) } },
+            ctx,
+            now,
+          );
       } else {
         method = 'otp';
         ok = await this.deps.totp.check(user.id, input.code ?? '', now);
@@ -142,7 +153,15 @@ export class SecondStep {
         await challenges.fail('mfa_token', input.mfaToken);
         await limiter.attemptFailed(ip, limitKey(user.id));
         metrics.logins.inc({ outcome: 'failure' });
-        await audit.write('mfa_failed', { userId: user.id, details: { method: input.credential !== undefined ? 'passkey' : input.recoveryCode !== undefined ? 'recovery_code' : 'totp' } }, ctx, now);
+        await audit.write(
+          'mfa_failed',
+          {
+            userId: user.id,
+            details: { method: input.credential !== undefined ? 'passkey' : input.recoveryCode !== undefined ? 'recovery_code' : 'totp' },
+          },
+          ctx,
+          now,
+        );
         throw failure;
       }
       const spent = await challenges.spend('mfa_token', input.mfaToken, now);
@@ -156,7 +175,12 @@ export class SecondStep {
   }
 
   /** Passwordless sign-in with a discoverable (or named user's) passkey; `amr` is `["hwk","user"]`. */
-  async passkeyLogin(challengeId: string, credential: AuthenticationResponseJSON, ctx: RequestContext, now = Date.now()): Promise<IssuedTokens> {
+  async passkeyLogin(
+    challengeId: string,
+    credential: AuthenticationResponseJSON,
+    ctx: RequestContext,
+    now = Date.now(),
+  ): Promise<IssuedTokens> {
     const { challenges, users, limiter, audit, metrics, sessions } = this.deps;
     const ip = ctx.ip ?? 'unknown';
     const key = `passkey#${typeof credential?.id === 'string' ? credential.id.slice(0, 256) : ''}`;

@@ -23,7 +23,14 @@ export const TOTP_DIGITS = 6;
 export const TOTP_WINDOW = 1;
 
 function totpOf(secretBase32: string, issuer: string, username: string): TOTP {
-  return new TOTP({ issuer, label: username, algorithm: 'SHA1', digits: TOTP_DIGITS, period: TOTP_PERIOD_S, secret: Secret.fromBase32(secretBase32) });
+  return new TOTP({
+    issuer,
+    label: username,
+    algorithm: 'SHA1',
+    digits: TOTP_DIGITS,
+    period: TOTP_PERIOD_S,
+    secret: Secret.fromBase32(secretBase32),
+  });
 }
 
 export class TotpFactor {
@@ -42,7 +49,9 @@ export class TotpFactor {
     const row = await this.db
       .insertInto('mfa_totp')
       .values({ user_id: user.id, secret: sealed, created_at: now, confirmed_at: null, last_step: null })
-      .onConflict((oc) => oc.column('user_id').doUpdateSet({ secret: sealed, created_at: now, last_step: null }).where('mfa_totp.confirmed_at', 'is', null))
+      .onConflict((oc) =>
+        oc.column('user_id').doUpdateSet({ secret: sealed, created_at: now, last_step: null }).where('mfa_totp.confirmed_at', 'is', null),
+      )
       .returning('user_id')
       .executeTakeFirst();
     if (!row) throw new Conflict('TOTP is already enabled');

@@ -40,7 +40,10 @@ export function isVerified(value: unknown): boolean {
 
 /** A username from the email's local part: allowed characters only, 3 to 40 long. */
 export function usernameBase(email: string): string {
-  const local = (email.split('@')[0] ?? '').normalize('NFKC').replace(/[^A-Za-z0-9._-]/g, '').slice(0, 40);
+  const local = (email.split('@')[0] ?? '')
+    .normalize('NFKC')
+    .replace(/[^A-Za-z0-9._-]/g, '')
+    .slice(0, 40);
   return local.length >= 3 ? local : `user${local}`.slice(0, 40).padEnd(3, '0');
 }
 
@@ -106,7 +109,11 @@ export class IdentityLinker {
     if (!provider.autoCreate) throw new OidcSignInRefused('signup_disabled');
     const user = await this.users.create({ username: await this.#freeUsername(usernameBase(email)), email, role: 'STANDARD' }, now);
     await this.#link(provider, identity, user.id, now);
-    await this.audit.write('oidc_user_created', { userId: user.id, details: { provider: provider.id, issuer: identity.issuer, role: user.role } }, ctx);
+    await this.audit.write(
+      'oidc_user_created',
+      { userId: user.id, details: { provider: provider.id, issuer: identity.issuer, role: user.role } },
+      ctx,
+    );
     return { user, outcome: 'created' };
   }
 
@@ -116,7 +123,8 @@ export class IdentityLinker {
    * provider, takes it over, so that password and its sessions end.
    */
   async #claimUnconfirmed(userId: number, ctx: RequestContext, now: number): Promise<void> {
-    const claim = (db: Kysely<Database>) => db.updateTable('users').set({ email_verified: 1, password_hash: null, updated_at: now }).where('id', '=', userId).execute();
+    const claim = (db: Kysely<Database>) =>
+      db.updateTable('users').set({ email_verified: 1, password_hash: null, updated_at: now }).where('id', '=', userId).execute();
     // The password goes, so every session it opened goes too, in the same transaction (auth/sessions.ts).
     if (this.sessions) await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', claim, { now });
     else await claim(this.db);

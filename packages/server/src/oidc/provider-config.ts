@@ -38,7 +38,11 @@ export interface OidcProviderConfig {
 export function parseGoogle(read: EnvReader): GoogleConfig | undefined {
   const clientId = read.string('LATCHKEY_GOOGLE_CLIENT_ID');
   if (clientId === undefined) return undefined;
-  const issuer = parseSecureUrl('LATCHKEY_GOOGLE_ISSUER', 'the issuer', read.string('LATCHKEY_GOOGLE_ISSUER') ?? 'https://accounts.google.com');
+  const issuer = parseSecureUrl(
+    'LATCHKEY_GOOGLE_ISSUER',
+    'the issuer',
+    read.string('LATCHKEY_GOOGLE_ISSUER') ?? 'https://accounts.google.com',
+  );
   const redirectUri = read.string('LATCHKEY_GOOGLE_REDIRECT_URI');
   return Object.freeze({
     clientId,
@@ -133,7 +137,10 @@ export function parseOidcProviders(read: EnvReader, google: GoogleConfig | undef
     const id = text('id', true) as string;
     if (!PROVIDER_ID.test(id)) throw new ConfigError(variable, `${where}: id "${id}" must be 1-32 lower-case letters, digits, - or _`);
     if (providers.some((p) => p.id === id)) {
-      throw new ConfigError(variable, `${where}: id "${id}" is used twice${id === 'google' ? ' (LATCHKEY_GOOGLE_CLIENT_ID configures google)' : ''}`);
+      throw new ConfigError(
+        variable,
+        `${where}: id "${id}" is used twice${id === 'google' ? ' (LATCHKEY_GOOGLE_CLIENT_ID configures google)' : ''}`,
+      );
     }
     const issuer = parseSecureUrl(variable, `${where}: issuer`, text('issuer', true) as string);
     const redirectUri = text('redirect_uri', false);

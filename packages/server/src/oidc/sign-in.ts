@@ -94,7 +94,10 @@ export class OidcSignIn {
   }
 
   /** Starts a browser sign-in: the provider's authorization URL and the transaction cookie's value. */
-  async begin(providerId: string, options: { returnTo: string | undefined; redirectUri: string }): Promise<{ url: string; cookie: string }> {
+  async begin(
+    providerId: string,
+    options: { returnTo: string | undefined; redirectUri: string },
+  ): Promise<{ url: string; cookie: string }> {
     const provider = this.providers.get(providerId);
     const returnTo = options.returnTo === undefined ? null : this.allowedReturn(options.returnTo);
     const configuration = await provider.configuration();
@@ -134,15 +137,25 @@ export class OidcSignIn {
     const callback = new URL(transaction.redirectUri);
     callback.search = '';
     for (const [key, value] of query) callback.searchParams.append(key, value);
-    return this.#exchange(provider, callback, {
-      pkceCodeVerifier: transaction.codeVerifier,
-      expectedState: transaction.state,
-      expectedNonce: transaction.nonce,
-    }, ctx);
+    return this.#exchange(
+      provider,
+      callback,
+      {
+        pkceCodeVerifier: transaction.codeVerifier,
+        expectedState: transaction.state,
+        expectedNonce: transaction.nonce,
+      },
+      ctx,
+    );
   }
 
   /** `POST /api/auth/google {code, redirect_uri}`: the app ran the authorization request itself. */
-  async exchangeCode(providerId: string, input: CodeExchange, defaultRedirectUri: string, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
+  async exchangeCode(
+    providerId: string,
+    input: CodeExchange,
+    defaultRedirectUri: string,
+    ctx: RequestContext,
+  ): Promise<IssuedTokens | PendingSignIn> {
     const provider = this.providers.get(providerId);
     const configuration = await provider.configuration();
     const callback = new URL(input.redirectUri ?? provider.config.redirectUri ?? defaultRedirectUri);
@@ -152,14 +165,24 @@ export class OidcSignIn {
     // RFC 9207's `iss` guards the app that received the redirect against mix-up; it checked it, not us.
     const metadata = configuration.serverMetadata();
     if (metadata.authorization_response_iss_parameter_supported) callback.searchParams.set('iss', metadata.issuer);
-    return this.#exchange(provider, callback, {
-      ...(input.codeVerifier === undefined ? {} : { pkceCodeVerifier: input.codeVerifier }),
-      ...(input.nonce === undefined ? {} : { expectedNonce: input.nonce }),
-      idTokenExpected: true,
-    }, ctx);
+    return this.#exchange(
+      provider,
+      callback,
+      {
+        ...(input.codeVerifier === undefined ? {} : { pkceCodeVerifier: input.codeVerifier }),
+        ...(input.nonce === undefined ? {} : { expectedNonce: input.nonce }),
+        idTokenExpected: true,
+      },
+      ctx,
+    );
   }
 
-  async #exchange(provider: OidcProvider, callback: URL, checks: client.AuthorizationCodeGrantChecks, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
+  async #exchange(
+    provider: OidcProvider,
+    callback: URL,
+    checks: client.AuthorizationCodeGrantChecks,
+    ctx: RequestContext,
+  ): Promise<IssuedTokens | PendingSignIn> {
     const configuration = await provider.configuration();
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
@@ -186,7 +209,11 @@ export class OidcSignIn {
    * `POST /api/auth/google {id_token}` (a Google Identity Services credential): the signature against the
    * provider's JWKS, issuer, audience = our client id, expiry, and the nonce when one is given.
    */
-  async verifyIdToken(providerId: string, input: { idToken: string; nonce: string | undefined }, ctx: RequestContext): Promise<IssuedTokens | PendingSignIn> {
+  async verifyIdToken(
+    providerId: string,
+    input: { idToken: string; nonce: string | undefined },
+    ctx: RequestContext,
+  ): Promise<IssuedTokens | PendingSignIn> {
     const provider = this.providers.get(providerId);
     let payload: JWTPayload;
     try {
@@ -220,7 +247,11 @@ export class OidcSignIn {
    * which only its issuer can make again) among the spent sign-in states until it expires, so a captured
    * `id_token` cannot be posted again, on any instance.
    */
-  async #spendIdToken(provider: OidcProvider, claims: { readonly iat?: unknown; readonly exp?: unknown; readonly jti?: unknown }, token: string): Promise<void> {
+  async #spendIdToken(
+    provider: OidcProvider,
+    claims: { readonly iat?: unknown; readonly exp?: unknown; readonly jti?: unknown },
+    token: string,
+  ): Promise<void> {
     const now = Date.now();
     if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_SKEW_MS) throw new OidcSignInRefused('invalid_id_token');
     const id = typeof claims.jti === 'string' ? `jti|${claims.jti}` : `token|${token}`;
@@ -239,7 +270,11 @@ export class OidcSignIn {
     // start() records the login in the statement that checks the account is still as it was read.
     const issued = await this.core.sessions.start(user, ctx, Date.now(), { proof: { amr: ['fed'] } });
     this.core.metrics.logins.inc({ outcome: 'success' });
-    await this.core.audit.write('oidc_sign_in', { userId: user.id, sessionId: issued.sessionId, details: { provider: provider.id, outcome } }, ctx);
+    await this.core.audit.write(
+      'oidc_sign_in',
+      { userId: user.id, sessionId: issued.sessionId, details: { provider: provider.id, outcome } },
+      ctx,
+    );
     return issued;
   }
 }

@@ -71,7 +71,15 @@ export class TransactionCodec {
   }
 
   seal(tx: SignInTransaction): string {
-    const packed: Packed = { p: tx.provider, s: tx.state, n: tx.nonce, v: tx.codeVerifier, u: tx.redirectUri, r: tx.returnTo, e: tx.expiresAt };
+    const packed: Packed = {
+      p: tx.provider,
+      s: tx.state,
+      n: tx.nonce,
+      v: tx.codeVerifier,
+      u: tx.redirectUri,
+      r: tx.returnTo,
+      e: tx.expiresAt,
+    };
     return this.#signer.sign(Buffer.from(JSON.stringify(packed)).toString('base64url'));
   }
 

@@ -29,7 +29,8 @@ const MAX_WORKERS = 256;
 export function parseWorkers(value: string | undefined, config: Config): number {
   if (value === undefined) return 1;
   const count = value === 'auto' ? availableParallelism() : /^\d{1,3}$/.test(value) ? Number(value) : NaN;
-  if (!(count >= 1 && count <= MAX_WORKERS)) throw new ConfigError('--workers', `must be a number from 1 to ${MAX_WORKERS} or auto (got "${value}")`);
+  if (!(count >= 1 && count <= MAX_WORKERS))
+    throw new ConfigError('--workers', `must be a number from 1 to ${MAX_WORKERS} or auto (got "${value}")`);
   if (count > 1 && config.databaseUrl === 'sqlite::memory:') {
     throw new ConfigError('--workers', 'needs a database the workers share; sqlite::memory: is private to each process');
   }

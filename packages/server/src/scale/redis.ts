@@ -145,7 +145,8 @@ export async function openRedisScale(options: RedisScaleOptions): Promise<RedisS
   };
   const onError = (error: Error) => {
     outage ??= error;
-    if (reported) logger?.debug?.({ event: 'redis_retry', redis, err: { message: error.message || error.name } }, 'redis still unavailable');
+    if (reported)
+      logger?.debug?.({ event: 'redis_retry', redis, err: { message: error.message || error.name } }, 'redis still unavailable');
     reportOutage();
   };
   const onReady = () => {

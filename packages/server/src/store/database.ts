@@ -147,7 +147,12 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
         const migrator = new Migrator({ db: migrationDb, provider: new StaticMigrationProvider(engine) });
         const { error, results } = await migrator.migrateToLatest();
         // The first statement is where an unreachable server or a foreign file shows: name the database.
-        if (error) throw StoreOpenError.describes(error) ? new StoreOpenError(url, error) : error instanceof Error ? error : new Error(String(error));
+        if (error)
+          throw StoreOpenError.describes(error)
+            ? new StoreOpenError(url, error)
+            : error instanceof Error
+              ? error
+              : new Error(String(error));
         return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
       } finally {
         if (migrationDb !== db) await migrationDb.destroy();
@@ -192,7 +197,10 @@ function errorParts(error: unknown): { code: string | undefined; message: string
   // Node reports a refused connection to a name with several addresses (localhost: ::1 and 127.0.0.1) as an
   // AggregateError with an empty message; its parts say what happened.
   const parts = Array.isArray(errors) ? errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ') : '';
-  return { code: typeof code === 'string' ? code : undefined, message: (typeof message === 'string' && message !== '' ? message : parts) || String(error) };
+  return {
+    code: typeof code === 'string' ? code : undefined,
+    message: (typeof message === 'string' && message !== '' ? message : parts) || String(error),
+  };
 }
 
 function describeOpenFailure(url: string, cause: unknown): string {
@@ -200,7 +208,11 @@ function describeOpenFailure(url: string, cause: unknown): string {
   if (url.startsWith('sqlite:')) {
     const file = sqliteFile(url);
     // The native module itself is missing or was built for another Node: nothing to do with the file.
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED' || /bindings file|better_sqlite3\.node|NODE_MODULE_VERSION/.test(message)) {
+    if (
+      code === 'ERR_MODULE_NOT_FOUND' ||
+      code === 'ERR_DLOPEN_FAILED' ||
+      /bindings file|better_sqlite3\.node|NODE_MODULE_VERSION/.test(message)
+    ) {
       return `the SQLite driver (better-sqlite3) cannot be loaded (${message}): run npm install again; without a prebuilt binary for this platform it compiles from source and needs a C++ toolchain (see the README)`;
     }
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {

@@ -40,7 +40,9 @@ export function isUnavailableError(error: unknown): boolean {
     if (code.startsWith('SQLITE_BUSY')) return true;
   }
   if (typeof message === 'string') {
-    return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(message);
+    return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(
+      message,
+    );
   }
   return false;
 }

@@ -162,7 +162,13 @@ function migration0004(): Migration {
  */
 // The key rules as they stood at 0005, frozen here (auth/identifiers.ts may change; this history may not).
 function usernameKey(value: string): string {
-  return value.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFD').replace(/\u0307/g, '').normalize('NFC');
+  return value
+    .normalize('NFKC')
+    .toUpperCase()
+    .toLowerCase()
+    .normalize('NFD')
+    .replace(/\u0307/g, '')
+    .normalize('NFC');
 }
 function emailKey(value: string): string {
   return value.replace(/[A-Z]+/g, (letters) => letters.toLowerCase()).normalize('NFC');
@@ -171,11 +177,19 @@ function emailKey(value: string): string {
 function migration0005(log: (message: string) => void): Migration {
   return {
     async up(db: AnyDb) {
-      await db.schema.alterTable('users').addColumn('credential_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-      await db.schema.alterTable('sessions').addColumn('credential_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('users')
+        .addColumn('credential_version', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .alterTable('sessions')
+        .addColumn('credential_version', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
 
-      const users = (await sql<{ id: number; username: string; username_key: string; email: string | null; email_key: string | null }>`
-        select id, username, username_key, email, email_key from users order by id`.execute(db)).rows.map((u) => ({ ...u, id: Number(u.id) }));
+      const users = (
+        await sql<{ id: number; username: string; username_key: string; email: string | null; email_key: string | null }>`
+        select id, username, username_key, email, email_key from users order by id`.execute(db)
+      ).rows.map((u) => ({ ...u, id: Number(u.id) }));
       const groups = new Map<string, typeof users>();
       for (const user of users) {
         const key = usernameKey(user.username);
@@ -188,12 +202,16 @@ function migration0005(log: (message: string) => void): Migration {
         for (const user of group) {
           const username_key = user === keeper ? key : `\u0001collision:${user.id}:${key}`;
           if (user !== keeper) {
-            log(`migration 0005: username "${user.username}" (user id ${user.id}) now compares equal to user id ${keeper.id}'s; it keeps its account and signs in by email until renamed`);
+            log(
+              `migration 0005: username "${user.username}" (user id ${user.id}) now compares equal to user id ${keeper.id}'s; it keeps its account and signs in by email until renamed`,
+            );
           }
           let email_key = user.email === null ? null : emailKey(user.email);
           // The ASCII-only fold only splits keys that full lower-casing joined; should two still meet, both stay.
           if (email_key !== null && emailKeys.has(email_key)) {
-            log(`migration 0005: email of user id ${user.id} now compares equal to another user's; it keeps its account, not its email sign-in`);
+            log(
+              `migration 0005: email of user id ${user.id} now compares equal to another user's; it keeps its account, not its email sign-in`,
+            );
             email_key = `\u0001collision:${user.id}:${email_key}`;
           }
           if (email_key !== null) emailKeys.add(email_key);
@@ -206,7 +224,9 @@ function migration0005(log: (message: string) => void): Migration {
       });
       // Two passes, so that one row taking a key another row still holds never trips the unique index.
       for (const user of changed) {
-        await sql`update users set username_key = ${`\u0001moving:${user.id}`}, email_key = ${user.email_key === null ? null : `\u0001moving:${user.id}`} where id = ${user.id}`.execute(db);
+        await sql`update users set username_key = ${`\u0001moving:${user.id}`}, email_key = ${user.email_key === null ? null : `\u0001moving:${user.id}`} where id = ${user.id}`.execute(
+          db,
+        );
       }
       for (const user of changed) {
         const t = target.get(user.id)!;
@@ -224,7 +244,10 @@ function migration0006(engine: Engine): Migration {
   const idColumn = engine === 'postgres' ? ('serial' as const) : ('integer' as const);
   return {
     async up(db: AnyDb) {
-      await db.schema.alterTable('users').addColumn('email_verified', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      await db.schema
+        .alterTable('users')
+        .addColumn('email_verified', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute();
 
       await db.schema
         .createTable('link_tokens')

@@ -77,7 +77,10 @@ describe('kill -9 during writes on SQLite', () => {
     };
     await Promise.all([0, 1, 2, 3].map(lane));
     assert.equal((await server.exited()).signal, 'SIGKILL');
-    assert.ok(users.length > 0 && logins.length > 0 && chains.every((c) => c.rotations.length > 0), `users ${users.length}, logins ${logins.length}`);
+    assert.ok(
+      users.length > 0 && logins.length > 0 && chains.every((c) => c.rotations.length > 0),
+      `users ${users.length}, logins ${logins.length}`,
+    );
   });
 
   test('the database file is intact', () => {
@@ -103,7 +106,8 @@ describe('kill -9 during writes on SQLite', () => {
     try {
       for (const chain of chains) {
         for (const [parent, child] of chain.rotations) {
-          const row = db.prepare('select parent_hash from refresh_tokens where jti_hash = ?').get(hashJti(claimsOf(child).jti)) as { parent_hash: string } | undefined;
+          const row = db.prepare('select parent_hash from refresh_tokens where jti_hash = ?').get(hashJti(claimsOf(child).jti)) as
+            { parent_hash: string } | undefined;
           assert.equal(row?.parent_hash, hashJti(claimsOf(parent).jti));
         }
       }
@@ -118,6 +122,7 @@ describe('kill -9 during writes on SQLite', () => {
       assert.equal(claimsOf(res.body.refresh_token).sid, chain.sid);
     }
     // Every session whose login was answered is there and rotates.
-    for (const token of logins) assert.equal((await again.request('POST', '/api/auth/refresh', { body: { refresh_token: token } })).status, 200);
+    for (const token of logins)
+      assert.equal((await again.request('POST', '/api/auth/refresh', { body: { refresh_token: token } })).status, 200);
   });
 });

@@ -183,7 +183,12 @@ export class Instance {
   /** The process ids of its children (a cluster primary's workers). */
   workerPids(): number[] {
     try {
-      return execFileSync('pgrep', ['-P', String(this.pid)]).toString().trim().split('\n').filter(Boolean).map(Number);
+      return execFileSync('pgrep', ['-P', String(this.pid)])
+        .toString()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
     } catch {
       return []; // pgrep exits 1 when there are none
     }
@@ -322,7 +327,12 @@ export class RedisServer {
 export function postgresBin(): string | undefined {
   for (const dir of ['/usr/lib/postgresql']) {
     if (!existsSync(dir)) continue;
-    const versions = execFileSync('ls', [dir]).toString().trim().split('\n').filter(Boolean).sort((a, b) => Number(b) - Number(a));
+    const versions = execFileSync('ls', [dir])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .sort((a, b) => Number(b) - Number(a));
     for (const v of versions) if (existsSync(join(dir, v, 'bin', 'pg_ctl'))) return join(dir, v, 'bin');
   }
   return hasCommand('pg_ctl') ? dirnameOf(execFileSync('sh', ['-c', 'command -v pg_ctl']).toString().trim()) : undefined;

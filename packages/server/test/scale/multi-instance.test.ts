@@ -22,7 +22,11 @@ describe('several instances on PostgreSQL and Redis behave as one server', { ski
   /** Each test speaks from addresses of its own (LATCHKEY_TRUST_PROXY), so rate limits never cross tests. */
   const address = () => ({ 'x-forwarded-for': `198.51.100.${nextAddress++}` });
 
-  const [a, b, c] = [0, 1, 2].map((i) => ({ get: () => instances[i] as Instance })) as [{ get(): Instance }, { get(): Instance }, { get(): Instance }];
+  const [a, b, c] = [0, 1, 2].map((i) => ({ get: () => instances[i] as Instance })) as [
+    { get(): Instance },
+    { get(): Instance },
+    { get(): Instance },
+  ];
 
   before(async () => {
     database = await createTestDatabase('postgres');
@@ -55,7 +59,8 @@ describe('several instances on PostgreSQL and Redis behave as one server', { ski
     assert.equal(res.status, 200, res.text);
     return { access: res.body.token as string, refresh: res.body.refresh_token as string };
   };
-  const refresh = (on: Instance, token: string) => on.request('POST', '/api/auth/refresh', { body: { refresh_token: token }, headers: address() });
+  const refresh = (on: Instance, token: string) =>
+    on.request('POST', '/api/auth/refresh', { body: { refresh_token: token }, headers: address() });
 
   test('three instances started together applied each migration once and created one admin', async () => {
     const migrations = await sql.query('select name from kysely_migration order by name');
@@ -86,7 +91,8 @@ describe('several instances on PostgreSQL and Redis behave as one server', { ski
     const loggedOutAt = Date.now();
     for (const other of [a.get(), c.get()]) {
       let res = await other.request('GET', '/api/auth/verify', { token: session.access });
-      while (res.status === 200 && Date.now() - loggedOutAt < 1000) res = await other.request('GET', '/api/auth/verify', { token: session.access });
+      while (res.status === 200 && Date.now() - loggedOutAt < 1000)
+        res = await other.request('GET', '/api/auth/verify', { token: session.access });
       assert.equal(res.status, 401, `still accepted ${Date.now() - loggedOutAt} ms after the logout`);
       assert.deepEqual(res.body, { error: 'invalid or expired token' });
     }
@@ -159,12 +165,17 @@ describe('several instances on PostgreSQL and Redis behave as one server', { ski
         try {
           if (round % 3 === 0) {
             const username = `burst-${lane}-${round}`;
-            const res = await on.request('POST', '/api/admin/users', { token: adminToken, body: { username, password: PASSWORD }, headers: address() });
+            const res = await on.request('POST', '/api/admin/users', {
+              token: adminToken,
+              body: { username, password: PASSWORD },
+              headers: address(),
+            });
             if (res.status === 201) users.push(username);
             else assert.ok(res.status >= 500 || on === victim, res.text);
           } else if (round % 3 === 1) {
             const res = await on.request('POST', '/api/auth/login', { body: ADMIN, headers: address() });
-            if (res.status === 200) chains.push({ sid: claimsOf(res.body.refresh_token).sid, token: res.body.refresh_token, rotations: [] });
+            if (res.status === 200)
+              chains.push({ sid: claimsOf(res.body.refresh_token).sid, token: res.body.refresh_token, rotations: [] });
           } else {
             // Each lane rotates a session of its own, as one client would.
             const chain = chains[lane] as (typeof chains)[number];

@@ -12,7 +12,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../../src/config.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { PASSWORD, TEST_SECRET, type TestServer, claimsOf, startTestServer } from '../support/server.ts';
-import { PostgresCluster, RedisServer, dropRedisPrefix, hasCommand, http, postgresBin, redisKeys, redisPrefix, skipWithout } from './instances.ts';
+import {
+  PostgresCluster,
+  RedisServer,
+  dropRedisPrefix,
+  hasCommand,
+  http,
+  postgresBin,
+  redisKeys,
+  redisPrefix,
+  skipWithout,
+} from './instances.ts';
 
 /** Fail fast: the issue's bound for an answer while a dependency is away. */
 const FAST_MS = 2000;
@@ -32,7 +42,8 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
-const redisSkip = skipWithout('redis') || (hasCommand('redis-server') ? false : 'redis-server is not installed: cannot start a Redis to stop');
+const redisSkip =
+  skipWithout('redis') || (hasCommand('redis-server') ? false : 'redis-server is not installed: cannot start a Redis to stop');
 
 describe('a Redis outage', { skip: redisSkip }, () => {
   let redis: RedisServer;
@@ -63,7 +74,8 @@ describe('a Redis outage', { skip: redisSkip }, () => {
     await redis?.stop();
   });
 
-  const login = (from = address()) => a.request('POST', '/api/auth/login', { body: { username: 'ada', password: PASSWORD }, headers: from });
+  const login = (from = address()) =>
+    a.request('POST', '/api/auth/login', { body: { username: 'ada', password: PASSWORD }, headers: from });
 
   /** A revocation on A reaches B through Redis pub/sub (B's database has no such session). */
   async function revocationReachesB(): Promise<void> {
@@ -91,7 +103,9 @@ describe('a Redis outage', { skip: redisSkip }, () => {
     assert.equal(loggedIn.value.status, 200, loggedIn.value.text);
     assert.ok(loggedIn.ms < FAST_MS, `login took ${loggedIn.ms} ms`);
 
-    const refreshed = await timed(() => a.request('POST', '/api/auth/refresh', { body: { refresh_token: loggedIn.value.body.refresh_token }, headers: address() }));
+    const refreshed = await timed(() =>
+      a.request('POST', '/api/auth/refresh', { body: { refresh_token: loggedIn.value.body.refresh_token }, headers: address() }),
+    );
     assert.equal(refreshed.value.status, 200);
     assert.ok(refreshed.ms < FAST_MS, `refresh took ${refreshed.ms} ms`);
 
@@ -136,7 +150,8 @@ describe('a Redis outage', { skip: redisSkip }, () => {
 });
 
 const bin = postgresBin();
-const pgSkip = skipWithout('postgres') || (bin === undefined ? 'initdb/pg_ctl are not installed: cannot start a PostgreSQL to stop' : false);
+const pgSkip =
+  skipWithout('postgres') || (bin === undefined ? 'initdb/pg_ctl are not installed: cannot start a PostgreSQL to stop' : false);
 
 describe('a PostgreSQL outage', { skip: pgSkip }, () => {
   let cluster: PostgresCluster;

@@ -67,7 +67,10 @@ describe('Redis outages in the log', { skip }, () => {
     assert.deepEqual(log.events(), ['warn redis_unavailable']);
     const warning = log.lines[0]!;
     assert.equal(warning.obj.redis, `redis://:***@127.0.0.1:${redis.port}`);
-    assert.match(warning.msg ?? '', /^redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ unavailable: .*check that Redis is running and REDIS_URL$/);
+    assert.match(
+      warning.msg ?? '',
+      /^redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ unavailable: .*check that Redis is running and REDIS_URL$/,
+    );
     // Several failed attempts later, still one warning.
     await log.until((l) => l.obj.event === 'redis_retry', 3);
     assert.deepEqual(log.events(), ['warn redis_unavailable']);

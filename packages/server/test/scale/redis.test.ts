@@ -18,7 +18,10 @@ describe('Redis configuration', () => {
     assert.equal(parseConfig({}).redisPrefix, 'latchkey:');
     assert.equal(parseConfig({ LATCHKEY_REDIS_PREFIX: 'acme-prod:' }).redisPrefix, 'acme-prod:');
     for (const bad of ['has space', 'star*', 'x'.repeat(65)]) {
-      assert.throws(() => parseConfig({ LATCHKEY_REDIS_PREFIX: bad }), (e: unknown) => e instanceof ConfigError && e.variable === 'LATCHKEY_REDIS_PREFIX');
+      assert.throws(
+        () => parseConfig({ LATCHKEY_REDIS_PREFIX: bad }),
+        (e: unknown) => e instanceof ConfigError && e.variable === 'LATCHKEY_REDIS_PREFIX',
+      );
     }
   });
 
@@ -104,7 +107,14 @@ describe('the revocation channel', { skip: skipWithout('redis') }, () => {
 
   test('malformed messages are ignored, and a forged one lasts no longer than an access token', async () => {
     const channel = revocationChannel(prefix);
-    for (const junk of ['not json', '[]', 'null', '{"sessionId":42,"expiresAt":1}', '{"sessionId":"has space","expiresAt":99999999999999}', '{"sessionId":"x"}']) {
+    for (const junk of [
+      'not json',
+      '[]',
+      'null',
+      '{"sessionId":42,"expiresAt":1}',
+      '{"sessionId":"has space","expiresAt":99999999999999}',
+      '{"sessionId":"x"}',
+    ]) {
       await publisher.publish(channel, junk);
     }
     const forged = 'forged-session-id';
@@ -127,7 +137,8 @@ describe('the revocation channel', { skip: skipWithout('redis') }, () => {
       await limited.request('POST', '/api/auth/login', { body: { username: 'nobody', password: 'wrong-password' } });
       const keys = await redisKeys(url, prefix);
       assert.ok(keys.length > 0);
-      for (const key of keys) assert.match(key, new RegExp(`^${prefix}limit:(login_per_address|login_pair|login_identifier|refresh_per_address):`));
+      for (const key of keys)
+        assert.match(key, new RegExp(`^${prefix}limit:(login_per_address|login_pair|login_identifier|refresh_per_address):`));
     } finally {
       await limited.close();
     }

@@ -84,7 +84,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     test('20 concurrent refreshes of one token over both workers make exactly one successor', async () => {
       const session = await login();
       const answers = await Promise.all(
-        Array.from({ length: 20 }, () => httpOnce(server.url, 'POST', '/api/auth/refresh', { body: { refresh_token: session.refresh }, headers: address() })),
+        Array.from({ length: 20 }, () =>
+          httpOnce(server.url, 'POST', '/api/auth/refresh', { body: { refresh_token: session.refresh }, headers: address() }),
+        ),
       );
       assert.deepEqual(
         answers.map((r) => r.status),
@@ -93,7 +95,11 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       );
       const successors = new Set(answers.map((r) => r.body.refresh_token as string));
       assert.equal(successors.size, 1);
-      const rows = await store.db.selectFrom('refresh_tokens').select('jti_hash').where('parent_hash', '=', hashJti(claimsOf(session.refresh).jti)).execute();
+      const rows = await store.db
+        .selectFrom('refresh_tokens')
+        .select('jti_hash')
+        .where('parent_hash', '=', hashJti(claimsOf(session.refresh).jti))
+        .execute();
       assert.deepEqual(
         rows.map((r) => r.jti_hash),
         [hashJti(claimsOf([...successors][0] as string).jti)],
@@ -102,7 +108,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
     test('the login rate limit is counted once across the workers, without Redis', async () => {
       const from = address();
-      const attempt = (i: number) => httpOnce(server.url, 'POST', '/api/auth/login', { body: { username: `nobody-${i}`, password: 'wrong-password' }, headers: from });
+      const attempt = (i: number) =>
+        httpOnce(server.url, 'POST', '/api/auth/login', { body: { username: `nobody-${i}`, password: 'wrong-password' }, headers: from });
       for (let i = 0; i < 3; i++) assert.equal((await attempt(i)).status, 401);
       // Two more, on new connections: each worker refuses.
       for (let i = 3; i < 5; i++) {
@@ -119,7 +126,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       // Several new connections, so both workers answer.
       for (let i = 0; i < 4; i++) {
         let res = await httpOnce(server.url, 'GET', '/api/auth/verify', { token: session.access });
-        while (res.status === 200 && Date.now() - loggedOutAt < 1000) res = await httpOnce(server.url, 'GET', '/api/auth/verify', { token: session.access });
+        while (res.status === 200 && Date.now() - loggedOutAt < 1000)
+          res = await httpOnce(server.url, 'GET', '/api/auth/verify', { token: session.access });
         assert.equal(res.status, 401, `still accepted ${Date.now() - loggedOutAt} ms after the logout`);
       }
     });
@@ -148,7 +156,16 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const answer = new Promise<number>((resolve, reject) => {
         const req = httpRequest(
           `${server.url}/api/auth/login`,
-          { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(body.length), 'x-request-id': 'in-flight', ...address() } },
+          {
+            method: 'POST',
+            agent: false,
+            headers: {
+              'content-type': 'application/json',
+              'content-length': String(body.length),
+              'x-request-id': 'in-flight',
+              ...address(),
+            },
+          },
           (res) => {
             res.resume();
             resolve(res.statusCode ?? 0);

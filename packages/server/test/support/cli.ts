@@ -64,7 +64,8 @@ export function cliWorkspace() {
   return {
     dir,
     url,
-    run: (argv: string[], options: CliOptions = {}) => runCli(argv, { ...options, cwd: options.cwd ?? dir, env: { DATABASE_URL: url, ...options.env } }),
+    run: (argv: string[], options: CliOptions = {}) =>
+      runCli(argv, { ...options, cwd: options.cwd ?? dir, env: { DATABASE_URL: url, ...options.env } }),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -102,7 +103,11 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
 }
 
 export function startLatchkey(args: string[], options: ProcessOptions & { dir: string }): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? options.dir, env: baseEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? options.dir,
+    env: baseEnv(options.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 export function finished(child: ChildProcess): Promise<ProcessRun> {
@@ -133,7 +138,10 @@ export interface Serving {
 
 /** Starts `latchkey serve` with JSON logs on stdout, so that the test can follow what it does. */
 export function serve(ws: { readonly dir: string; readonly url: string }, env: Record<string, string> = {}): Serving {
-  const child = startLatchkey(['serve'], { dir: ws.dir, env: { DATABASE_URL: ws.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env } });
+  const child = startLatchkey(['serve'], {
+    dir: ws.dir,
+    env: { DATABASE_URL: ws.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+  });
   const lines: string[] = [];
   const waiters: { match: (line: string, record: Record<string, unknown> | undefined) => boolean; resolve: (line: string) => void }[] = [];
   let buffer = '';

@@ -91,7 +91,12 @@ export async function startTestProvider(options: TestProviderOptions): Promise<T
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const kid = `test-${randomBytes(4).toString('hex')}`;
-  const privateJwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
+  const privateJwk = {
+    ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+    kid,
+    alg: 'RS256',
+    use: 'sig',
+  };
   const accounts = new Map<string, TestAccount>();
 
   const provider = new Provider(issuer, {
@@ -99,7 +104,11 @@ export async function startTestProvider(options: TestProviderOptions): Promise<T
       ...c,
       // Native apps may use any port on a loopback redirect (RFC 8252 §7.3): Latchkey's test ports are random.
       application_type: 'native',
-      redirect_uris: ['http://127.0.0.1/api/auth/google/callback', 'http://127.0.0.1/api/auth/oidc/acme/callback', 'http://127.0.0.1/app/callback'],
+      redirect_uris: [
+        'http://127.0.0.1/api/auth/google/callback',
+        'http://127.0.0.1/api/auth/oidc/acme/callback',
+        'http://127.0.0.1/app/callback',
+      ],
       grant_types: ['authorization_code'],
       response_types: ['code'],
     })),
@@ -192,12 +201,19 @@ export class TestBrowser {
     const headers: Record<string, string> = {};
     if (cookies.size > 0) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const response = await fetch(url, { method, headers, redirect: 'manual', ...(form ? { body: new URLSearchParams(form).toString() } : {}) });
+    const response = await fetch(url, {
+      method,
+      headers,
+      redirect: 'manual',
+      ...(form ? { body: new URLSearchParams(form).toString() } : {}),
+    });
     for (const line of response.headers.getSetCookie()) {
       const [pair = '', ...attributes] = line.split(';');
       const name = pair.slice(0, pair.indexOf('=')).trim();
       const value = pair.slice(pair.indexOf('=') + 1).trim();
-      const gone = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split('=')[1] ?? '') < Date.now()));
+      const gone = attributes.some(
+        (a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split('=')[1] ?? '') < Date.now()),
+      );
       if (gone || value === '') cookies.delete(name);
       else cookies.set(name, value);
     }
@@ -209,7 +225,13 @@ export class TestBrowser {
       body = undefined;
     }
     const location = response.headers.get('location');
-    return { status: response.status, location: location === null ? undefined : new URL(location, url).href, headers: response.headers, text, body };
+    return {
+      status: response.status,
+      location: location === null ? undefined : new URL(location, url).href,
+      headers: response.headers,
+      text,
+      body,
+    };
   }
 
   get(url: string): Promise<BrowserResponse> {

@@ -155,7 +155,10 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
       const page = await open(context, '/ui/login');
       await page.getByLabel('Username or email').waitFor();
       // The first field has the focus on arrival; everything after is keys alone.
-      assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.labels?.[0]?.textContent), 'Username or email');
+      assert.equal(
+        await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.labels?.[0]?.textContent),
+        'Username or email',
+      );
       await page.keyboard.type('keys-only');
       await page.keyboard.press('Tab');
       assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.labels?.[0]?.textContent), 'Password');
@@ -217,7 +220,10 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
       await section.getByLabel('New password').fill('a brand new passphrase 9');
       await section.getByRole('button', { name: 'Set password' }).click();
       await section.getByRole('status').filter({ hasText: 'Your password is changed.' }).waitFor();
-      assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'carol', password: 'a brand new passphrase 9' } })).status, 200);
+      assert.equal(
+        (await server.request('POST', '/api/auth/login', { body: { username: 'carol', password: 'a brand new passphrase 9' } })).status,
+        200,
+      );
       assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'carol', password: PASSWORD } })).status, 401);
       await context.close();
     });
@@ -274,7 +280,10 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
       await detail.getByRole('status').filter({ hasText: 'erin is now STANDARD.' }).waitFor();
 
       // Sessions: erin signs in twice through the API; the console lists and revokes them.
-      const erinSession = tokensOf(await server.request('POST', '/api/auth/login', { body: { username: 'erin', password: PASSWORD } }), run.style);
+      const erinSession = tokensOf(
+        await server.request('POST', '/api/auth/login', { body: { username: 'erin', password: PASSWORD } }),
+        run.style,
+      );
       await server.login('erin');
       // Closed and opened again from a search, the panel reads the user's sessions afresh.
       await detail.getByRole('button', { name: 'Close' }).click();
@@ -294,7 +303,12 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
       await detail.getByTestId('user-status').filter({ hasText: 'Disabled' }).waitFor();
       const disabledLogin = await server.request('POST', '/api/auth/login', { body: { username: 'erin', password: PASSWORD } });
       assert.equal(disabledLogin.status, 401);
-      assert.deepEqual(disabledLogin.body, run.style === 'flat' ? { error: 'invalid username or password' } : { ...disabledLogin.body, error: { code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' } });
+      assert.deepEqual(
+        disabledLogin.body,
+        run.style === 'flat'
+          ? { error: 'invalid username or password' }
+          : { ...disabledLogin.body, error: { code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' } },
+      );
       await detail.getByRole('button', { name: 'Enable user' }).click();
       await detail.getByTestId('user-status').filter({ hasText: 'Active' }).waitFor();
 
@@ -305,7 +319,10 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
       await detail.getByLabel('New password').fill('erin has a new passphrase');
       await detail.getByRole('button', { name: 'Set password' }).click();
       await detail.getByRole('status').filter({ hasText: 'The password of erin is set' }).waitFor();
-      assert.equal((await server.request('POST', '/api/auth/login', { body: { username: 'erin', password: 'erin has a new passphrase' } })).status, 200);
+      assert.equal(
+        (await server.request('POST', '/api/auth/login', { body: { username: 'erin', password: 'erin has a new passphrase' } })).status,
+        200,
+      );
 
       // Audit log filtered by type, then by user and type.
       const audit = page.getByRole('region', { name: 'Audit log' });
@@ -328,7 +345,10 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
       await audit.getByLabel('Since').fill('');
       await audit.getByLabel('User id').fill('abc');
       await audit.getByRole('button', { name: 'Apply filters' }).click();
-      await audit.getByRole('alert').filter({ hasText: /^User id must be a user id/ }).waitFor();
+      await audit
+        .getByRole('alert')
+        .filter({ hasText: /^User id must be a user id/ })
+        .waitFor();
 
       // Signing keys: one signs; a rotation adds one, and the old one keeps verifying.
       const keys = page.getByTestId('keys');
@@ -350,7 +370,13 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
 
     test('every page: no serious accessibility violation, no sideways scroll at 375 px, nothing from another host, no CSP refusal', async () => {
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-      const anonymousPages = ['/ui/login', '/ui/register', '/ui/forgot', '/ui/reset-password?token=example-token', '/ui/verify-email?token=example-token'];
+      const anonymousPages = [
+        '/ui/login',
+        '/ui/register',
+        '/ui/forgot',
+        '/ui/reset-password?token=example-token',
+        '/ui/verify-email?token=example-token',
+      ];
       for (const path of anonymousPages) {
         const page = await open(context, path);
         await page.getByRole('heading', { level: 1 }).waitFor();

@@ -24,7 +24,11 @@ function newestMtime(dir: string): number {
 /** The pages as `npm run build` makes them; rebuilt only when a source file is newer than the build. */
 export async function ensureUiBuilt(): Promise<void> {
   const index = join(UI_DIST, 'index.html');
-  const sourceTime = Math.max(newestMtime(join(uiRoot, 'src')), statSync(join(uiRoot, 'index.html')).mtimeMs, newestMtime(join(repo, 'packages/client/src')));
+  const sourceTime = Math.max(
+    newestMtime(join(uiRoot, 'src')),
+    statSync(join(uiRoot, 'index.html')).mtimeMs,
+    newestMtime(join(repo, 'packages/client/src')),
+  );
   if (existsSync(index) && statSync(index).mtimeMs >= sourceTime) return;
   const { build } = await import('vite');
   await build({ configFile: join(uiRoot, 'vite.config.ts'), logLevel: 'silent' });
@@ -33,7 +37,16 @@ export async function ensureUiBuilt(): Promise<void> {
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -75,7 +88,12 @@ export async function assertAccessible(page: Page, what: string): Promise<void> 
   const violations = await page.evaluate(async () => {
     const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: AxeViolation[] }> } }).axe;
     const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => JSON.stringify(n.target)) }));
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => JSON.stringify(n.target)),
+    }));
   });
   const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(bad, [], `${what}: axe-core found serious or critical violations`);
@@ -83,7 +101,10 @@ export async function assertAccessible(page: Page, what: string): Promise<void> 
 
 /** At 375 px the page scrolls only down, never sideways. */
 export async function assertNoHorizontalScroll(page: Page, what: string): Promise<void> {
-  const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
+  const { scrollWidth, clientWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+  }));
   assert.ok(scrollWidth <= clientWidth, `${what}: ${scrollWidth}px wide content in a ${clientWidth}px window`);
 }
 

@@ -98,7 +98,14 @@ async function errorOf(response: Response): Promise<ApiError> {
   const error = (body as { error?: unknown } | null)?.error;
   if (typeof error === 'string') {
     // `invalid or expired token` is a link token (400) or a second-step token (401), or an access token.
-    const code = error === 'invalid or expired token' ? (response.status === 401 && response.url.includes('/mfa/') ? 'INVALID_TOKEN' : response.status === 400 ? 'INVALID_TOKEN' : 'UNAUTHORIZED') : FLAT_CODES[error];
+    const code =
+      error === 'invalid or expired token'
+        ? response.status === 401 && response.url.includes('/mfa/')
+          ? 'INVALID_TOKEN'
+          : response.status === 400
+            ? 'INVALID_TOKEN'
+            : 'UNAUTHORIZED'
+        : FLAT_CODES[error];
     return new ApiError(response.status, code ?? codeOfStatus(response.status), error, undefined, retryAfter);
   }
   if (typeof error === 'object' && error !== null) {
@@ -120,7 +127,12 @@ export class Api {
     return JSON.stringify(this.style === 'flat' ? values : Object.fromEntries(Object.entries(values).map(([k, v]) => [camel(k), v])));
   }
 
-  private async send(method: string, path: string, values: Readonly<Record<string, unknown>> | undefined, signedIn: boolean): Promise<Response> {
+  private async send(
+    method: string,
+    path: string,
+    values: Readonly<Record<string, unknown>> | undefined,
+    signedIn: boolean,
+  ): Promise<Response> {
     const init: RequestInit = {
       method,
       credentials: 'same-origin',
@@ -183,10 +195,20 @@ export class Api {
     const response = await this.send('GET', path, undefined, true);
     const body = (await response.json()) as Obj;
     if (this.style === 'flat') {
-      return { items: (body.items as Obj[]) ?? [], total: Number(body.total ?? 0), page: Number(body.page ?? 1), pageSize: Number(body.page_size ?? 50) };
+      return {
+        items: (body.items as Obj[]) ?? [],
+        total: Number(body.total ?? 0),
+        page: Number(body.page ?? 1),
+        pageSize: Number(body.page_size ?? 50),
+      };
     }
     const meta = (body.meta ?? {}) as Obj;
-    return { items: (body.data as Obj[]) ?? [], total: Number(meta.total ?? 0), page: Number(meta.page ?? 1), pageSize: Number(meta.pageSize ?? 50) };
+    return {
+      items: (body.data as Obj[]) ?? [],
+      total: Number(meta.total ?? 0),
+      page: Number(meta.page ?? 1),
+      pageSize: Number(meta.pageSize ?? 50),
+    };
   }
 
   /**

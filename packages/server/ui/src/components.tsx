@@ -5,12 +5,24 @@ import { describeError } from './messages.ts';
 type InputProps = Omit<InputHTMLAttributes<HTMLInputElement>, 'id' | 'onChange' | 'value'>;
 
 /** A visible label above its input; the label's words are how people and tests find the field. */
-export function Field({ label, value, onChange, hint, ...input }: { label: string; value: string; onChange: (value: string) => void; hint?: string } & InputProps) {
+export function Field({
+  label,
+  value,
+  onChange,
+  hint,
+  ...input
+}: { label: string; value: string; onChange: (value: string) => void; hint?: string } & InputProps) {
   const id = useId();
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>
-      <input id={id} value={value} onChange={(e) => onChange(e.target.value)} aria-describedby={hint === undefined ? undefined : `${id}-hint`} {...input} />
+      <input
+        id={id}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        aria-describedby={hint === undefined ? undefined : `${id}-hint`}
+        {...input}
+      />
       {hint === undefined ? null : (
         <small id={`${id}-hint`} className="hint">
           {hint}
@@ -82,5 +94,8 @@ export function ActionMessages({ action }: { action: Action }) {
 
 export function formatInstant(date: Date | null): string {
   if (date === null || Number.isNaN(date.getTime())) return '—';
-  return date.toISOString().replace('T', ' ').replace(/:\d{2}(\.\d+)?Z$/, ' UTC');
+  return date
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/:\d{2}(\.\d+)?Z$/, ' UTC');
 }

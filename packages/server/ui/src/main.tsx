@@ -15,7 +15,11 @@ function configOf(body: Obj): UiConfig {
   // The envelope wraps it in `data` with camelCase keys; the flat style sends it as is.
   const data = (body.data !== undefined && body.data !== null && typeof body.data === 'object' ? body.data : body) as Obj;
   const style = text(data, 'style') === 'envelope' ? 'envelope' : 'flat';
-  const providers = ((field(data, 'providers') as Obj[] | undefined) ?? []).map((p) => ({ id: text(p, 'id'), name: text(p, 'name'), loginUrl: text(p, 'login_url') }));
+  const providers = ((field(data, 'providers') as Obj[] | undefined) ?? []).map((p) => ({
+    id: text(p, 'id'),
+    name: text(p, 'name'),
+    loginUrl: text(p, 'login_url'),
+  }));
   const signup = text(data, 'signup');
   return {
     style,

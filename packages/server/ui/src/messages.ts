@@ -14,18 +14,25 @@ function sentence(text: string): string {
 
 /** `new_password` and `newPassword` both read as "new password". */
 function words(text: string): string {
-  return text.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ').replace(/^(\S+ \S+)/, (m) => m.toLowerCase());
+  return text
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .replace(/_/g, ' ')
+    .replace(/^(\S+ \S+)/, (m) => m.toLowerCase());
 }
 
 /** `context` says which token an INVALID_TOKEN is about: a link in mail, or the second step of a sign-in. */
 export function describeError(error: unknown, context: 'link' | 'mfa' | 'default' = 'default'): string {
-  if (!(error instanceof LatchkeyError)) return error instanceof Error && error.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out.' : 'Something went wrong. Please try again.';
+  if (!(error instanceof LatchkeyError))
+    return error instanceof Error && error.name === 'NotAllowedError'
+      ? 'The passkey request was cancelled or timed out.'
+      : 'Something went wrong. Please try again.';
   if (error.status === 0) return 'The server cannot be reached. Check your connection and try again.';
   switch (error.code) {
     case 'INVALID_CREDENTIALS':
       return 'Wrong username or password.';
     case 'RATE_LIMITED': {
-      const wait = error instanceof ApiError && error.retryAfter !== undefined ? ` Try again in ${error.retryAfter} seconds.` : ' Try again later.';
+      const wait =
+        error instanceof ApiError && error.retryAfter !== undefined ? ` Try again in ${error.retryAfter} seconds.` : ' Try again later.';
       return `Too many attempts.${wait}`;
     }
     case 'EMAIL_NOT_VERIFIED':
@@ -33,14 +40,18 @@ export function describeError(error: unknown, context: 'link' | 'mfa' | 'default
     case 'SIGNUP_DISABLED':
       return 'Sign-up is turned off on this server.';
     case 'INVALID_TOKEN':
-      return context === 'mfa' ? 'This sign-in took too long or had too many wrong codes. Sign in again.' : 'This link is invalid or has expired. Ask for a new one.';
+      return context === 'mfa'
+        ? 'This sign-in took too long or had too many wrong codes. Sign in again.'
+        : 'This link is invalid or has expired. Ask for a new one.';
     case 'INVALID_CODE':
       return 'That code is not right. Check your authenticator app and try again.';
     case 'INVALID_REFRESH_TOKEN':
     case 'UNAUTHORIZED':
       return 'Your session has ended. Sign in again.';
     case 'FORBIDDEN':
-      return error.message === 'forbidden' || error.message === '' || error.message === 'Forbidden' ? 'You are not allowed to do that.' : sentence(error.message);
+      return error.message === 'forbidden' || error.message === '' || error.message === 'Forbidden'
+        ? 'You are not allowed to do that.'
+        : sentence(error.message);
     case 'NOT_FOUND':
       return 'This server does not offer that.';
     case 'SERVICE_UNAVAILABLE':

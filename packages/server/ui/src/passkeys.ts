@@ -2,7 +2,12 @@
  * Passkeys through the endpoints of SPEC §11 and @simplewebauthn/browser, in one small module: when
  * `@latchkey/client` gains passkey methods, these three functions are the only place to swap.
  */
-import { type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON, startAuthentication, startRegistration } from '@simplewebauthn/browser';
+import {
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  startAuthentication,
+  startRegistration,
+} from '@simplewebauthn/browser';
 import { type Api, type Obj, field, text } from './api.ts';
 
 /** The options of an answer: under `options`, or the answer itself without our own fields. */

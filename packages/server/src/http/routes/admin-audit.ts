@@ -21,7 +21,8 @@ import type { View, ViewValue } from '../styles/style.ts';
 
 // Unix seconds (as the flat style shows instants), or an ISO-8601 date or date-time with a zone (as the
 // envelope shows them); a local time without a zone would mean something different on every server.
-const INSTANT_PATTERN = '^([0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?)$';
+const INSTANT_PATTERN =
+  '^([0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?)$';
 const INSTANT_MESSAGE = 'must be Unix seconds or an ISO-8601 date-time such as 2026-01-13T10:00:00Z';
 
 const AUDIT_QUERY = {
@@ -30,15 +31,30 @@ const AUDIT_QUERY = {
     message: 'must be a user id (a whole number from 1)',
   },
   type: {
-    schema: { type: 'string', pattern: '^[a-z_]{1,64}$', description: 'An event type, such as login_failed or role_changed', examples: ['login_failed'] },
+    schema: {
+      type: 'string',
+      pattern: '^[a-z_]{1,64}$',
+      description: 'An event type, such as login_failed or role_changed',
+      examples: ['login_failed'],
+    },
     message: 'must be an event type such as login_failed',
   },
   since: {
-    schema: { type: 'string', pattern: INSTANT_PATTERN, description: 'Events at or after this instant (Unix seconds or ISO-8601)', examples: ['2026-01-13T00:00:00Z'] },
+    schema: {
+      type: 'string',
+      pattern: INSTANT_PATTERN,
+      description: 'Events at or after this instant (Unix seconds or ISO-8601)',
+      examples: ['2026-01-13T00:00:00Z'],
+    },
     message: INSTANT_MESSAGE,
   },
   until: {
-    schema: { type: 'string', pattern: INSTANT_PATTERN, description: 'Events before this instant (Unix seconds or ISO-8601)', examples: ['1768348800'] },
+    schema: {
+      type: 'string',
+      pattern: INSTANT_PATTERN,
+      description: 'Events before this instant (Unix seconds or ISO-8601)',
+      examples: ['1768348800'],
+    },
     message: INSTANT_MESSAGE,
   },
   page: PAGE,

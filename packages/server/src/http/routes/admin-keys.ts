@@ -14,7 +14,14 @@ import type { View } from '../styles/style.ts';
 const instant = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
 function keyView(key: KeyListing): View {
-  return { kid: key.kid, alg: key.alg, state: key.state, created_at: new Date(key.createdAt), retired_at: instant(key.retiredAt), expires_at: instant(key.expiresAt) };
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    state: key.state,
+    created_at: new Date(key.createdAt),
+    retired_at: instant(key.retiredAt),
+    expires_at: instant(key.expiresAt),
+  };
 }
 
 function rotationView(rotation: Rotation): View {
@@ -42,7 +49,11 @@ export async function rotateKeysAsAdmin(core: Core, rc: RequestContext, options:
     if (error instanceof ConfigError) throw new Conflict('the signing key is fixed by LATCHKEY_JWT_SECRET and cannot be rotated here');
     throw error;
   }
-  await core.audit.write('key_rotated', { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } }, rc);
+  await core.audit.write(
+    'key_rotated',
+    { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } },
+    rc,
+  );
   await core.reloadKeys();
   return rotation;
 }
@@ -77,7 +88,10 @@ export function adminKeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     {
       kid: { type: 'string', description: 'The new signing key' },
       alg: { type: 'string' },
-      signs_from: { ...instantSchema(style), description: 'When the new key starts signing: after LATCHKEY_KEY_PUBLISH_DELAY, or now with `now`' },
+      signs_from: {
+        ...instantSchema(style),
+        description: 'When the new key starts signing: after LATCHKEY_KEY_PUBLISH_DELAY, or now with `now`',
+      },
       retired: { type: 'array', items: { type: 'string' }, description: 'Keys that stopped signing and keep verifying' },
       verify_until: instantSchema(style),
       removed: { type: 'integer', description: 'Expired keys deleted' },
@@ -134,7 +148,9 @@ export function adminKeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     },
     async (request) => {
       const body = request.body ?? {};
-      const rotation = await rotateKeysAsAdmin(ctx.core, requestContext(request, adminOf(request).userId), { immediately: body.now === true });
+      const rotation = await rotateKeysAsAdmin(ctx.core, requestContext(request, adminOf(request).userId), {
+        immediately: body.now === true,
+      });
       return style.ok(rotationView(rotation), responseMeta(request));
     },
   );

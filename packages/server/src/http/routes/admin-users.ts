@@ -30,7 +30,13 @@ import { sessionView } from './sessions.ts';
 const LIST_QUERY = {
   q: {
     // PostgreSQL refuses NUL in text: refused here instead of failing in the database.
-    schema: { type: 'string', maxLength: 254, pattern: '^[^\\u0000]*$', description: 'Part of a username or email, case-insensitive', examples: ['ada'] },
+    schema: {
+      type: 'string',
+      maxLength: 254,
+      pattern: '^[^\\u0000]*$',
+      description: 'Part of a username or email, case-insensitive',
+      examples: ['ada'],
+    },
     message: 'must be at most 254 characters',
   },
   page: PAGE,
@@ -48,7 +54,8 @@ const createBody = {
     password: {
       type: 'string',
       maxLength: 1024,
-      description: '8 to 128 characters, not a common password. Without one, the account can only sign in with Google until a password is set.',
+      description:
+        '8 to 128 characters, not a common password. Without one, the account can only sign in with Google until a password is set.',
     },
     email_verified: { type: 'boolean', description: 'false: the user must confirm the address (default true)' },
     emailVerified: { type: 'boolean', description: 'The same as email_verified' },
@@ -204,7 +211,13 @@ export function adminUserRoutes(app: LatchkeyApp, ctx: RouteContext): void {
           200: okDoc(
             style,
             'The user, with `mfa: {totp, passkeys}`',
-            { ...userSchema, properties: { ...userSchema.properties, mfa: { type: 'object', properties: { totp: { type: 'boolean' }, passkeys: { type: 'integer' } } } } },
+            {
+              ...userSchema,
+              properties: {
+                ...userSchema.properties,
+                mfa: { type: 'object', properties: { totp: { type: 'boolean' }, passkeys: { type: 'integer' } } },
+              },
+            },
             { ...EXAMPLE_USER, mfa: { totp: false, passkeys: 0 } },
           ),
           ...adminErrors(style, 404),

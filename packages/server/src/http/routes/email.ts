@@ -23,10 +23,7 @@ const resendBody = { type: 'object', required: ['email'], properties: { email: E
 const changeBody = {
   type: 'object',
   properties: { new_email: EMAIL, newEmail: EMAIL, current_password: PASSWORD, currentPassword: PASSWORD },
-  anyOf: [
-    { required: ['new_email', 'current_password'] },
-    { required: ['newEmail', 'currentPassword'] },
-  ],
+  anyOf: [{ required: ['new_email', 'current_password'] }, { required: ['newEmail', 'currentPassword'] }],
   examples: [{ new_email: 'ada@new.example.com', current_password: 'correct horse battery staple' }],
 } as const;
 
@@ -94,12 +91,7 @@ export function emailRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request);
       const body = request.body;
-      await ctx.core.emailLinks.changeEmail(
-        claims.user_id,
-        body.new_email ?? '',
-        body.current_password ?? '',
-        requestContext(request),
-      );
+      await ctx.core.emailLinks.changeEmail(claims.user_id, body.new_email ?? '', body.current_password ?? '', requestContext(request));
       reply.code(202);
       return style.ok({ status: 'verification_sent' }, responseMeta(request));
     },

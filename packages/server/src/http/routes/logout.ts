@@ -1,11 +1,23 @@
 /** `POST /api/auth/logout` and `POST /api/auth/logout-all`: revoke this session, or all of the user's. */
 import type { FastifyRequest } from 'fastify';
 import { LatchkeyError, MissingAuthorization } from '../../errors.ts';
-import { optionalBody, type RouteContext, authenticate, clearRefreshCookie, refreshCookie, requestContext, type LatchkeyApp } from '../context.ts';
+import {
+  optionalBody,
+  type RouteContext,
+  authenticate,
+  clearRefreshCookie,
+  refreshCookie,
+  requestContext,
+  type LatchkeyApp,
+} from '../context.ts';
 import { refreshBody, responseSchemas } from '../schemas.ts';
 
 /** The session to end: the Bearer token's, else the refresh token's (body, then cookie). */
-async function sessionToEnd(ctx: RouteContext, request: FastifyRequest, body: { readonly refresh_token?: string }): Promise<{ sid: string; userId: number }> {
+async function sessionToEnd(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  body: { readonly refresh_token?: string },
+): Promise<{ sid: string; userId: number }> {
   const refreshToken = body.refresh_token ?? refreshCookie(request);
   let accessError: LatchkeyError | undefined;
   if (request.headers.authorization !== undefined) {

@@ -73,10 +73,18 @@ export function meRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       schema: {
         tags: ['account'],
         summary: 'Change your password',
-        description: 'Requires the current password, limited and audited like login (429 past the budgets). Every other session of the user is revoked; this one stays.',
+        description:
+          'Requires the current password, limited and audited like login (429 past the budgets). Every other session of the user is revoked; this one stays.',
         security: [{ bearer: [] }],
         body: passwordBody,
-        response: { 204: { type: 'null', description: 'Password changed' }, 400: docs.error, 401: docs.error, 403: docs.error, 409: docs.error, 429: docs.error },
+        response: {
+          204: { type: 'null', description: 'Password changed' },
+          400: docs.error,
+          401: docs.error,
+          403: docs.error,
+          409: docs.error,
+          429: docs.error,
+        },
       },
     },
     async (request, reply) => {

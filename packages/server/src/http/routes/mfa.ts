@@ -4,7 +4,15 @@
  */
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import { type RouteContext, authenticate, requestContext, responseMeta, sendTokens, type LatchkeyApp } from '../context.ts';
-import { codeBody, currentPasswordBody, mfaResponseSchemas, webAuthnJson, mfaTokenBody, mfaVerifyBody, removeTotpBody } from '../mfa-schemas.ts';
+import {
+  codeBody,
+  currentPasswordBody,
+  mfaResponseSchemas,
+  webAuthnJson,
+  mfaTokenBody,
+  mfaVerifyBody,
+  removeTotpBody,
+} from '../mfa-schemas.ts';
 import type { View } from '../styles/style.ts';
 import { InvalidCode } from '../../errors.ts';
 
@@ -21,7 +29,8 @@ export function mfaRoutes(app: LatchkeyApp, ctx: RouteContext): void {
         tags,
         security,
         summary: 'Start TOTP enrolment',
-        description: 'Checks the current password and answers a new secret and its otpauth:// URI; pending until confirmed. 409 when TOTP is already on.',
+        description:
+          'Checks the current password and answers a new secret and its otpauth:// URI; pending until confirmed. 409 when TOTP is already on.',
         body: currentPasswordBody,
         response: { 200: docs.totpSecret, 400: docs.error, 401: docs.error, 403: docs.error, 409: docs.error },
       },

@@ -12,7 +12,16 @@ import { ValidationFailed } from '../../errors.ts';
 import { OidcSignInRefused } from '../../oidc/errors.ts';
 import { OidcSignIn } from '../../oidc/sign-in.ts';
 import { TRANSACTION_TTL_MS } from '../../oidc/transaction.ts';
-import { clientAddress, REFRESH_COOKIE_PATH, type RouteContext, requestContext, secureCookie, sendTokens, setRefreshCookie, type LatchkeyApp } from '../context.ts';
+import {
+  clientAddress,
+  REFRESH_COOKIE_PATH,
+  type RouteContext,
+  requestContext,
+  secureCookie,
+  sendTokens,
+  setRefreshCookie,
+  type LatchkeyApp,
+} from '../context.ts';
 import { mfaResponseSchemas } from '../mfa-schemas.ts';
 import { isPending, pendingFragment, sendSignIn } from '../sign-in-reply.ts';
 import { toLatchkeyError } from '../errors.ts';
@@ -23,7 +32,9 @@ const TOKEN = { type: 'string', minLength: 1, maxLength: 16384 } as const;
 
 const loginQuery = {
   type: 'object',
-  properties: { redirect_to: { ...TEXT, description: 'Where to send the browser afterwards; its origin must be in LATCHKEY_ALLOWED_REDIRECTS' } },
+  properties: {
+    redirect_to: { ...TEXT, description: 'Where to send the browser afterwards; its origin must be in LATCHKEY_ALLOWED_REDIRECTS' },
+  },
 } as const;
 
 const signInBody = {
@@ -95,7 +106,10 @@ export function oidcRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const oidc = new OidcSignIn(ctx.core);
   const docs = responseSchemas(ctx.style);
   const configured = ctx.core.config.oidcProviders.map((p) => p.id);
-  const params = { type: 'object', properties: { provider: { type: 'string', description: `A configured provider id: ${configured.join(', ')}` } } } as const;
+  const params = {
+    type: 'object',
+    properties: { provider: { type: 'string', description: `A configured provider id: ${configured.join(', ')}` } },
+  } as const;
 
   // Per client address, before anything else (issue 10 #7): each of these costs a provider round trip
   // or a signature check, and the callback and POST sign a user in.
@@ -115,10 +129,17 @@ export function oidcRoutes(app: LatchkeyApp, ctx: RouteContext): void {
           tags,
           hide,
           summary: `Start signing in with ${who}`,
-          description: '302 to the provider with state, nonce and PKCE S256; the transaction is kept in a signed HttpOnly cookie for 10 minutes.',
+          description:
+            '302 to the provider with state, nonce and PKCE S256; the transaction is kept in a signed HttpOnly cookie for 10 minutes.',
           ...(google ? {} : { params }),
           querystring: loginQuery,
-          response: { 302: { type: 'null', description: 'To the provider' }, 400: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
+          response: {
+            302: { type: 'null', description: 'To the provider' },
+            400: docs.error,
+            404: docs.error,
+            429: docs.error,
+            503: docs.error,
+          },
         },
         ...limited,
       },
@@ -153,7 +174,16 @@ export function oidcRoutes(app: LatchkeyApp, ctx: RouteContext): void {
           description:
             'Checks state (once only), exchanges the code, verifies the ID token, signs in and sets the refresh cookie; then 302 to redirect_to, or failures to redirect_to?error=<code>. Without a redirect_to: the token body, or the error body.',
           ...(google ? {} : { params }),
-          response: { 200: docs.tokens, 302: { type: 'null' }, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
+          response: {
+            200: docs.tokens,
+            302: { type: 'null' },
+            400: docs.error,
+            401: docs.error,
+            403: docs.error,
+            404: docs.error,
+            429: docs.error,
+            503: docs.error,
+          },
         },
         ...limited,
       },
@@ -199,7 +229,15 @@ export function oidcRoutes(app: LatchkeyApp, ctx: RouteContext): void {
             '`{code, redirect_uri}` (add `code_verifier` for PKCE and `nonce` if the authorization request had one) or `{id_token}` (optionally `nonce`) → the token body of login.',
           ...(google ? {} : { params }),
           body: signInBody,
-          response: { 200: mfaResponseSchemas(ctx.style).signIn, 400: docs.error, 401: docs.error, 403: docs.error, 404: docs.error, 429: docs.error, 503: docs.error },
+          response: {
+            200: mfaResponseSchemas(ctx.style).signIn,
+            400: docs.error,
+            401: docs.error,
+            403: docs.error,
+            404: docs.error,
+            429: docs.error,
+            503: docs.error,
+          },
         },
         ...limited,
       },

@@ -4,7 +4,11 @@ import { type RouteContext, responseMeta, type LatchkeyApp } from '../context.ts
 
 export function operationsRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
-  const checks = { type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, description: 'Each dependency: ok or down' };
+  const checks = {
+    type: 'object',
+    additionalProperties: { type: 'string', enum: ['ok', 'down'] },
+    description: 'Each dependency: ok or down',
+  };
   const health = okDoc(style, 'Alive', objectSchema(style, { status: { type: 'string', const: 'ok' } }, ['status']), { status: 'ok' });
   const readiness = (status: 'ok' | 'unavailable', description: string) =>
     okDoc(style, description, objectSchema(style, { status: { type: 'string', const: status }, checks }, ['status', 'checks']), {
@@ -18,7 +22,10 @@ export function operationsRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const readyzSchema = {
     tags: ['operations'],
     summary: 'The database (and Redis, when configured) answer',
-    response: { 200: readiness('ok', 'Every dependency answers'), 503: readiness('unavailable', 'A dependency does not answer (see checks)') },
+    response: {
+      200: readiness('ok', 'Every dependency answers'),
+      503: readiness('unavailable', 'A dependency does not answer (see checks)'),
+    },
   };
   app.get('/readyz', { schema: readyzSchema }, async (request, reply) => {
     const checks: Record<string, string> = {};
@@ -38,7 +45,9 @@ export function operationsRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const metricsSchema = {
     tags: ['operations'],
     summary: 'Prometheus metrics',
-    response: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    response: {
+      200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } },
+    },
   };
   app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     reply.header('content-type', ctx.core.metrics.registry.contentType);

@@ -59,9 +59,16 @@ export function passkeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request, { allowEnrollmentOnly: true });
       const body = request.body;
-      const added = await mfa.passkeys.register(claims.user_id, webAuthnJson<RegistrationResponseJSON>(body.credential), body.name, requestContext(request));
+      const added = await mfa.passkeys.register(
+        claims.user_id,
+        webAuthnJson<RegistrationResponseJSON>(body.credential),
+        body.name,
+        requestContext(request),
+      );
       // SPEC §11: `{id, name, created_at}` (the list adds `last_used_at`).
-      return reply.code(201).send(ctx.style.ok({ id: added.id, name: added.name, created_at: new Date(added.createdAt) }, responseMeta(request)));
+      return reply
+        .code(201)
+        .send(ctx.style.ok({ id: added.id, name: added.name, created_at: new Date(added.createdAt) }, responseMeta(request)));
     },
   );
 
@@ -150,7 +157,11 @@ export function passkeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body;
-      const issued = await mfa.secondStep.passkeyLogin(body.challenge_id ?? '', webAuthnJson<AuthenticationResponseJSON>(body.credential), requestContext(request));
+      const issued = await mfa.secondStep.passkeyLogin(
+        body.challenge_id ?? '',
+        webAuthnJson<AuthenticationResponseJSON>(body.credential),
+        requestContext(request),
+      );
       return sendTokens(ctx, request, reply, issued);
     },
   );

@@ -37,7 +37,10 @@ export function passwordResetRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     async (request, reply) => {
       const body = request.body;
       // With both given, the email decides (it is what the message is sent to).
-      await ctx.core.emailLinks.forgotPassword(body.email !== undefined ? { email: body.email } : { username: body.username ?? '' }, requestContext(request));
+      await ctx.core.emailLinks.forgotPassword(
+        body.email !== undefined ? { email: body.email } : { username: body.username ?? '' },
+        requestContext(request),
+      );
       reply.code(202);
       return style.ok({ status: 'reset_sent' }, responseMeta(request));
     },

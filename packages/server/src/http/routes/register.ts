@@ -7,7 +7,13 @@ const registerBody = {
   type: 'object',
   required: ['username', 'email', 'password'],
   properties: {
-    username: { type: 'string', minLength: 1, maxLength: 254, pattern: '^[^\\u0000]*$', description: '3 to 50 characters, unique (case-insensitive), public' },
+    username: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 254,
+      pattern: '^[^\\u0000]*$',
+      description: '3 to 50 characters, unique (case-insensitive), public',
+    },
     email: EMAIL,
     password: { ...PASSWORD, description: '8 to 128 characters, not a common password' },
   },
@@ -40,7 +46,10 @@ export function registerRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body;
-      const result = await ctx.core.signup.register({ username: body.username, email: body.email, password: body.password }, requestContext(request));
+      const result = await ctx.core.signup.register(
+        { username: body.username, email: body.email, password: body.password },
+        requestContext(request),
+      );
       if (result.issued) {
         reply.code(201);
         return sendTokens(ctx, request, reply, result.issued);

@@ -79,7 +79,8 @@ export function revocationRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       const { config } = ctx.core;
       if (config.revocationFeed !== 'public') checkFeedKey(request, config.revocationFeedKey);
       // Each subscriber holds a socket and a listener: past the cap, a new one waits (503 + Retry-After).
-      if (open.size >= config.revocationFeedMaxConnections) throw new ServiceUnavailable('revocation feed (LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS)');
+      if (open.size >= config.revocationFeedMaxConnections)
+        throw new ServiceUnavailable('revocation feed (LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS)');
 
       reply.hijack();
       const raw = reply.raw;
@@ -96,7 +97,11 @@ export function revocationRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       // duplicate is harmless to a subscriber).
       const unsubscribe = ctx.core.revocations.onRevoked((revocation) => raw.write(revokedEvent(revocation)));
       const initial = ctx.core.revocations.current();
-      raw.write(`retry: ${RETRY_MS}\n\n` + initial.map(revokedEvent).join('') + `event: ready\ndata: ${JSON.stringify({ count: initial.length })}\n\n`);
+      raw.write(
+        `retry: ${RETRY_MS}\n\n` +
+          initial.map(revokedEvent).join('') +
+          `event: ready\ndata: ${JSON.stringify({ count: initial.length })}\n\n`,
+      );
       const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS).unref();
       raw.on('close', () => {
         clearInterval(heartbeat);

@@ -73,8 +73,17 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
     };
 
     for (const path of ['/ui', '/ui/']) {
-      ui.get(path, { schema: { tags, summary: 'The hosted pages', description: 'Redirects to /ui/login.', response: { 302: { description: 'To /ui/login', type: 'null' } } } }, async (_request, reply) =>
-        reply.redirect('/ui/login', 302),
+      ui.get(
+        path,
+        {
+          schema: {
+            tags,
+            summary: 'The hosted pages',
+            description: 'Redirects to /ui/login.',
+            response: { 302: { description: 'To /ui/login', type: 'null' } },
+          },
+        },
+        async (_request, reply) => reply.redirect('/ui/login', 302),
       );
     }
 
@@ -84,7 +93,8 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
         schema: {
           tags,
           summary: 'What the hosted pages need to know',
-          description: 'Public facts only: the wire style, the name in titles, the sign-in providers, sign-up, the origins sign-in may return to.',
+          description:
+            'Public facts only: the wire style, the name in titles, the sign-in providers, sign-up, the origins sign-in may return to.',
           response: {
             200: okDoc(
               style,
@@ -93,10 +103,22 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
                 style: { type: 'string', enum: ['flat', 'envelope'] },
                 app_name: { type: 'string' },
                 signup: { type: 'string', enum: ['off', 'open', 'verify'] },
-                providers: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, login_url: { type: 'string' } } } },
+                providers: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: { id: { type: 'string' }, name: { type: 'string' }, login_url: { type: 'string' } },
+                  },
+                },
                 allowed_redirects: { type: 'array', items: { type: 'string' } },
               }),
-              { style: 'flat', app_name: 'Latchkey', signup: 'off', providers: [{ id: 'google', name: 'Google', login_url: '/api/auth/google/login' }], allowed_redirects: ['https://app.example.com'] },
+              {
+                style: 'flat',
+                app_name: 'Latchkey',
+                signup: 'off',
+                providers: [{ id: 'google', name: 'Google', login_url: '/api/auth/google/login' }],
+                allowed_redirects: ['https://app.example.com'],
+              },
             ),
           },
         },
@@ -128,7 +150,10 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
           summary: 'A script, style sheet or image of the pages',
           params: { type: 'object', properties: { '*': { type: 'string' } }, required: ['*'] },
           response: {
-            200: { description: 'The file', content: { 'application/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+            200: {
+              description: 'The file',
+              content: { 'application/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+            },
             404: { ...errorSchema, description: 'No such file' },
           },
         },
@@ -136,7 +161,11 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
       async (request, reply) => {
         const name = request.params['*'];
         // Vite names assets by content hash: letters, digits, `-`, `_` and one extension; nothing else is served.
-        if (!built || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|woff2)$/.test(name) || !existsSync(root + 'assets/' + name)) {
+        if (
+          !built ||
+          !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|woff2)$/.test(name) ||
+          !existsSync(root + 'assets/' + name)
+        ) {
           throw new NotFound();
         }
         return reply.header('cache-control', 'public, max-age=31536000, immutable').sendFile('assets/' + name, { cacheControl: false });
@@ -146,7 +175,13 @@ export async function uiRoutes(app: LatchkeyApp, ctx: RouteContext, dir = UI_DIS
     for (const page of UI_PAGES) {
       ui.get(
         `/ui/${page}`,
-        { schema: { tags, summary: `The ${page} page`, response: { 200: htmlResponse, 503: { ...errorSchema, description: 'The pages are not built (npm run build)' } } } },
+        {
+          schema: {
+            tags,
+            summary: `The ${page} page`,
+            response: { 200: htmlResponse, 503: { ...errorSchema, description: 'The pages are not built (npm run build)' } },
+          },
+        },
         async (_request, reply) => sendPage(reply),
       );
     }

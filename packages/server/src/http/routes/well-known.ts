@@ -52,7 +52,20 @@ export function wellKnownRoutes(app: LatchkeyApp, ctx: RouteContext): void {
             type: 'object',
             description: 'The JWK Set',
             properties: { keys: { type: 'array', items: jwkSchema } },
-            examples: [{ keys: [{ kty: 'OKP', kid: 'Xq3v9mD2kR1aB7cE', alg: 'EdDSA', use: 'sig', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }] }],
+            examples: [
+              {
+                keys: [
+                  {
+                    kty: 'OKP',
+                    kid: 'Xq3v9mD2kR1aB7cE',
+                    alg: 'EdDSA',
+                    use: 'sig',
+                    crv: 'Ed25519',
+                    x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo',
+                  },
+                ],
+              },
+            ],
           },
         },
       },
@@ -76,7 +89,8 @@ export function wellKnownRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       schema: {
         tags: ['keys'],
         summary: 'Discovery document naming the issuer and jwks_uri',
-        description: 'A minimal OpenID Connect discovery document, so that standard JWT libraries can find the keys. Never wrapped in the envelope.',
+        description:
+          'A minimal OpenID Connect discovery document, so that standard JWT libraries can find the keys. Never wrapped in the envelope.',
         response: {
           200: {
             type: 'object',

@@ -32,7 +32,9 @@ function message(error: LatchkeyError): string {
 
 function details(error: LatchkeyError): readonly FieldProblem[] | undefined {
   if (error instanceof ValidationFailed) {
-    return error.details.length > 0 ? error.details.map((d) => ({ field: camelCase(d.field), message: d.message })) : [{ field: 'body', message: 'invalid request body' }];
+    return error.details.length > 0
+      ? error.details.map((d) => ({ field: camelCase(d.field), message: d.message }))
+      : [{ field: 'body', message: 'invalid request body' }];
   }
   if (error instanceof PayloadTooLarge) return [{ field: 'body', message: error.message }];
   if (error instanceof RefusedValue) return [{ field: camelCase(error.field), message: error.message }];
@@ -62,7 +64,7 @@ export const envelopeStyle: WireStyle = {
   },
   error(error, m) {
     const d = details(error);
-        return {
+    return {
       status: error.status,
       body: { data: null, error: { code: error.code, message: message(error), ...(d === undefined ? {} : { details: d }) }, meta: meta(m) },
     };
@@ -107,7 +109,10 @@ function envelopeExtras(): Pick<WireStyle, 'docs' | 'wireKey'> {
           tokenType: { type: 'string', const: 'Bearer' },
         },
       }),
-      verify: wrap({ type: 'object', properties: { valid: { type: 'boolean' }, userId: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } }),
+      verify: wrap({
+        type: 'object',
+        properties: { valid: { type: 'boolean' }, userId: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } },
+      }),
       ok: wrap,
       list: (itemSchema) => ({
         type: 'object',

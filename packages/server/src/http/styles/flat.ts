@@ -64,11 +64,19 @@ function flatExtras(): Pick<WireStyle, 'docs' | 'wireKey'> {
           token_type: { type: 'string', const: 'Bearer' },
         },
       },
-      verify: { type: 'object', properties: { valid: { type: 'boolean' }, user_id: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } } },
+      verify: {
+        type: 'object',
+        properties: { valid: { type: 'boolean' }, user_id: { type: 'integer' }, username: { type: 'string' }, role: { type: 'string' } },
+      },
       ok: (schema) => schema,
       list: (itemSchema) => ({
         type: 'object',
-        properties: { items: { type: 'array', items: itemSchema }, total: { type: 'integer' }, page: { type: 'integer' }, page_size: { type: 'integer' } },
+        properties: {
+          items: { type: 'array', items: itemSchema },
+          total: { type: 'integer' },
+          page: { type: 'integer' },
+          page_size: { type: 'integer' },
+        },
       }),
       instant: (nullable) => ({ type: nullable ? ['integer', 'null'] : 'integer', description: 'Unix seconds' }),
     },

@@ -42,7 +42,9 @@ function Profile() {
     <Section title="Profile">
       {me.isError ? <Message kind="error">{describeError(me.error)}</Message> : null}
       {user === null ? (
-        me.isError ? null : <p role="status">Loading…</p>
+        me.isError ? null : (
+          <p role="status">Loading…</p>
+        )
       ) : (
         <dl className="facts">
           <dt>Username</dt>
@@ -91,7 +93,17 @@ function ChangePassword() {
     <Section title="Change password">
       <form onSubmit={submit}>
         <Field label="Current password" type="password" value={current} onChange={setCurrent} autoComplete="current-password" required />
-        <Field label="New password" type="password" value={next} onChange={setNext} autoComplete="new-password" required minLength={8} maxLength={128} hint="8 to 128 characters; not a common password." />
+        <Field
+          label="New password"
+          type="password"
+          value={next}
+          onChange={setNext}
+          autoComplete="new-password"
+          required
+          minLength={8}
+          maxLength={128}
+          hint="8 to 128 characters; not a common password."
+        />
         <button type="submit" disabled={action.busy}>
           Set password
         </button>
@@ -117,7 +129,16 @@ function ChangeEmail() {
   return (
     <Section title="Email">
       <form onSubmit={submit}>
-        <Field label="Email" type="email" value={email} onChange={setEmail} autoComplete="email" required maxLength={254} hint="The new address; it changes once you follow the link we send there." />
+        <Field
+          label="Email"
+          type="email"
+          value={email}
+          onChange={setEmail}
+          autoComplete="email"
+          required
+          maxLength={254}
+          hint="The new address; it changes once you follow the link we send there."
+        />
         <Field label="Current password" type="password" value={password} onChange={setPassword} autoComplete="current-password" required />
         <button type="submit" disabled={action.busy}>
           Send link
@@ -153,14 +174,24 @@ function Sessions() {
               {s.ip ?? 'unknown address'} · last used {formatInstant(new Date(s.lastUsedAt))}
             </span>
             {s.current ? null : (
-              <button type="button" className="secondary small" onClick={() => revoke([s.id], 'That session is signed out.')} disabled={action.busy} aria-label={`Revoke session from ${s.ip ?? 'unknown address'}`}>
+              <button
+                type="button"
+                className="secondary small"
+                onClick={() => revoke([s.id], 'That session is signed out.')}
+                disabled={action.busy}
+                aria-label={`Revoke session from ${s.ip ?? 'unknown address'}`}
+              >
                 Revoke
               </button>
             )}
           </li>
         ))}
       </ul>
-      <button type="button" onClick={() => revoke(others, `Signed out everywhere else (${others.length} session${others.length === 1 ? '' : 's'}).`)} disabled={action.busy || others.length === 0}>
+      <button
+        type="button"
+        onClick={() => revoke(others, `Signed out everywhere else (${others.length} session${others.length === 1 ? '' : 's'}).`)}
+        disabled={action.busy || others.length === 0}
+      >
         Sign out everywhere else
       </button>
       <ActionMessages action={action} />
@@ -237,7 +268,14 @@ function Authenticator() {
       {pending === null ? (
         <form onSubmit={start}>
           <p>Use an app such as FreeOTP or Google Authenticator for a code at each sign-in.</p>
-          <Field label="Current password" type="password" value={password} onChange={setPassword} autoComplete="current-password" required />
+          <Field
+            label="Current password"
+            type="password"
+            value={password}
+            onChange={setPassword}
+            autoComplete="current-password"
+            required
+          />
           <button type="submit" disabled={action.busy}>
             Set up authenticator app
           </button>
@@ -290,7 +328,14 @@ function RecoveryCodes() {
   return (
     <Section title="Recovery codes">
       <form onSubmit={submit}>
-        <Field label="Code" value={code} onChange={setCode} autoComplete="one-time-code" required hint="A code from your authenticator app." />
+        <Field
+          label="Code"
+          value={code}
+          onChange={setCode}
+          autoComplete="one-time-code"
+          required
+          hint="A code from your authenticator app."
+        />
         <button type="submit" disabled={action.busy}>
           New recovery codes
         </button>
@@ -337,7 +382,13 @@ function Passkeys() {
           <li key={text(p, 'id')}>
             <strong>{text(p, 'name') || 'Passkey'}</strong>
             <span>added {formatInstant(instant(p, 'created_at'))}</span>
-            <button type="button" className="secondary small" onClick={() => remove(text(p, 'id'))} disabled={action.busy} aria-label={`Remove passkey ${text(p, 'name') || text(p, 'id')}`}>
+            <button
+              type="button"
+              className="secondary small"
+              onClick={() => remove(text(p, 'id'))}
+              disabled={action.busy}
+              aria-label={`Remove passkey ${text(p, 'name') || text(p, 'id')}`}
+            >
               Remove
             </button>
           </li>

@@ -103,7 +103,12 @@ function Users() {
                   {text(u, 'email') || 'no email'} · {text(u, 'role')}
                   {field(u, 'disabled') === true ? ' · disabled' : ''}
                 </span>
-                <button type="button" className="secondary small" onClick={() => setSelected(id)} aria-label={`Manage ${text(u, 'username')}`}>
+                <button
+                  type="button"
+                  className="secondary small"
+                  onClick={() => setSelected(id)}
+                  aria-label={`Manage ${text(u, 'username')}`}
+                >
                   Manage
                 </button>
               </li>
@@ -151,7 +156,15 @@ function CreateUser({ onCreated }: { onCreated: (id: number) => void }) {
       <form onSubmit={submit}>
         <Field label="Username" value={username} onChange={setUsername} required minLength={3} maxLength={50} autoComplete="off" />
         <Field label="Email" type="email" value={email} onChange={setEmail} maxLength={254} autoComplete="off" hint="Optional." />
-        <Field label="Password" type="password" value={password} onChange={setPassword} maxLength={128} autoComplete="new-password" hint="Optional: without one, the user signs in with a provider or a reset link." />
+        <Field
+          label="Password"
+          type="password"
+          value={password}
+          onChange={setPassword}
+          maxLength={128}
+          autoComplete="new-password"
+          hint="Optional: without one, the user signs in with a provider or a reset link."
+        />
         <RoleSelect value={role} onChange={setRole} />
         <button type="submit" disabled={action.busy}>
           Create user
@@ -166,7 +179,10 @@ function UserDetail({ id, onClose }: { id: number; onClose: () => void }) {
   const { api } = useApp();
   const queryClient = useQueryClient();
   const user = useQuery({ queryKey: ['ui', 'admin', 'user', id], queryFn: () => api.get(`/api/admin/users/${id}`) });
-  const sessions = useQuery({ queryKey: ['ui', 'admin', 'user', id, 'sessions'], queryFn: () => api.list(`/api/admin/users/${id}/sessions`) });
+  const sessions = useQuery({
+    queryKey: ['ui', 'admin', 'user', id, 'sessions'],
+    queryFn: () => api.list(`/api/admin/users/${id}/sessions`),
+  });
   const [role, setRole] = useState<string | null>(null);
   const [password, setPassword] = useState('');
   const action = useAction();
@@ -218,7 +234,8 @@ function UserDetail({ id, onClose }: { id: number; onClose: () => void }) {
               <>
                 <dt>Second factors</dt>
                 <dd>
-                  {field(mfa, 'totp') === true ? 'authenticator app' : 'no authenticator app'} · {Number(field(mfa, 'passkeys') ?? 0)} passkey(s)
+                  {field(mfa, 'totp') === true ? 'authenticator app' : 'no authenticator app'} · {Number(field(mfa, 'passkeys') ?? 0)}{' '}
+                  passkey(s)
                 </dd>
               </>
             )}
@@ -234,16 +251,37 @@ function UserDetail({ id, onClose }: { id: number; onClose: () => void }) {
               type="button"
               className={disabled ? '' : 'danger'}
               disabled={action.busy}
-              onClick={() => act(() => api.call('PATCH', `/api/admin/users/${id}`, { disabled: !disabled }), disabled ? `${username} is enabled.` : `${username} is disabled and signed out everywhere.`)}
+              onClick={() =>
+                act(
+                  () => api.call('PATCH', `/api/admin/users/${id}`, { disabled: !disabled }),
+                  disabled ? `${username} is enabled.` : `${username} is disabled and signed out everywhere.`,
+                )
+              }
             >
               {disabled ? 'Enable user' : 'Disable user'}
             </button>
-            <button type="button" className="secondary" disabled={action.busy} onClick={() => act(() => api.call('DELETE', `/api/admin/users/${id}/factors`), `The second factors of ${username} are removed.`)}>
+            <button
+              type="button"
+              className="secondary"
+              disabled={action.busy}
+              onClick={() =>
+                act(() => api.call('DELETE', `/api/admin/users/${id}/factors`), `The second factors of ${username} are removed.`)
+              }
+            >
               Reset factors
             </button>
           </div>
           <form onSubmit={setPasswordOf}>
-            <Field label="New password" type="password" value={password} onChange={setPassword} autoComplete="new-password" required minLength={8} maxLength={128} />
+            <Field
+              label="New password"
+              type="password"
+              value={password}
+              onChange={setPassword}
+              autoComplete="new-password"
+              required
+              minLength={8}
+              maxLength={128}
+            />
             <button type="submit" disabled={action.busy}>
               Set password
             </button>
@@ -261,7 +299,12 @@ function UserDetail({ id, onClose }: { id: number; onClose: () => void }) {
             ))}
           </ul>
           {sessions.data?.items.length === 0 ? <p>No active session.</p> : null}
-          <button type="button" className="secondary" disabled={action.busy || sessions.data?.items.length === 0} onClick={() => act(() => api.call('DELETE', `/api/admin/users/${id}/sessions`), `Every session of ${username} is signed out.`)}>
+          <button
+            type="button"
+            className="secondary"
+            disabled={action.busy || sessions.data?.items.length === 0}
+            onClick={() => act(() => api.call('DELETE', `/api/admin/users/${id}/sessions`), `Every session of ${username} is signed out.`)}
+          >
             Revoke all sessions
           </button>
         </>
@@ -323,9 +366,12 @@ function AuditLog() {
           <li key={text(e, 'id')}>
             <strong>{text(e, 'type')}</strong>
             <span>
-              {formatInstant(instant(e, 'at'))} · user {text(e, 'user_id') || '—'} · by {text(e, 'actor_user_id') || 'CLI'} · {text(e, 'ip') || 'no address'}
+              {formatInstant(instant(e, 'at'))} · user {text(e, 'user_id') || '—'} · by {text(e, 'actor_user_id') || 'CLI'} ·{' '}
+              {text(e, 'ip') || 'no address'}
             </span>
-            {field(e, 'details') === null || field(e, 'details') === undefined ? null : <code className="details">{JSON.stringify(field(e, 'details'))}</code>}
+            {field(e, 'details') === null || field(e, 'details') === undefined ? null : (
+              <code className="details">{JSON.stringify(field(e, 'details'))}</code>
+            )}
           </li>
         ))}
       </ul>

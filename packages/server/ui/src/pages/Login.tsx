@@ -76,7 +76,9 @@ function EnrolStep({ enrolment, onDone }: { enrolment: Enrolment; onDone: () => 
         </>
       ) : pending === null ? (
         <>
-          <p>Your account needs a second factor before you can use it. Set up an authenticator app such as FreeOTP or Google Authenticator.</p>
+          <p>
+            Your account needs a second factor before you can use it. Set up an authenticator app such as FreeOTP or Google Authenticator.
+          </p>
           <button type="button" onClick={start} disabled={action.busy}>
             Set up authenticator app
           </button>
@@ -161,7 +163,11 @@ export function LoginPage() {
     void action.run(async () => {
       // Recovery codes are longer than the 6 digits of an authenticator app.
       const value = code.replace(/\s+/g, '');
-      await api.anonymous('POST', '/api/auth/mfa/verify', /^\d{6}$/.test(value) ? { mfa_token: step.token, code: value } : { mfa_token: step.token, recovery_code: value });
+      await api.anonymous(
+        'POST',
+        '/api/auth/mfa/verify',
+        /^\d{6}$/.test(value) ? { mfa_token: step.token, code: value } : { mfa_token: step.token, recovery_code: value },
+      );
       await finishSignIn(api, config, redirectTo);
     });
   };
@@ -210,7 +216,9 @@ export function LoginPage() {
   const returnHere = `${window.location.origin}/ui/login${redirectTo === null ? '' : `?redirect_to=${encodeURIComponent(redirectTo)}`}`;
   return (
     <div className="card">
-      {providerError === null ? null : <Message kind="error">{PROVIDER_ERRORS[providerError] ?? 'The sign-in with the provider failed. Please try again.'}</Message>}
+      {providerError === null ? null : (
+        <Message kind="error">{PROVIDER_ERRORS[providerError] ?? 'The sign-in with the provider failed. Please try again.'}</Message>
+      )}
       <form onSubmit={signIn}>
         <Field label="Username or email" value={identifier} onChange={setIdentifier} autoComplete="username" required autoFocus />
         <Field label="Password" type="password" value={password} onChange={setPassword} autoComplete="current-password" required />
@@ -236,7 +244,9 @@ export function LoginPage() {
       </div>
       <p className="links">
         <Link to="/ui/forgot">Forgot your password?</Link>
-        {config.signup === 'off' ? null : <Link to={`/ui/register${redirectTo === null ? '' : `?redirect_to=${encodeURIComponent(redirectTo)}`}`}>Create an account</Link>}
+        {config.signup === 'off' ? null : (
+          <Link to={`/ui/register${redirectTo === null ? '' : `?redirect_to=${encodeURIComponent(redirectTo)}`}`}>Create an account</Link>
+        )}
       </p>
     </div>
   );

@@ -40,9 +40,28 @@ export function RegisterPage() {
   return (
     <div className="card">
       <form onSubmit={submit}>
-        <Field label="Username" value={username} onChange={setUsername} autoComplete="username" required minLength={3} maxLength={50} autoFocus />
+        <Field
+          label="Username"
+          value={username}
+          onChange={setUsername}
+          autoComplete="username"
+          required
+          minLength={3}
+          maxLength={50}
+          autoFocus
+        />
         <Field label="Email" type="email" value={email} onChange={setEmail} autoComplete="email" required maxLength={254} />
-        <Field label="Password" type="password" value={password} onChange={setPassword} autoComplete="new-password" required minLength={8} maxLength={128} hint="8 to 128 characters; not a common password." />
+        <Field
+          label="Password"
+          type="password"
+          value={password}
+          onChange={setPassword}
+          autoComplete="new-password"
+          required
+          minLength={8}
+          maxLength={128}
+          hint="8 to 128 characters; not a common password."
+        />
         <button type="submit" disabled={action.busy}>
           Create account
         </button>

@@ -34,7 +34,18 @@ export function ResetPasswordPage() {
     <div className="card">
       {finished ? null : (
         <form onSubmit={submit}>
-          <Field label="New password" type="password" value={password} onChange={setPassword} autoComplete="new-password" required minLength={8} maxLength={128} hint="8 to 128 characters; not a common password." autoFocus />
+          <Field
+            label="New password"
+            type="password"
+            value={password}
+            onChange={setPassword}
+            autoComplete="new-password"
+            required
+            minLength={8}
+            maxLength={128}
+            hint="8 to 128 characters; not a common password."
+            autoFocus
+          />
           <button type="submit" disabled={action.busy}>
             Set password
           </button>
