@@ -1,11 +1,9 @@
 // The API reference a newcomer opens first: /openapi.json and the /docs page in Chromium.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { type TestServer, startTestServer } from './support/server.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { CHROMIUM_MISSING, launchChromium } from './support/ui.ts';
 
 interface OpenApi {
   paths: Record<
@@ -76,24 +74,12 @@ describe('/openapi.json', () => {
   });
 });
 
-describe('/docs in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing` }, () => {
+describe('/docs in Chromium', { skip: CHROMIUM_MISSING }, () => {
   let server: TestServer;
   let browser: Browser;
   before(async () => {
     server = await startTestServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
