@@ -189,6 +189,15 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(failed.length, 5);
     });
 
+    test('a password reset between the two steps kills the mfa_token: the old password cannot finish a sign-in', async () => {
+      const { secret, userId } = await enrolled('halfway');
+      const token = await mfaToken('halfway');
+      await server.core.accounts.resetPassword(userId, 'an-entirely-new-passphrase-9');
+      const late = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: token, code: totpCode(secret) } });
+      assert.equal(late.status, 401, late.text);
+      assert.equal(errorOf(late, style), style === 'flat' ? 'invalid or expired token' : 'INVALID_TOKEN');
+    });
+
     test('a recovery code works once', async () => {
       const { codes } = await enrolled('recover');
       const code = codes[3]!;

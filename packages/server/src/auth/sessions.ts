@@ -498,6 +498,15 @@ export class SessionService {
         throw new Conflict('the account changed meanwhile; try again');
       }
       const revoked = await this.#revokeAllIn(trx, userId, reason, options.keep, now);
+      // A sign-in half-way (a password proven, the second step still to come) was proven with the old
+      // credentials: its mfa_token dies with them, so it cannot open a session under the new version.
+      await trx
+        .updateTable('mfa_challenges')
+        .set({ spent_at: now })
+        .where('user_id', '=', userId)
+        .where('kind', '=', 'mfa_token')
+        .where('spent_at', 'is', null)
+        .execute();
       if (options.keep !== undefined) {
         await trx.updateTable('sessions').set({ credential_version: bumped.credential_version }).where('id', '=', options.keep).execute();
       }
