@@ -26,7 +26,8 @@ import {
   NotFound,
   RefreshTokenReused,
 } from '../errors.ts';
-import { type QueryRunner, prepare } from '../store/prepared.ts';
+import { prepare } from '../store/prepared.ts';
+import { RotationWriter } from './rotation-writer.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, revocationExpiry } from '../clock.ts';
@@ -91,16 +92,6 @@ function subjectOf(user: UserRow): { id: number; username: string; role: Role } 
   return { id: user.id, username: user.username, role: user.role as Role };
 }
 
-interface RotationWrite {
-  readonly now: number;
-  readonly parent: string;
-  readonly sid: string;
-  readonly hash: string;
-  readonly iat: number;
-  readonly exp: number;
-  readonly ip: string | null;
-}
-
 type LiveUserRow = UserRow & {
   s_id: string;
   s_created_at: number;
@@ -116,7 +107,7 @@ type LiveUserRow = UserRow & {
   s_scope: string | null;
 };
 
-/** The statements of a rotation, compiled once: refresh is the hottest write path (see store/prepared.ts). */
+/** The read of a rotation, compiled once: refresh is the hottest path (see store/prepared.ts). */
 function rotationStatements(db: Kysely<Database>) {
   return {
     liveUser: prepare<LiveUserRow, 'sid'>((p) =>
@@ -140,39 +131,13 @@ function rotationStatements(db: Kysely<Database>) {
         ])
         .where('sessions.id', '=', p('sid', '')),
     ),
-    // The compare-and-set: of any number of concurrent rotations, exactly one sees spent_at IS NULL.
-    spend: prepare<{ jti_hash: string }, 'now' | 'parent' | 'sid'>((p) =>
-      db
-        .updateTable('refresh_tokens')
-        .set({ spent_at: p('now', 0) })
-        .where('jti_hash', '=', p('parent', ''))
-        .where('session_id', '=', p('sid', ''))
-        .where('spent_at', 'is', null)
-        .returning('jti_hash'),
-    ),
-    insertSuccessor: prepare<never, 'hash' | 'sid' | 'parent' | 'iat' | 'exp'>((p) =>
-      db.insertInto('refresh_tokens').values({
-        jti_hash: p('hash', ''),
-        session_id: p('sid', ''),
-        parent_hash: p<string | null>('parent', null),
-        issued_at: p('iat', 0),
-        expires_at: p('exp', 0),
-        spent_at: null,
-      }),
-    ),
-    touchSession: prepare<never, 'now' | 'ip' | 'sid'>((p) =>
-      db
-        .updateTable('sessions')
-        .set({ last_used_at: p('now', 0), ip: p<string | null>('ip', null) })
-        .where('id', '=', p('sid', '')),
-    ),
   };
 }
 
 export class SessionService {
   readonly #rotation: ReturnType<typeof rotationStatements>;
-  /** Rotations waiting for the next group commit (see #write). */
-  #queue: { write: RotationWrite; resolve: (won: boolean) => void; reject: (error: unknown) => void }[] = [];
+  /** Rotations are written by group commit (auth/rotation-writer.ts). */
+  readonly #writer: RotationWriter;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -182,6 +147,7 @@ export class SessionService {
     private readonly audit: AuditLog,
   ) {
     this.#rotation = rotationStatements(db);
+    this.#writer = new RotationWriter(db);
   }
 
   #issue(user: UserRow, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number, signIn: SignInClaims): IssuedTokens {
@@ -335,7 +301,7 @@ export class SessionService {
     const exp = this.#refreshExp(now, session.expires_at);
     if (exp <= iat) throw new InvalidRefreshToken('session ended');
 
-    const won = await this.#write({
+    const won = await this.#writer.write({
       now,
       parent: parentHash,
       sid: claims.sid,
@@ -346,46 +312,6 @@ export class SessionService {
     });
     if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now, signInClaims(session));
     return this.#replay(claims, user, session, parentHash, nextJti, ctx, now);
-  }
-
-  /**
-   * Group commit: the rotations that arrive in one turn of the event loop are written in one
-   * transaction (each still its own compare-and-set), so one commit serves them all. If the batch
-   * fails, each rotation is retried in a transaction of its own, so one bad write fails only itself.
-   */
-  #write(write: RotationWrite): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      if (this.#queue.push({ write, resolve, reject }) === 1) setImmediate(() => void this.#flush());
-    });
-  }
-
-  async #flush(): Promise<void> {
-    const batch = this.#queue;
-    this.#queue = [];
-    const rotation = this.#rotation;
-    const apply = async (trx: QueryRunner, w: RotationWrite): Promise<boolean> => {
-      const spent = await rotation.spend.run(trx, { now: w.now, parent: w.parent, sid: w.sid });
-      if (spent.rows.length === 0) return false;
-      await rotation.insertSuccessor.run(trx, { hash: w.hash, sid: w.sid, parent: w.parent, iat: w.iat, exp: w.exp });
-      await rotation.touchSession.run(trx, { now: w.now, ip: w.ip, sid: w.sid });
-      return true;
-    };
-    try {
-      const results = await this.db.transaction().execute(async (trx) => {
-        const out: boolean[] = [];
-        for (const item of batch) out.push(await apply(trx, item.write));
-        return out;
-      });
-      batch.forEach((item, i) => item.resolve(results[i]!));
-    } catch {
-      for (const item of batch) {
-        try {
-          item.resolve(await this.db.transaction().execute((trx) => apply(trx, item.write)));
-        } catch (error) {
-          item.reject(error);
-        }
-      }
-    }
   }
 
   /** A spent token came back: the same successor within the grace, theft after it. */
