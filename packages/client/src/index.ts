@@ -16,7 +16,7 @@ export {
   type SessionInfo,
   type WireStyle,
 } from './client.ts';
-export { LatchkeyError, type FieldProblem } from './errors.ts';
+export { LatchkeyError, errorOfResponse, type FieldProblem } from './errors.ts';
 export type { AccountMethods, ForgotPasswordInput, RegisterInput, RegisterResult } from './accounts.ts';
 export { memoryStorage, type StorageOption, type TokenStorage, type StoredSession } from './storage.ts';
 export { attachAxios, type AxiosInstanceLike, type AxiosRequestConfigLike, type AxiosErrorLike } from './axios.ts';

@@ -8,7 +8,7 @@
  *   const api = new Api(auth, 'envelope');
  *   const me = await api.get('/api/auth/me'); // fields read with field(me, 'created_at')
  */
-import { type AuthClient, LatchkeyError } from '@latchkey/client';
+import { type AuthClient, LatchkeyError, errorOfResponse } from '@latchkey/client';
 
 export type Style = 'flat' | 'envelope';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -42,37 +42,6 @@ export function instant(obj: Obj | null | undefined, name: string): Date | null 
   return null;
 }
 
-/** The flat style's sentences and the envelope's codes of the errors the pages tell apart. */
-const FLAT_CODES: Readonly<Record<string, string>> = {
-  'invalid request body': 'VALIDATION_ERROR',
-  'invalid username or password': 'INVALID_CREDENTIALS',
-  'failed to refresh access token': 'INVALID_REFRESH_TOKEN',
-  'missing authorization header': 'UNAUTHORIZED',
-  'invalid authorization header format': 'UNAUTHORIZED',
-  forbidden: 'FORBIDDEN',
-  'not found': 'NOT_FOUND',
-  'method not allowed': 'METHOD_NOT_ALLOWED',
-  'Too many requests. Please try again later.': 'RATE_LIMITED',
-  'internal server error': 'INTERNAL_ERROR',
-  'sign-up is disabled': 'SIGNUP_DISABLED',
-  'email not verified': 'EMAIL_NOT_VERIFIED',
-  'invalid code': 'INVALID_CODE',
-  'email domain not allowed': 'FORBIDDEN',
-  'username already taken': 'CONFLICT',
-  'email already taken': 'CONFLICT',
-};
-
-function codeOfStatus(status: number): string {
-  if (status === 400 || status === 413) return 'VALIDATION_ERROR';
-  if (status === 401) return 'UNAUTHORIZED';
-  if (status === 403) return 'FORBIDDEN';
-  if (status === 404) return 'NOT_FOUND';
-  if (status === 409) return 'CONFLICT';
-  if (status === 429) return 'RATE_LIMITED';
-  if (status === 503) return 'SERVICE_UNAVAILABLE';
-  return 'INTERNAL_ERROR';
-}
-
 /** The retry-after seconds of a 429, kept with the error so the message can say how long to wait. */
 export class ApiError extends LatchkeyError {
   constructor(
@@ -86,34 +55,20 @@ export class ApiError extends LatchkeyError {
   }
 }
 
+/**
+ * The error of a non-2xx answer, read by the client's own reader (both styles, the wire contract's codes), with
+ * the seconds of a 429's Retry-After kept for the message.
+ */
 async function errorOf(response: Response): Promise<ApiError> {
   const retry = Number(response.headers.get('retry-after'));
   const retryAfter = Number.isFinite(retry) && retry > 0 ? retry : undefined;
-  let body: unknown;
-  try {
-    body = await response.json();
-  } catch {
-    return new ApiError(response.status, codeOfStatus(response.status), response.statusText || 'request failed', undefined, retryAfter);
-  }
-  const error = (body as { error?: unknown } | null)?.error;
-  if (typeof error === 'string') {
-    // `invalid or expired token` is a link token (400) or a second-step token (401), or an access token.
-    const code =
-      error === 'invalid or expired token'
-        ? response.status === 401 && response.url.includes('/mfa/')
-          ? 'INVALID_TOKEN'
-          : response.status === 400
-            ? 'INVALID_TOKEN'
-            : 'UNAUTHORIZED'
-        : FLAT_CODES[error];
-    return new ApiError(response.status, code ?? codeOfStatus(response.status), error, undefined, retryAfter);
-  }
-  if (typeof error === 'object' && error !== null) {
-    const e = error as { code?: unknown; message?: unknown; details?: unknown };
-    const details = Array.isArray(e.details) ? (e.details as { field: string; message: string }[]) : undefined;
-    return new ApiError(response.status, String(e.code ?? codeOfStatus(response.status)), String(e.message ?? ''), details, retryAfter);
-  }
-  return new ApiError(response.status, codeOfStatus(response.status), 'request failed', undefined, retryAfter);
+  const error = await errorOfResponse(response);
+  // A flat 401 "invalid or expired token" names an access token, except on the second step, where it is the mfa_token.
+  const code =
+    error.status === 401 && error.code === 'UNAUTHORIZED' && error.message === 'invalid or expired token' && response.url.includes('/mfa/')
+      ? 'INVALID_TOKEN'
+      : error.code;
+  return new ApiError(error.status, code, error.message, error.details, retryAfter);
 }
 
 export class Api {
