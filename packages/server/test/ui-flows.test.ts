@@ -9,11 +9,10 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { type ParsedMail, simpleParser } from 'mailparser';
 import { Secret, TOTP } from 'otpauth';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { SMTPServer } from 'smtp-server';
 import { PASSWORD, type TestServer, startTestServer } from './support/server.ts';
+import { type ReceivedMail, TestSmtp } from './support/smtp.ts';
 import {
   CHROMIUM_MISSING,
   type PageWatch,
@@ -33,69 +32,23 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A real SMTP server that keeps what it receives. */
-interface Mailbox {
-  readonly url: string;
-  readonly messages: ParsedMail[];
-  /** The link of kind `verify-email` or `reset-password` in the newest message to `to`, waiting for it to arrive. */
-  link(to: string, kind: string, after?: number): Promise<string>;
-  close(): Promise<void>;
-}
-
-async function startMailbox(): Promise<Mailbox> {
-  const messages: ParsedMail[] = [];
-  const waiters = new Set<() => void>();
-  const smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, callback) {
-      simpleParser(stream)
-        .then((mail) => {
-          messages.push(mail);
-          for (const wake of [...waiters]) wake();
-          callback();
-        })
-        .catch(callback);
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const port = (smtp.server.address() as { port: number }).port;
-  const recipients = (mail: ParsedMail) => [mail.to ?? []].flat().flatMap((a) => a.value.map((v) => (v.address ?? '').toLowerCase()));
-  return {
-    url: `smtp://127.0.0.1:${port}`,
-    messages,
-    async link(to, kind, after = 0) {
-      const find = () =>
-        messages
-          .slice(after)
-          .filter((m) => recipients(m).includes(to.toLowerCase()))
-          .map((m) => new RegExp(`https?://[^\\s"<>]+/ui/${kind}\\?token=[A-Za-z0-9_-]+`).exec(m.text ?? '')?.[0])
-          .filter((l): l is string => l !== undefined)
-          .at(-1);
-      let found = find();
-      while (found === undefined) {
-        await new Promise<void>((resolve) => {
-          const wake = () => (waiters.delete(wake), resolve());
-          waiters.add(wake);
-        });
-        found = find();
-      }
-      return found;
-    },
-    close: () => new Promise<void>((resolve) => smtp.close(() => resolve())),
-  };
+/** The link of `kind` (`verify-email`, `reset-password`) in a mailed message, as the person would click it. */
+function linkIn(mail: ReceivedMail, kind: string): string {
+  const link = new RegExp(`https?://[^\\s"<>]+/ui/${kind}\\?token=[A-Za-z0-9_-]+`).exec(mail.text)?.[0];
+  assert.ok(link, `no ${kind} link in "${mail.subject}"`);
+  return link;
 }
 
 describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }, () => {
   let server: TestServer;
-  let mailbox: Mailbox;
+  let mailbox: TestSmtp;
   let browser: Browser;
   let base: string;
   const watches: PageWatch[] = [];
 
   before(async () => {
     await ensureUiBuilt();
-    mailbox = await startMailbox();
+    mailbox = await TestSmtp.start();
     const port = await freePort();
     base = `http://localhost:${port}`;
     server = await startTestServer({
@@ -113,7 +66,7 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
   after(async () => {
     await browser?.close();
     await server?.close();
-    await mailbox?.close();
+    await mailbox?.stop();
   });
 
   async function open(context: BrowserContext, url: string): Promise<Page> {
@@ -150,7 +103,7 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('alert').filter({ hasText: 'Username already taken.' }).waitFor();
 
-    const link = await mailbox.link('newcomer@example.com', 'verify-email');
+    const link = linkIn(await mailbox.next('newcomer@example.com'), 'verify-email');
     assert.ok(link.startsWith(`${base}/ui/verify-email?token=`), link);
     const verify = await open(context, link);
     await verify.getByRole('button', { name: 'Verify' }).click();
@@ -167,7 +120,6 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
   test('forgot and reset password: "Send link", the mailed link, "Set password"; a spent link is a message', async () => {
     await server.createUser('forgetful', { email: 'forgetful@example.com' });
     const context = await browser.newContext();
-    const before = mailbox.messages.length;
     const page = await open(context, '/ui/forgot');
     await page.getByLabel('Email').fill('forgetful@example.com');
     await page.getByRole('button', { name: 'Send link' }).click();
@@ -177,7 +129,7 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
     await page.getByRole('button', { name: 'Send link' }).click();
     await page.getByRole('status').filter({ hasText: 'If an account uses nobody@example.com' }).waitFor();
 
-    const link = await mailbox.link('forgetful@example.com', 'reset-password', before);
+    const link = linkIn(await mailbox.next('forgetful@example.com'), 'reset-password');
     const reset = await open(context, link);
     await reset.getByLabel('New password').fill('password1');
     await reset.getByRole('button', { name: 'Set password' }).click();
