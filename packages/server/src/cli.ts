@@ -319,9 +319,9 @@ async function usersAction(io: CliIo, sub: string, values: Values, positionals: 
           username: u.username,
           email: u.email,
           role: u.role,
-          disabled: u.disabled === 1,
-          created_at: new Date(u.created_at).toISOString(),
-          last_login_at: u.last_login_at === null ? null : new Date(u.last_login_at).toISOString(),
+          disabled: u.disabled,
+          created_at: new Date(u.createdAt).toISOString(),
+          last_login_at: u.lastLoginAt === null ? null : new Date(u.lastLoginAt).toISOString(),
         }));
         if (values.json) out(JSON.stringify(rows, null, 2));
         else for (const r of rows) out(`${r.id}\t${r.username}\t${r.email ?? '-'}\t${r.role}${r.disabled ? '\tdisabled' : ''}`);

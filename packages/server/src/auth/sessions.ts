@@ -29,6 +29,7 @@ import {
 import { prepare } from '../store/prepared.ts';
 import { RotationWriter } from './rotation-writer.ts';
 import type { Database, SessionRow, UserRow } from '../store/schema.ts';
+import { type User, userFromRow } from './users.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, revocationExpiry } from '../clock.ts';
 import { type SignInClaims, type TokenClaims, type TokenService } from './tokens.ts';
@@ -59,7 +60,7 @@ export interface IssuedTokens {
   /** The refresh token's `exp`, in seconds. */
   readonly refreshExpiresAt: number;
   readonly sessionId: string;
-  readonly user: UserRow;
+  readonly user: User;
 }
 
 export interface SessionInfo {
@@ -88,8 +89,8 @@ export function successorJti(jti: string): string {
   return createHmac('sha256', jti).update('latchkey/successor').digest().subarray(0, 16).toString('base64url');
 }
 
-function subjectOf(user: UserRow): { id: number; username: string; role: Role } {
-  return { id: user.id, username: user.username, role: user.role as Role };
+function subjectOf(user: User): { id: number; username: string; role: Role } {
+  return { id: user.id, username: user.username, role: user.role };
 }
 
 type LiveUserRow = UserRow & {
@@ -150,7 +151,7 @@ export class SessionService {
     this.#writer = new RotationWriter(db);
   }
 
-  #issue(user: UserRow, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number, signIn: SignInClaims): IssuedTokens {
+  #issue(user: User, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number, signIn: SignInClaims): IssuedTokens {
     const subject = subjectOf(user);
     const access = this.tokens.issueAccess(subject, sid, randomId(), now, signIn);
     return {
@@ -179,7 +180,7 @@ export class SessionService {
    * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2).
    */
   async start(
-    user: UserRow,
+    user: User,
     ctx: RequestContext = {},
     now = Date.now(),
     options: { rehash?: string; proof?: SignInProof } = {},
@@ -195,7 +196,7 @@ export class SessionService {
         .updateTable('users')
         .set({ last_login_at: now, ...(options.rehash === undefined ? {} : { password_hash: options.rehash, updated_at: now }) })
         .where('id', '=', user.id)
-        .where('credential_version', '=', user.credential_version)
+        .where('credential_version', '=', user.credentialVersion)
         .where('disabled', '=', 0)
         .returningAll()
         .executeTakeFirst();
@@ -233,7 +234,7 @@ export class SessionService {
     });
     if (current === undefined) throw new InvalidCredentials();
     return this.#issue(
-      current,
+      userFromRow(current),
       sid,
       { jti, iat, exp },
       now,
@@ -242,7 +243,7 @@ export class SessionService {
   }
 
   /** Checks that the session and its user may still be used; returns the user. */
-  async #liveUser(sid: string, userId: number, now: number): Promise<{ user: UserRow; session: SessionRow }> {
+  async #liveUser(sid: string, userId: number, now: number): Promise<{ user: User; session: SessionRow }> {
     const row = (await this.#rotation.liveUser.run(this.db, { sid })).rows[0];
     if (!row) throw new InvalidRefreshToken('unknown session');
     if (row.s_revoked_at !== null) throw new InvalidRefreshToken('session revoked');
@@ -265,8 +266,9 @@ export class SessionService {
       s_amr,
       s_auth_time,
       s_scope,
-      ...user
+      ...userRow
     } = row;
+    const user = userFromRow(userRow);
     // An enrolment-only session never hands out a refresh token; refuse one all the same.
     if (s_scope !== null) throw new InvalidRefreshToken('enrolment-only session');
     const session: SessionRow = {
@@ -317,7 +319,7 @@ export class SessionService {
   /** A spent token came back: the same successor within the grace, theft after it. */
   async #replay(
     claims: TokenClaims,
-    user: UserRow,
+    user: User,
     session: SessionRow,
     parentHash: string,
     nextJti: string,
