@@ -1,7 +1,9 @@
 /**
  * Account changes that carry consequences (SPEC §4): a new password ends the other sessions, disabling
  * or deleting a user ends all of them, and the last active ADMIN cannot be demoted, disabled or deleted.
- * Used alike by the CLI, the self-service endpoints and the admin API, and audited.
+ * Also the ends of sessions that a user or an admin asks for (logout, logout everywhere, revoking a session).
+ * Used alike by the CLI, the self-service endpoints and the admin API; each operation writes its own audit event,
+ * so every caller records the same.
  */
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Role } from '../config.ts';
@@ -149,6 +151,34 @@ export class AccountService {
       }),
     );
     await this.audit.write('user_deleted', { userId }, ctx);
+  }
+
+  /** Logout: ends the caller's session `sid` (the Bearer token's or the refresh token's). */
+  async logout(userId: number, sid: string, ctx: RequestContext = {}): Promise<void> {
+    await this.sessions.revoke(sid, 'logout', ctx);
+    await this.audit.write('logout', { userId, sessionId: sid }, ctx);
+  }
+
+  /** Logout everywhere: ends every session of the user, `currentSession` included; returns how many ended. */
+  async logoutEverywhere(userId: number, currentSession: string, ctx: RequestContext = {}): Promise<number> {
+    const count = await this.sessions.revokeAllOfUser(userId, 'logout_all', ctx);
+    await this.audit.write('logout_all', { userId, sessionId: currentSession, details: { sessions: count } }, ctx);
+    return count;
+  }
+
+  /**
+   * Ends one session of the user (`{ sid }`: NotFound unless it is theirs and active), or, for an admin, all of
+   * them (`'all'`: NotFound for no such user).
+   */
+  async revokeSessions(userId: number, which: { readonly sid: string } | 'all', ctx: RequestContext = {}): Promise<void> {
+    if (which === 'all') {
+      await this.users.getById(userId);
+      const count = await this.sessions.revokeAllOfUser(userId, 'admin', ctx);
+      await this.audit.write('session_revoked', { userId, details: { sessions: count, by_admin: true } }, ctx);
+      return;
+    }
+    await this.sessions.revokeOwn(userId, which.sid, 'session_revoked', ctx);
+    await this.audit.write('session_revoked', { userId, sessionId: which.sid }, ctx);
   }
 
   /** PostgreSQL aborts one of two racing serializable changes to the administrators: a Conflict, as in UserStore. */
