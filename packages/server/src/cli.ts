@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { revocationLifetimeMs } from './clock.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
 import { bootstrapAdmin, openCore, type Core } from './core.ts';
-import { listSigningKeys, rotateSigningKeys } from './auth/keys.ts';
+import { listSigningKeys, rotateSigningKeysAudited } from './auth/keys.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
 import { redactPasswords } from './redact.ts';
 
@@ -419,11 +419,13 @@ async function keys(io: CliIo, args: string[]): Promise<number> {
   return withCore(config, async (core) => {
     if (sub === 'rotate') {
       const now = Date.now();
-      const rotation = await rotateSigningKeys(core.store.db, config, now, { immediately: values.now === true });
-      await core.audit.write(
-        'key_rotated',
-        { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } },
+      const rotation = await rotateSigningKeysAudited(
+        core.store.db,
+        config,
+        core.audit,
         { actorUserId: null },
+        { immediately: values.now === true },
+        now,
       );
       if (rotation.signsFrom > now) {
         out(
