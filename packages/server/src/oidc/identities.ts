@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
-
 import type { SessionService } from '../auth/sessions.ts';
 import type { User, UserStore } from '../auth/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
