@@ -274,6 +274,8 @@ async function fullPoolRate(
   verify: () => Promise<unknown>,
   seconds: number,
 ): Promise<Pick<HashRate, 'ceiling' | 'samples' | 'cpuPerHashUs' | 'threads' | 'threadNice'>> {
+  // Every thread started before the clock does: the pool starts them on demand, and a start costs tens of ms of CPU.
+  await Promise.all(Array.from({ length: 2 * CORES }, () => verify().catch((error: unknown) => void rethrowUnlessRefused(error))));
   const threadsBefore = new Map(threads('self').map((t) => [t.tid, t.cpuUs]));
   const cpuBefore = process.cpuUsage();
   let done = 0;
@@ -285,7 +287,7 @@ async function fullPoolRate(
           await verify();
           done++;
         } catch (error) {
-          if (!(error instanceof RateLimited)) throw error;
+          rethrowUnlessRefused(error);
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
       }
@@ -305,6 +307,10 @@ async function fullPoolRate(
     threads: busy.length,
     threadNice: [...new Set(busy.map((t) => t.nice))],
   };
+}
+
+function rethrowUnlessRefused(error: unknown): void {
+  if (!(error instanceof RateLimited)) throw error;
 }
 
 /**
