@@ -23,6 +23,15 @@ export interface HashRate {
   readonly params: string;
 }
 
+/** The argon2id ceiling of a hashing pool other than the server's (or the same, measured beside them). */
+export interface HashVariant {
+  readonly poolThreads: number;
+  readonly nice: number;
+  readonly ceiling: number;
+  readonly samples: number;
+  readonly cpuPerHashUs: number;
+}
+
 export interface RssResult {
   readonly atStartBytes: number;
   /** Settled RSS (lowest while no hash is in flight) after each storm, by logins done so far. */
@@ -79,6 +88,8 @@ export interface BenchResults {
     readonly commit: string;
   };
   readonly hash: { argon2id?: HashRate; bcrypt?: HashRate };
+  /** The argon2id ceiling by thread count and nice value (`--only hash`). */
+  hashVariants?: readonly HashVariant[];
   readonly measurements: Record<string, Measurement>;
   growthSeedSeconds?: number;
   /** Sessions in the database during the growth measurements (the storms add some to the large one). */
@@ -242,6 +253,18 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
       );
   }
   p();
+  if (r.hashVariants && r.hashVariants.length > 0) {
+    p(
+      "The argon2id ceiling of pools with another thread count or priority, measured the same way one after another (issue 16: piscina's `niceIncrement` " +
+        'or a plain thread count?). A nice value orders threads only within one autogroup (the session the server was started in): it lets the event loop go ' +
+        'first, but does not protect the hashing threads from other processes, nor other processes from them (docs/operations.md).',
+    );
+    p();
+    p('| hashing threads | nice | ceiling (hashes/s, pool full) | CPU µs per hash |');
+    p('|---|---|---|---|');
+    for (const v of r.hashVariants) p(`| ${v.poolThreads} | ${v.nice} | ${fmt(v.ceiling, 1)} | ${fmt(v.cpuPerHashUs, 0)} |`);
+    p();
+  }
   p('## Growth and memory');
   p();
   p(

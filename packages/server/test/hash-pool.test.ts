@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import { queueOptionsSymbol } from 'piscina';
 import { FairQueue, HashPool, MAX_QUEUE_WAIT_MS } from '../src/auth/hash-pool.ts';
 import { RateLimited } from '../src/errors.ts';
@@ -39,13 +40,15 @@ describe('the fair hash queue', () => {
 });
 
 describe('the bounded hash pool', () => {
-  const pool = new HashPool(1);
+  const pool = new HashPool({ threads: 1 });
   after(() => pool.close());
-  const job = { op: 'bcrypt.hash', password: 'a password to hash', cost: 10 } as const;
+  // The cheapest bcrypt: the bound is 2 s of measured work whatever a hash costs, and a Retry-After within
+  // it needs a hash well under 2 s even on a machine loaded many times over.
+  const job = { op: 'bcrypt.hash', password: 'a password to hash', cost: 4 } as const;
 
   test('past its bound a flood is refused with RateLimited (429 + Retry-After), while another address still gets in', async () => {
     assert.equal(pool.queueLimit, Number.POSITIVE_INFINITY, 'unbounded until a hash time was measured');
-    assert.match(await pool.run<string>(job, { queueKey: 'warm-up' }), /^\$2b\$10\$/);
+    assert.match(await pool.run<string>(job, { queueKey: 'warm-up' }), /^\$2b\$04\$/);
     const limit = pool.queueLimit;
     assert.ok(Number.isFinite(limit) && limit >= 1, `a finite bound: ${limit}`);
     // Each run() decides admission before its first await, so the loop sees the queue it built.
@@ -63,6 +66,25 @@ describe('the bounded hash pool', () => {
         String(reason.retryAfterSeconds),
       );
     }
-    assert.match(await other, /^\$2b\$10\$/, 'an address with nothing waiting is admitted');
+    assert.match(await other, /^\$2b\$04\$/, 'an address with nothing waiting is admitted');
+  });
+});
+
+describe('the hashing threads', () => {
+  const job = { op: 'bcrypt.hash', password: 'a password to hash', cost: 4 } as const;
+
+  test('start with the first hash and end once idle, so an idle server holds none (issue 16: idle RSS)', async () => {
+    const pool = new HashPool({ threads: 2, idleMs: 50 });
+    try {
+      assert.equal(pool.runningThreads, 0, 'no thread before the first hash');
+      await Promise.all([pool.run<string>(job), pool.run<string>(job)]);
+      assert.ok(pool.runningThreads >= 1, `a thread hashed: ${pool.runningThreads}`);
+      // Not a timing assertion: the threads must end at some point; the deadline only stops a hung run.
+      for (const deadline = Date.now() + 30_000; pool.runningThreads > 0 && Date.now() < deadline;) await setTimeout(25);
+      assert.equal(pool.runningThreads, 0, 'idle threads ended');
+      assert.match(await pool.run<string>(job), /^\$2b\$04\$/, 'the next hash starts a thread again');
+    } finally {
+      await pool.close();
+    }
   });
 });

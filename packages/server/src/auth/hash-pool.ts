@@ -1,8 +1,11 @@
 /**
  * Password hashing on a `piscina` worker pool, one thread per core, each at a lower CPU priority
  * (`niceIncrement`) than the event loop: the hashes use every idle cycle and yield at once when a request
- * arrives, so a login storm does not slow `/verify`. Idle workers are unref'd by piscina, so they never
- * keep a process alive.
+ * arrives, so a login storm does not slow `/verify`. The priority is relative to the other threads of this
+ * process only as far as the kernel's autogroup goes (docs/operations.md): against other processes the
+ * hashing threads are not protected, nor do they protect anyone. Threads start with the first hash and
+ * end after {@link IDLE_THREAD_MS} without one, so an idle server holds no hashing thread (each costs
+ * ~10 MiB, more once it has hashed); piscina unrefs idle workers, so they never keep a process alive.
  *
  * The queue in front of the workers is bounded and fair (issue 10 #4):
  * - fair: jobs wait in one FIFO per client address and the workers take them round-robin, so 150 guesses
@@ -19,7 +22,10 @@ import { Piscina, type TaskQueue, queueOptionsSymbol } from 'piscina';
 import { RateLimited } from '../errors.ts';
 
 /** The hashing threads' nice increment: the event loop (nice 0) gets about nine CPU turns for each of theirs. */
-const HASH_NICE = 10;
+export const HASH_NICE = 10;
+
+/** How long a hashing thread lives without a job; the next hash after that starts one again (tens of ms). */
+export const IDLE_THREAD_MS = 30_000;
 
 /** The longest a job may expect to wait in the queue before new ones are refused. */
 export const MAX_QUEUE_WAIT_MS = 2000;
@@ -29,6 +35,15 @@ export type HashJob =
   | { readonly op: 'argon2.verify'; readonly stored: string; readonly password: string }
   | { readonly op: 'bcrypt.hash'; readonly password: string; readonly cost: number }
   | { readonly op: 'bcrypt.verify'; readonly stored: string; readonly password: string };
+
+export interface HashPoolOptions {
+  /** How many hashing threads at most; one per core by default. */
+  readonly threads?: number;
+  /** Their nice increment over the event loop's; {@link HASH_NICE} by default, 0 for the same priority. */
+  readonly nice?: number;
+  /** How long an idle thread lives; {@link IDLE_THREAD_MS} by default. */
+  readonly idleMs?: number;
+}
 
 export interface QueueOptions {
   /** Whose job this is (the client address); jobs without one share a queue. */
@@ -101,16 +116,22 @@ export class HashPool {
   /** Moving average of one hash's time (ms); undefined until a first job finished. */
   #hashMs: number | undefined;
 
-  constructor(threads = availableParallelism()) {
-    this.#threads = threads;
+  constructor(options: HashPoolOptions = {}) {
+    this.#threads = options.threads ?? availableParallelism();
     this.#pool = new Piscina({
       filename: new URL('./hash-worker.mjs', import.meta.url).href,
-      minThreads: 1,
-      maxThreads: threads,
-      idleTimeout: 60_000,
-      niceIncrement: HASH_NICE,
+      // No thread until the first hash, and none left once idle: piscina starts them as jobs arrive.
+      minThreads: 0,
+      maxThreads: this.#threads,
+      idleTimeout: options.idleMs ?? IDLE_THREAD_MS,
+      niceIncrement: options.nice ?? HASH_NICE,
       taskQueue: this.#queue,
     });
+  }
+
+  /** How many hashing threads are running now (0 at an idle server). */
+  get runningThreads(): number {
+    return this.#pool.threads.length;
   }
 
   /** The queue length past which jobs are refused: {@link MAX_QUEUE_WAIT_MS} of measured work (unbounded until measured). */

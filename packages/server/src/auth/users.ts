@@ -9,6 +9,7 @@ import { type Kysely, sql } from 'kysely';
 import type { PasswordHashAlg, Role } from '../config.ts';
 import { Conflict, NotFound, RefusedValue } from '../errors.ts';
 import { isSerializationFailure, isUniqueViolation } from '../store/errors.ts';
+import { prepare } from '../store/prepared.ts';
 import type { Database, UserRow } from '../store/schema.ts';
 import { emailKey, hasRefusedUsernameCharacter, usernameKey } from './identifiers.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
@@ -121,12 +122,32 @@ export interface UserPage {
   readonly total: number;
 }
 
+/**
+ * The reads of every password login, compiled once (store/prepared.ts): building a Kysely query costs
+ * more than SQLite takes to answer it, and a login storm runs this one per request.
+ */
+function loginReads(db: Kysely<Database>) {
+  return {
+    byIdentifier: prepare<UserRow, 'usernameKey' | 'emailKey'>((p) =>
+      db
+        .selectFrom('users')
+        .selectAll()
+        .where((eb) => eb.or([eb('username_key', '=', p('usernameKey', '')), eb('email_key', '=', p('emailKey', ''))]))
+        .limit(2),
+    ),
+  };
+}
+
 export class UserStore {
+  readonly #loginReads: ReturnType<typeof loginReads>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly hasher: PasswordHasher,
     readonly hashAlgorithm: PasswordHashAlg,
-  ) {}
+  ) {
+    this.#loginReads = loginReads(db);
+  }
 
   async #assertFree(
     username: string | undefined,
@@ -210,12 +231,7 @@ export class UserStore {
     // colliding usernames (they start with U+0001) unreachable by typing.
     if (CONTROL.test(identifier)) return undefined;
     const key = usernameKey(identifier);
-    const rows = await this.db
-      .selectFrom('users')
-      .selectAll()
-      .where((eb) => eb.or([eb('username_key', '=', key), eb('email_key', '=', emailKey(identifier))]))
-      .limit(2)
-      .execute();
+    const { rows } = await this.#loginReads.byIdentifier.run(this.db, { usernameKey: key, emailKey: emailKey(identifier) });
     return orUndefined(rows.find((r) => r.username_key === key) ?? rows[0]);
   }
 
