@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli.ts';
+import { scaled } from './wait.ts';
 
 export interface CliResult {
   readonly code: number;
@@ -73,7 +74,7 @@ export function cliWorkspace() {
 /** The real `latchkey` command, for what needs a process of its own. */
 const BIN = fileURLToPath(new URL('../../bin/latchkey.js', import.meta.url));
 
-/** A process that has not finished by then is stuck; the test fails instead of hanging. */
+/** A process that has not finished by then (on a quiet machine; scaled to this one) is stuck: the test fails instead of hanging. */
 const PROCESS_TIMEOUT_MS = 60_000;
 
 export interface ProcessRun {
@@ -116,10 +117,11 @@ export function finished(child: ChildProcess): Promise<ProcessRun> {
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timeoutMs = scaled(PROCESS_TIMEOUT_MS);
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`latchkey did not exit within ${PROCESS_TIMEOUT_MS} ms; stdout: ${stdout} stderr: ${stderr}`));
-    }, PROCESS_TIMEOUT_MS);
+      reject(new Error(`latchkey did not exit within ${timeoutMs} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
