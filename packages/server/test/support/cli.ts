@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -196,4 +197,14 @@ export async function listeningUrl(server: Serving): Promise<string> {
   const url = (JSON.parse(line) as { url?: unknown }).url;
   assert.equal(typeof url, 'string');
   return url as string;
+}
+
+/** A TCP port on 127.0.0.1 that nobody listens on: taken, then given back. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  assert.ok(typeof address === 'object' && address !== null);
+  return address.port;
 }
