@@ -3,6 +3,7 @@
 // with tsx for TypeScript. `npm test -- <file>…` runs only those files. A run that finds no test fails.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 
 function findTests(dir) {
@@ -43,9 +44,17 @@ for (const [name, why] of [
   if (!process.env[name]) console.log(`# ${name} is not set: ${why}`);
 }
 
+// The timeout only catches a file that hangs (node 20 applies it to each file as a whole, and to each test in
+// it); it is no speed check. Like the tests' own waits (packages/server/test/support/wait.ts), it grows with a
+// machine that is already busy when the run starts, or with LATCHKEY_TEST_TIME_SCALE, up to ten times.
+const asked = Number(process.env.LATCHKEY_TEST_TIME_SCALE);
+const scale = Math.min(10, Math.max(1, Number.isFinite(asked) ? asked : 1, loadavg()[0] / availableParallelism()));
+const timeoutMs = Math.round(180_000 * scale);
+if (scale > 1) console.log(`# the machine is busy (or LATCHKEY_TEST_TIME_SCALE is set): timeouts ×${scale.toFixed(1)}`);
+
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-timeout=${timeoutMs}`, '--test-reporter=spec', ...files],
   { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

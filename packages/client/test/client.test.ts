@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PASSWORD, type TestServer, claimsOf, startTestServer } from '../../server/test/support/server.ts';
+import { waitUntil } from '../../server/test/support/wait.ts';
 import { type AuthClient, type AuthClientOptions, type AuthEvent, LatchkeyError, createAuthClient, memoryStorage } from '../src/index.ts';
 
 /**
@@ -282,7 +283,7 @@ for (const style of ['flat', 'envelope'] as const) {
       const tabB = client({ storage: 'cookie', fetch: rec.fetch, now: clock.now, crossTab: channel });
       const eventsB = recordEvents(tabB);
       await tabA.login({ username: 'ada', password: PASSWORD });
-      await waitUntil(() => eventsB.length === 1);
+      await waitUntil('the other tab hears of the refresh', () => eventsB.length === 1, { timeoutMs: 2000, intervalMs: 10 });
       assert.deepEqual(eventsB, ['authenticated']);
       assert.equal(tabB.session()?.user.username, 'ada');
 
@@ -295,16 +296,8 @@ for (const style of ['flat', 'envelope'] as const) {
       assert.equal(rec.refreshes().length, 1);
 
       await tabA.logout();
-      await waitUntil(() => eventsB.at(-1) === 'unauthenticated');
+      await waitUntil('the other tab hears of the logout', () => eventsB.at(-1) === 'unauthenticated', { timeoutMs: 2000, intervalMs: 10 });
       assert.equal(tabB.session(), null);
     });
   });
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }

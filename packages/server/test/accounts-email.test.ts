@@ -1,41 +1,26 @@
 /**
  * Accounts by email (SPEC §10) over real HTTP, a real database and a real SMTP server: sign-up in the three
- * modes, verification and resend, forgotten password and reset, email change, and every error row of §10.
+ * modes, verification and resend, link tokens, and every error row of §10 on those routes. The forgotten
+ * password, reset and email change are in accounts-email-recovery.test.ts (support/accounts-email.ts: what both share).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hashLinkToken } from '../src/auth/email-links.ts';
-import { type HttpResult, PASSWORD, type Style, type TestServer, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
-import { type ReceivedMail, TestSmtp, tokenOf } from './support/smtp.ts';
-
-const NEW_PASSWORD = 'a-brand-new-passphrase-7';
-
-/** The body a style gives `{status}` (envelope: in `data`, with `error: null`). */
-function statusOf(result: HttpResult, style: Style): unknown {
-  if (style === 'flat') return result.body;
-  assert.equal(result.body.error, null);
-  assert.deepEqual(Object.keys(result.body.meta).sort(), ['requestId', 'timestamp']);
-  return result.body.data;
-}
-
-function dataOf(result: HttpResult, style: Style): any {
-  return style === 'flat' ? result.body : result.body.data;
-}
-
-/** Every part a user reads: subject, plain text and HTML; and never a password. */
-function assertWellFormed(mail: ReceivedMail, passwords: readonly string[] = [PASSWORD, NEW_PASSWORD]): void {
-  assert.ok(mail.subject.length > 0);
-  assert.ok(mail.text.length > 0, 'a plain-text part');
-  assert.match(mail.html, /<html/, 'an HTML part');
-  for (const p of passwords) {
-    assert.ok(!mail.text.includes(p) && !mail.html.includes(p), 'no password in the message');
-  }
-}
-
-const expectedError = (style: Style, flatSentence: string, code: string) => (style === 'flat' ? flatSentence : code);
+import { PASSWORD, type TestServer, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
+import { TestSmtp, tokenOf } from './support/smtp.ts';
+import {
+  NEW_PASSWORD,
+  assertWellFormed,
+  dataOf,
+  expectedError,
+  outboxTo,
+  startVerifyMode,
+  statusOf,
+  waitFor,
+} from './support/accounts-email.ts';
 
 for (const { style, engine, name } of matrix()) {
-  describe(`accounts by email, verify mode (${name})`, () => {
+  describe(`accounts by email, verify mode: sign-up and verification (${name})`, () => {
     let smtp: TestSmtp;
     let server: TestServer;
     const err = (flatSentence: string, code: string) => expectedError(style, flatSentence, code);
@@ -44,16 +29,7 @@ for (const { style, engine, name } of matrix()) {
 
     before(async () => {
       smtp = await TestSmtp.start();
-      server = await startTestServer({
-        style,
-        engine,
-        env: {
-          LATCHKEY_SIGNUP: 'verify',
-          LATCHKEY_SMTP_URL: smtp.url,
-          LATCHKEY_PUBLIC_URL: 'https://auth.example.com',
-          LATCHKEY_MAIL_FROM: 'Auth <auth@example.com>',
-        },
-      });
+      server = await startVerifyMode(style, engine, smtp);
     });
     after(async () => {
       await server.close();
@@ -164,86 +140,6 @@ for (const { style, engine, name } of matrix()) {
       assert.ok((await outboxTo(server, 'nobody@example.com')).length === 1);
     });
 
-    test('forgot: 202 for unknown email and username; reset sets the password, revokes every session, and the link works once', async () => {
-      await server.createUser('fay', { email: 'fay@example.com' });
-      const before1 = await server.login('fay');
-      const before2 = await server.login('fay');
-
-      for (const body of [{ email: 'ghost@example.com' }, { username: 'ghost' }]) {
-        const res = await post('/password/forgot', body);
-        assert.equal(res.status, 202);
-        assert.deepEqual(statusOf(res, style), { status: 'reset_sent' });
-      }
-      const res = await post('/password/forgot', { username: 'FAY' });
-      assert.equal(res.status, 202);
-      assert.deepEqual(statusOf(res, style), { status: 'reset_sent' });
-      const mail = await smtp.next('fay@example.com');
-      assertWellFormed(mail);
-      assert.match(mail.text, /\/ui\/reset-password\?token=/);
-      const token = tokenOf(mail);
-
-      // A refused password does not spend the link.
-      const weak = await post('/password/reset', { token, new_password: 'short' });
-      assert.equal(weak.status, 400);
-      // A reset token never verifies an address.
-      const wrongPurpose = await post('/email/verify', { token });
-      assert.equal(wrongPurpose.status, 400);
-      assert.equal(errorOf(wrongPurpose, style), err('invalid or expired token', 'INVALID_TOKEN'));
-
-      const key = style === 'flat' ? 'new_password' : 'newPassword';
-      const done = await post('/password/reset', { token, [key]: NEW_PASSWORD });
-      assert.equal(done.status, 204, done.text);
-      assert.equal(done.text, '');
-
-      for (const session of [before1, before2]) {
-        assert.equal((await server.request('GET', '/api/auth/me', { token: session.access })).status, 401);
-        assert.equal((await post('/refresh', { refresh_token: session.refresh })).status, 401);
-      }
-      assert.equal((await post('/login', { username: 'fay', password: PASSWORD })).status, 401);
-      assert.equal((await post('/login', { username: 'fay', password: NEW_PASSWORD })).status, 200);
-
-      const again = await post('/password/reset', { token, [key]: 'yet-another-passphrase-9' });
-      assert.equal(again.status, 400);
-      assert.equal(errorOf(again, style), err('invalid or expired token', 'INVALID_TOKEN'));
-      assert.equal(smtp.messagesTo('ghost@example.com').length, 0);
-      const types = (await server.core.audit.list({ type: 'password_reset' })).items.length;
-      assert.ok(types >= 1);
-    });
-
-    test('a reset counts the address as verified; a verification token never resets a password', async () => {
-      await post('/register', { username: 'gus', email: 'gus@example.com', password: PASSWORD });
-      const verifyToken = tokenOf(await smtp.next('gus@example.com'));
-      const key = style === 'flat' ? 'new_password' : 'newPassword';
-      const wrongPurpose = await post('/password/reset', { token: verifyToken, [key]: NEW_PASSWORD });
-      assert.equal(wrongPurpose.status, 400);
-      assert.equal(errorOf(wrongPurpose, style), err('invalid or expired token', 'INVALID_TOKEN'));
-
-      await post('/password/forgot', { email: 'gus@example.com' });
-      const resetToken = tokenOf(await smtp.next('gus@example.com'));
-      assert.equal((await post('/password/reset', { token: resetToken, [key]: NEW_PASSWORD })).status, 204);
-      assert.equal((await post('/login', { username: 'gus', password: NEW_PASSWORD })).status, 200);
-    });
-
-    test('a newer reset link voids the older one; an expired link is refused', async () => {
-      await server.createUser('hal', { email: 'hal@example.com' });
-      await post('/password/forgot', { email: 'hal@example.com' });
-      const older = tokenOf(await smtp.next('hal@example.com'));
-      await post('/password/forgot', { email: 'hal@example.com' });
-      const newer = tokenOf(await smtp.next('hal@example.com'));
-      const key = style === 'flat' ? 'new_password' : 'newPassword';
-      assert.equal((await post('/password/reset', { token: older, [key]: NEW_PASSWORD })).status, 400);
-
-      await server.core.store.db
-        .updateTable('link_tokens')
-        .set({ expires_at: Date.now() - 1 })
-        .where('token_hash', '=', hashLinkToken(newer))
-        .execute();
-      const expired = await post('/password/reset', { token: newer, [key]: NEW_PASSWORD });
-      assert.equal(expired.status, 400);
-      assert.equal(errorOf(expired, style), err('invalid or expired token', 'INVALID_TOKEN'));
-      assert.equal((await post('/login', { username: 'hal', password: PASSWORD })).status, 200);
-    });
-
     test('resend and forgot refuse a malformed address with 400', async () => {
       for (const path of ['/email/resend', '/password/forgot']) {
         const res = await post(path, { email: 'not an address' });
@@ -284,56 +180,6 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(errorOf(unknown, style), err('invalid or expired token', 'INVALID_TOKEN'));
       const malformed = await post('/email/verify', { token: 'not base64url!' });
       assert.equal(malformed.status, 400);
-    });
-
-    test('email change needs the Bearer token and the current password; the new address confirms, the old one is told', async () => {
-      await server.createUser('ivy', { email: 'ivy@example.com' });
-      const { access } = await server.login('ivy');
-      const body = (newEmail: string, current: string) =>
-        style === 'flat' ? { new_email: newEmail, current_password: current } : { newEmail, currentPassword: current };
-
-      const anonymous = await post('/email/change', body('ivy@new.example.com', PASSWORD));
-      assert.equal(anonymous.status, 401);
-      assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer');
-      const wrong = await post('/email/change', body('ivy@new.example.com', 'not-the-password'), access);
-      assert.equal(wrong.status, 403);
-      assert.equal(errorOf(wrong, style), err('current password is incorrect', 'FORBIDDEN'));
-      const same = await post('/email/change', body('IVY@example.com', PASSWORD), access);
-      assert.equal(same.status, 400);
-
-      const res = await post('/email/change', body('ivy@new.example.com', PASSWORD), access);
-      assert.equal(res.status, 202, res.text);
-      assert.deepEqual(statusOf(res, style), { status: 'verification_sent' });
-      const link = await smtp.next('ivy@new.example.com');
-      assertWellFormed(link);
-      const notice = await smtp.next('ivy@example.com');
-      assertWellFormed(notice);
-      assert.doesNotMatch(notice.text, /token=/);
-      // Nothing changes until the link is used.
-      assert.equal((await server.core.users.findByUsername('ivy'))?.email, 'ivy@example.com');
-
-      const verified = await post('/email/verify', { token: tokenOf(link) });
-      assert.equal(verified.status, 200);
-      const user = await server.core.users.findByUsername('ivy');
-      assert.equal(user?.email, 'ivy@new.example.com');
-      assert.equal(user?.emailVerified, true);
-      const types = (await server.core.audit.list({ userId: user?.id ?? 0 })).items.map((e) => e.type);
-      assert.ok(types.includes('email_change_requested') && types.includes('email_changed'), types.join());
-    });
-
-    test('email change to an address another account has: the same 202, and no mail to that account', async () => {
-      await server.createUser('jay', { email: 'jay@example.com' });
-      await server.createUser('kim', { email: 'kim@example.com' });
-      const { access } = await server.login('jay');
-      const res = await post(
-        '/email/change',
-        { new_email: 'kim@example.com', current_password: PASSWORD, newEmail: 'kim@example.com', currentPassword: PASSWORD },
-        access,
-      );
-      assert.equal(res.status, 202);
-      await smtp.next('jay@example.com'); // the notice to the old address
-      await waitFor(async () => (await outboxTo(server, 'kim@example.com')).every((r) => r.status === 'discarded'));
-      assert.equal(smtp.messagesTo('kim@example.com').length, 0);
     });
 
     test('a user made by the admin API is verified unless the admin says otherwise; PATCH may set it', async () => {
@@ -489,19 +335,6 @@ for (const { style, engine, name } of matrix()) {
       }
     });
   });
-}
-
-async function outboxTo(server: TestServer, address: string) {
-  return server.core.store.db.selectFrom('mail_outbox').selectAll().where('recipient', '=', address).execute();
-}
-
-/** Polls a condition (the sender works in the background); fails after a generous wait. */
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met within 30 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('OpenAPI of the new routes', () => {

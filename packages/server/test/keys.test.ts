@@ -7,6 +7,7 @@ import { parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
 import { type TestServer, claimsOf, headerOf, matrix, startTestServer, tokensOf } from './support/server.ts';
 import { type CliResult, runCli } from './support/cli.ts';
+import { waitUntil } from './support/wait.ts';
 
 const ROOT_PASSWORD = 'root-password-for-tests';
 
@@ -213,10 +214,14 @@ for (const { style, engine, name } of matrix()) {
         await other.core.reloadKeys();
         assert.ok(other.core.tokens.keyRing.keys.has(rotation.kid));
         // What the periodic reload (every 30 s) does, done here until the delay has passed, rather than waiting 30 s.
-        while (other.core.tokens.keyRing.current.kid !== rotation.kid) {
-          await new Promise((r) => setTimeout(r, 100));
-          await other.core.reloadKeys();
-        }
+        await waitUntil(
+          'the reload switches to the new key',
+          async () => {
+            await other.core.reloadKeys();
+            return other.core.tokens.keyRing.current.kid === rotation.kid;
+          },
+          { intervalMs: 100 },
+        );
         const login = await fetch(`${other.url}/api/auth/login`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -249,10 +254,14 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(headerOf(access).kid, rotation.kid);
         // The other instance re-reads its keys when it meets the unknown kid, instead of waiting 30 s.
         let status = 0;
-        for (let attempt = 0; attempt < 100 && status !== 200; attempt++) {
-          status = (await fetch(`${other.url}/api/auth/me`, { headers: { authorization: `Bearer ${access}` } })).status;
-          if (status !== 200) await new Promise((r) => setTimeout(r, 20));
-        }
+        await waitUntil(
+          'the other instance accepts the new key',
+          async () => {
+            status = (await fetch(`${other.url}/api/auth/me`, { headers: { authorization: `Bearer ${access}` } })).status;
+            return status === 200;
+          },
+          { timeoutMs: 2000, intervalMs: 20 },
+        ).catch(() => undefined);
         assert.equal(status, 200);
         assert.equal(other.core.tokens.keyRing.current.kid, rotation.kid);
       } finally {

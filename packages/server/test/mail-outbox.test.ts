@@ -21,15 +21,12 @@ import {
   TEST_SECRET,
 } from './support/server.ts';
 import { TestSmtp, tokenOf } from './support/smtp.ts';
+import { waitUntil } from './support/wait.ts';
 import { ADMIN, Instance, redisPrefix, skipWithout } from './scale/instances.ts';
 
-/** Polls a condition (the sender works in the background); fails after a generous wait. */
+/** Polls a condition (the sender works in the background); fails after a generous, scaled wait. */
 async function waitFor(what: string, condition: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within 60 s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntil(what, condition, { timeoutMs: 60_000 });
 }
 
 async function rowsTo(server: TestServer | RunningServer, address: string) {

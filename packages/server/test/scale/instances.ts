@@ -10,10 +10,10 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { TEST_SECRET } from '../support/server.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/latchkey.js');
 
@@ -155,29 +155,27 @@ export class Instance {
     return this.child.pid ?? 0;
   }
 
+  /** Polls /readyz until it answers 200; `timeoutMs` is the budget on a quiet machine (support/wait.ts scales it). */
   async waitReady(timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) {
-        throw new Error(`latchkey exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.#output}`);
-      }
-      try {
-        if ((await http(this.url, 'GET', '/readyz')).status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
-    }
-    throw new Error(`latchkey not ready after ${timeoutMs} ms:\n${this.#output}`);
+    await waitUntil(
+      'latchkey ready',
+      async () => {
+        if (this.child.exitCode !== null || this.child.signalCode !== null) {
+          throw new Error(`latchkey exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.#output}`);
+        }
+        try {
+          return (await http(this.url, 'GET', '/readyz')).status === 200;
+        } catch {
+          return false; // not listening yet
+        }
+      },
+      { timeoutMs, intervalMs: 100, detail: () => this.#output },
+    );
   }
 
-  /** Waits until the output (stdout and stderr) matches. */
+  /** Waits until the output (stdout and stderr) matches; `timeoutMs` as in {@link waitReady}. */
   async waitForOutput(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.#output)) {
-      if (Date.now() > deadline) throw new Error(`no ${pattern} in the output after ${timeoutMs} ms:\n${this.#output}`);
-      await sleep(50);
-    }
+    await waitUntil(`${pattern} in the output`, () => pattern.test(this.#output), { timeoutMs, detail: () => this.#output });
   }
 
   /** The process ids of its children (a cluster primary's workers). */
@@ -296,21 +294,22 @@ export class RedisServer {
     this.#child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: 'ignore',
     });
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        if ((await client.ping()) === 'PONG') return;
-      } catch {
-        // not up yet
-      } finally {
-        client.disconnect();
-      }
-      await sleep(50);
-    }
-    throw new Error('redis-server did not start');
+    await waitUntil(
+      'redis-server started',
+      async () => {
+        const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          return (await client.ping()) === 'PONG';
+        } catch {
+          return false; // not up yet
+        } finally {
+          client.disconnect();
+        }
+      },
+      { timeoutMs: 10_000 },
+    );
   }
 
   async stop(): Promise<void> {

@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../../src/config.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { PASSWORD, TEST_SECRET, type TestServer, claimsOf, startTestServer } from '../support/server.ts';
+import { waitUntil } from '../support/wait.ts';
 import {
   PostgresCluster,
   RedisServer,
@@ -33,13 +33,9 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
   return { value, ms: Date.now() - started };
 }
 
-/** Polls until `check` holds (service resuming by itself), failing after `timeoutMs`. */
+/** Polls until `check` holds (service resuming by itself), failing after `timeoutMs` (scaled: support/wait.ts). */
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
+  await waitUntil(what, check, { timeoutMs, intervalMs: 100 });
 }
 
 const redisSkip =

@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { revocationLifetimeMs } from '../../src/clock.ts';
 import { main } from '../../src/cli.ts';
 import { ConfigError, parseConfig } from '../../src/config.ts';
 import { revocationChannel } from '../../src/scale/redis.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
+import { waitUntil } from '../support/wait.ts';
 import { dropRedisPrefix, redisKeys, redisPrefix, skipWithout } from './instances.ts';
 
 describe('Redis configuration', () => {
@@ -91,9 +91,9 @@ describe('the revocation channel', { skip: skipWithout('redis') }, () => {
     await dropRedisPrefix(url, otherPrefix);
   });
 
+  /** Waits for a message to arrive through Redis (support/wait.ts: a second on a quiet machine, scaled). */
   async function until(check: () => boolean): Promise<boolean> {
-    for (let i = 0; i < 20 && !check(); i++) await sleep(50);
-    return check();
+    return waitUntil('the revocation arrives through Redis', check, { timeoutMs: 1000 });
   }
 
   test('a revocation reaches the instances of the same prefix only', async () => {

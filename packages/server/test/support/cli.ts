@@ -11,10 +11,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli.ts';
+import { scaled } from './wait.ts';
 
 export interface CliResult {
   readonly code: number;
@@ -73,7 +75,7 @@ export function cliWorkspace() {
 /** The real `latchkey` command, for what needs a process of its own. */
 const BIN = fileURLToPath(new URL('../../bin/latchkey.js', import.meta.url));
 
-/** A process that has not finished by then is stuck; the test fails instead of hanging. */
+/** A process that has not finished by then (on a quiet machine; scaled to this one) is stuck: the test fails instead of hanging. */
 const PROCESS_TIMEOUT_MS = 60_000;
 
 export interface ProcessRun {
@@ -116,10 +118,11 @@ export function finished(child: ChildProcess): Promise<ProcessRun> {
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timeoutMs = scaled(PROCESS_TIMEOUT_MS);
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`latchkey did not exit within ${PROCESS_TIMEOUT_MS} ms; stdout: ${stdout} stderr: ${stderr}`));
-    }, PROCESS_TIMEOUT_MS);
+      reject(new Error(`latchkey did not exit within ${timeoutMs} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -194,4 +197,14 @@ export async function listeningUrl(server: Serving): Promise<string> {
   const url = (JSON.parse(line) as { url?: unknown }).url;
   assert.equal(typeof url, 'string');
   return url as string;
+}
+
+/** A TCP port on 127.0.0.1 that nobody listens on: taken, then given back. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  assert.ok(typeof address === 'object' && address !== null);
+  return address.port;
 }

@@ -77,6 +77,9 @@ export interface RequestOptions {
   readonly headers?: Record<string, string>;
 }
 
+/** The hash of {@link PASSWORD} for each hashing configuration, made once per process. */
+const fixtureHashes = new Map<string, Promise<string>>();
+
 export class TestServer {
   constructor(
     readonly server: RunningServer,
@@ -112,13 +115,25 @@ export class TestServer {
     return { status: response.status, headers: response.headers, body: parsed as T, text };
   }
 
+  /**
+   * A user through the same service the CLI and the admin API use. With the default {@link PASSWORD}, the
+   * stored hash is made once per process and configuration (a real hash, by this server's own hasher with its
+   * own parameters: logins verify it as any other), rather than once per user: argon2 is the slowest step of
+   * a fixture, and no test reads the salt of a fixture's hash.
+   */
   async createUser(username: string, options: { password?: string; role?: Role; email?: string } = {}): Promise<User> {
-    return this.core.accounts.create({
-      username,
-      password: options.password ?? PASSWORD,
-      role: options.role ?? 'STANDARD',
-      email: options.email ?? null,
-    });
+    const common = { username, role: options.role ?? 'STANDARD', email: options.email ?? null } as const;
+    if (options.password !== undefined && options.password !== PASSWORD)
+      return this.core.accounts.create({ ...common, password: options.password });
+    const { passwordHash, bcryptCost } = this.core.config;
+    const key = `${passwordHash} ${bcryptCost}`;
+    let hash = fixtureHashes.get(key);
+    if (hash === undefined) {
+      hash = this.core.hasher.hash(PASSWORD);
+      fixtureHashes.set(key, hash);
+      hash.catch(() => fixtureHashes.delete(key));
+    }
+    return this.core.accounts.create({ ...common, passwordHash: await hash });
   }
 
   /** Logs in and returns the access and refresh tokens, whatever the style. */

@@ -12,6 +12,7 @@
 import { type AddressInfo } from 'node:net';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { scaled } from './wait.ts';
 
 export interface ReceivedMail {
   /** Envelope recipients (RCPT TO), lower-cased. */
@@ -23,7 +24,7 @@ export interface ReceivedMail {
   readonly parsed: ParsedMail;
 }
 
-/** How long a test waits for a message before failing (a failure, not a pacing device). */
+/** How long a test waits for a message before failing (a failure, not a pacing device), on a quiet machine. */
 const WAIT_MS = 30_000;
 
 export class TestSmtp {
@@ -93,7 +94,8 @@ export class TestSmtp {
   /** The next message to `address` not returned before; fails after a generous wait. */
   async next(address: string): Promise<ReceivedMail> {
     const key = address.toLowerCase();
-    const deadline = Date.now() + WAIT_MS;
+    const waitMs = scaled(WAIT_MS);
+    const deadline = Date.now() + waitMs;
     for (;;) {
       const seen = this.#taken.get(key) ?? 0;
       const mail = this.messagesTo(key)[seen];
@@ -102,7 +104,7 @@ export class TestSmtp {
         return mail;
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no message to ${address} within ${WAIT_MS} ms`);
+      if (left <= 0) throw new Error(`no message to ${address} within ${waitMs} ms`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#waiters.push(() => {
