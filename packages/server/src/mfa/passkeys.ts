@@ -38,8 +38,9 @@ type WebAuthn = typeof import('@simplewebauthn/server') & typeof import('@simple
 let webauthnLoaded: Promise<WebAuthn> | undefined;
 
 /**
- * `@simplewebauthn/server`, loaded on the first passkey ceremony: with its ASN.1 and X.509 parsers it is the
- * largest library of the server (≈ 25 MiB resident), and a server whose users have no passkeys never needs it.
+ * `@simplewebauthn/server`, loaded on the first passkey ceremony: with its ASN.1 and X.509 parsers it is
+ * nearly 300 modules, the largest library of the server, and a server whose users have no passkeys never
+ * needs it.
  */
 function webauthn(): Promise<WebAuthn> {
   webauthnLoaded ??= Promise.all([import('@simplewebauthn/server'), import('@simplewebauthn/server/helpers')]).then(
