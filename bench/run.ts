@@ -13,8 +13,9 @@
  * other work, CPU per request much less. A window grows until it holds 50 answers and 20 × its p99; a
  * figure with no such window reads "not measured", never 0.
  *   npm run bench -- --profile     also writes CPU profiles of every Latchkey server to bench/profiles/
- *   npm run bench -- --only a,b    only some sections (machine, hash, startup, floor, latchkey, bcrypt, better-auth,
- *                                  growth, rss, postgres, workers), for tuning
+ *   npm run bench -- --only a,b    only some sections (machine, hash, startup, floor, latchkey, verify, bcrypt,
+ *                                  better-auth, growth, rss, postgres, workers), for tuning; `verify` is /verify
+ *                                  alone (part of `latchkey`, without its hash ceiling, refreshes and logins)
  *   npm run bench -- --report FILE regenerates the docs from a results file
  *   npm run bench -- --only rss --rss-seconds 600   a longer RSS run (does growth level off?)
  *   npm run bench -- --max-window 60   let windows grow longer (a busy machine: logins' p99 of seconds)
@@ -66,6 +67,7 @@ const SECTIONS = [
   'startup',
   'floor',
   'latchkey',
+  'verify',
   'bcrypt',
   'better-auth',
   'growth',
@@ -481,6 +483,8 @@ async function main(): Promise<void> {
     }
   }
 
+  if (wanted('verify') && !wanted('latchkey')) m.verify = await verifyAlone();
+
   if (wanted('bcrypt')) {
     const db = await createDatabase('sqlite');
     try {
@@ -606,6 +610,26 @@ async function betterAuth(results: BenchResults): Promise<void> {
     } finally {
       await db.drop();
     }
+  }
+}
+
+/** `/verify` on its own server (`--only floor,verify`): the request path, without what `latchkey` measures beside it. */
+async function verifyAlone(): Promise<Measurement> {
+  const db = await createDatabase('sqlite');
+  try {
+    const env = latchkeyEnv(db.url);
+    const access = await withCore(env, async (core) => {
+      const [user] = await seedUsers(core, 'verify', 1);
+      return (await seedSessions(core, user!, 1))[0]!.access;
+    });
+    const server = await startLatchkey({ env, nodeArgs });
+    try {
+      return await measure('Latchkey /verify', spec(server, '/api/auth/verify', 'GET', { headers: bearer(access) }));
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await db.drop();
   }
 }
 

@@ -42,6 +42,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /**
+   * Records the answers of one route (`unmatched` for those no route matched) in the request counter and
+   * histogram: a label set is built once per method and status, not on every request.
+   * @returns record(method, status, elapsed ms)
+   */
+  httpRecorder(route: string): (method: string, status: number, elapsedMs: number) => void {
+    const labelSets = new Map<string, { route: string; method: string; status: string }>();
+    return (method, status, elapsedMs) => {
+      const key = method + status;
+      let labels = labelSets.get(key);
+      if (labels === undefined) {
+        labels = { route, method, status: String(status) };
+        labelSets.set(key, labels);
+      }
+      this.httpRequests.inc(labels);
+      this.httpDuration.observe(labels, elapsedMs / 1000);
+    };
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

@@ -11,7 +11,13 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerOptions,
+  LogController,
+  type onResponseHookHandler,
+} from 'fastify';
 import type { TrustProxy } from '../config.ts';
 import type { Core } from '../core.ts';
 import { MethodNotAllowed, NotFound, RateLimited, RequestTimeout, ValidationFailed } from '../errors.ts';
@@ -179,6 +185,21 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     parseJson(request, body as string, done);
   });
 
+  // Login CSRF: Origin checked on every route that declares `config.cookie` (http/cookie-guard.ts).
+  app.addHook('onRoute', cookieOriginGuard(config));
+  // Request metrics: each route (those of the plugins below too, /docs among them) records its own answers
+  // with label sets built once (metrics.ts), instead of reading `request.routeOptions` (an object built on
+  // every read) on every request.
+  app.addHook('onRoute', (route) => {
+    const record = core.metrics.httpRecorder(route.url);
+    const hook: onResponseHookHandler = (request, reply, done) => {
+      record(request.method, reply.statusCode, reply.elapsedTime);
+      done();
+    };
+    const existing = route.onResponse;
+    route.onResponse = existing === undefined ? [hook] : [...[existing].flat(), hook];
+  });
+
   await app.register(fastifyCookie);
   if (config.corsOrigins.length > 0) {
     await app.register(fastifyCors, {
@@ -225,13 +246,10 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
     done();
   });
 
-  // Login CSRF: Origin checked on every route that declares `config.cookie` (http/cookie-guard.ts).
-  app.addHook('onRequest', cookieOriginGuard(config));
-
+  // Answers no route matched (404, 405, a malformed URL): the routes record their own (onRoute above).
+  const recordUnmatched = core.metrics.httpRecorder('unmatched');
   app.addHook('onResponse', (request, reply, done) => {
-    const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) };
-    core.metrics.httpRequests.inc(labels);
-    core.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    if (request.is404) recordUnmatched(request.method, reply.statusCode, reply.elapsedTime);
     done();
   });
 

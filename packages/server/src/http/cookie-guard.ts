@@ -15,7 +15,7 @@
  * `setRefreshCookie` and `refreshCookie` refuse to run on a route that did not declare the flag, so a new
  * cookie route cannot forget it.
  */
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyRequest, RouteOptions, onRequestHookHandler } from 'fastify';
 import type { Config } from '../config.ts';
 import { CrossOriginRefused } from '../errors.ts';
 
@@ -42,15 +42,23 @@ export function jsonOrNoBody(request: FastifyRequest): boolean {
   return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
-/** The `onRequest` hook that checks `Origin` on every route declaring `config.cookie`. */
-export function cookieOriginGuard(config: Config): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+/**
+ * An `onRoute` hook: gives every route that declares `config.cookie` an `onRequest` hook checking `Origin`.
+ * Routes without the flag (most, /verify among them) carry no hook at all.
+ */
+export function cookieOriginGuard(config: Config): (route: RouteOptions) => void {
   const allowed = new Set([new URL(config.publicUrl).origin, ...config.corsOrigins, ...config.allowedRedirects]);
-  return (request, _reply, done) => {
+  const guard: onRequestHookHandler = (request, _reply, done) => {
     const origin = request.headers.origin;
-    if (cookieUse(request) === undefined || origin === undefined) return done();
+    if (origin === undefined) return done();
     // `null` (a sandboxed frame, a data: URL, some redirects) is never ours.
     const own = `${request.protocol}://${request.host}`;
     if (origin !== 'null' && (allowed.has(origin) || origin === own)) return done();
     done(new CrossOriginRefused());
+  };
+  return (route) => {
+    if ((route.config as { cookie?: CookieUse } | undefined)?.cookie === undefined) return;
+    const existing = route.onRequest;
+    route.onRequest = existing === undefined ? [guard] : [guard, ...[existing].flat()];
   };
 }

@@ -12,7 +12,7 @@
  *   sender.start(); sender.wake(); await sender.stop();
  */
 import { randomUUID } from 'node:crypto';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { MailMetrics } from './metrics.ts';
 import type { MailOutbox, OutboxRow } from './outbox.ts';
 import type { MailMessage } from './templates.ts';
@@ -38,7 +38,7 @@ export interface MailLogger {
 export function smtpTransport(url: string): MailTransport {
   const parsed = new URL(url);
   const secure = parsed.protocol === 'smtps:';
-  const transporter = nodemailer.createTransport({
+  const options = {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port: parsed.port === '' ? (secure ? 465 : 587) : Number(parsed.port),
     secure,
@@ -47,14 +47,18 @@ export function smtpTransport(url: string): MailTransport {
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
-  });
+  };
+  // nodemailer is loaded with the first message: a server that sends no mail does not hold it in memory.
+  let transporter: Promise<Transporter> | undefined;
   return {
     kind: 'smtp',
     async send(mail) {
-      await transporter.sendMail({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
+      transporter ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(options));
+      const smtp = await transporter;
+      await smtp.sendMail({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
     },
     close() {
-      transporter.close();
+      void transporter?.then((smtp) => smtp.close());
     },
   };
 }

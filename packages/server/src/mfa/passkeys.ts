@@ -11,17 +11,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import {
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { decodeClientDataJSON, isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Config } from '../config.ts';
 import { Conflict, InvalidPasskey, NotFound } from '../errors.ts';
@@ -40,8 +35,23 @@ function info(row: PasskeyRow): PasskeyInfo {
   return { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: row.last_used_at };
 }
 
+type WebAuthn = typeof import('@simplewebauthn/server') & typeof import('@simplewebauthn/server/helpers');
+let webauthnLoaded: Promise<WebAuthn> | undefined;
+
+/**
+ * `@simplewebauthn/server`, loaded on the first passkey ceremony: with its ASN.1 and X.509 parsers it is
+ * nearly 300 modules, the largest library of the server, and a server whose users have no passkeys never
+ * needs it.
+ */
+function webauthn(): Promise<WebAuthn> {
+  webauthnLoaded ??= Promise.all([import('@simplewebauthn/server'), import('@simplewebauthn/server/helpers')]).then(
+    ([server, helpers]) => ({ ...server, ...helpers }),
+  );
+  return webauthnLoaded;
+}
+
 /** The challenge a browser answered, read from its clientDataJSON; null when it cannot be read. */
-function answeredChallenge(clientDataJSON: unknown): string | null {
+function answeredChallenge({ decodeClientDataJSON }: WebAuthn, clientDataJSON: unknown): string | null {
   if (typeof clientDataJSON !== 'string') return null;
   try {
     const challenge = decodeClientDataJSON(clientDataJSON).challenge;
@@ -76,6 +86,7 @@ export class PasskeyService {
   /** Creation options: resident key and user verification preferred, the user's passkeys excluded. */
   async registrationOptions(user: User, now = Date.now()): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const existing = await this.#ofUser(user.id);
+    const { generateRegistrationOptions } = await webauthn();
     const options = await generateRegistrationOptions({
       rpName: this.config.issuer,
       rpID: this.config.webauthnRpId,
@@ -99,7 +110,8 @@ export class PasskeyService {
     ctx: RequestContext = {},
     now = Date.now(),
   ): Promise<PasskeyInfo> {
-    const challenge = answeredChallenge(credential.response?.clientDataJSON);
+    const lib = await webauthn();
+    const challenge = answeredChallenge(lib, credential.response?.clientDataJSON);
     if (challenge === null) throw new InvalidPasskey('no challenge');
     // Spent before the verification: a challenge answers one ceremony, whatever its outcome.
     await this.challenges.spend('passkey_registration', challenge, now, userId).catch(() => {
@@ -107,7 +119,7 @@ export class PasskeyService {
     });
     let verified;
     try {
-      verified = await verifyRegistrationResponse({
+      verified = await lib.verifyRegistrationResponse({
         response: credential,
         expectedChallenge: challenge,
         expectedOrigin: [...this.config.webauthnOrigins],
@@ -123,7 +135,7 @@ export class PasskeyService {
       id: randomBytes(12).toString('base64url'),
       user_id: userId,
       credential_id: cred.id,
-      public_key: isoBase64URL.fromBuffer(cred.publicKey),
+      public_key: lib.isoBase64URL.fromBuffer(cred.publicKey),
       counter: cred.counter,
       transports: cred.transports === undefined ? null : JSON.stringify(cred.transports),
       name: name ?? `Passkey ${new Date(now).toISOString().slice(0, 10)}`,
@@ -188,6 +200,7 @@ export class PasskeyService {
   }> {
     const user = username === undefined ? undefined : await findUser(username);
     const allow = user === undefined ? [] : await this.#ofUser(user.id);
+    const { generateAuthenticationOptions } = await webauthn();
     const options = await generateAuthenticationOptions({
       rpID: this.config.webauthnRpId,
       timeout: CHALLENGE_TTL_MS,
@@ -202,6 +215,7 @@ export class PasskeyService {
   /** Request options for the second step of a sign-in: the user's passkeys, the challenge kept on the `mfa_token`. */
   async secondFactorOptions(mfaToken: string, userId: number, now = Date.now()): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const allow = await this.#ofUser(userId);
+    const { generateAuthenticationOptions } = await webauthn();
     const options = await generateAuthenticationOptions({
       rpID: this.config.webauthnRpId,
       timeout: CHALLENGE_TTL_MS,
@@ -225,6 +239,7 @@ export class PasskeyService {
     if (typeof credential?.id !== 'string') throw new InvalidPasskey('no credential id');
     const row = await this.db.selectFrom('passkeys').selectAll().where('credential_id', '=', credential.id).executeTakeFirst();
     if (!row || (options.userId !== undefined && row.user_id !== options.userId)) throw new InvalidPasskey('unknown passkey');
+    const { isoBase64URL, verifyAuthenticationResponse } = await webauthn();
     let result;
     try {
       result = await verifyAuthenticationResponse({

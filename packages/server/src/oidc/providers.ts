@@ -6,16 +6,31 @@
  *   const provider = registry.get('google'); // NotFound when not configured
  *   const configuration = await provider.configuration();
  */
-import * as client from 'openid-client';
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type * as client from 'openid-client';
+import type { JWTVerifyGetKey } from 'jose';
 import type { OidcProviderConfig } from '../config.ts';
 import { NotFound } from '../errors.ts';
 import { OidcSignInRefused } from './errors.ts';
 
+export interface OidcLibraries {
+  readonly client: typeof import('openid-client');
+  readonly jose: typeof import('jose');
+}
+let librariesLoaded: Promise<OidcLibraries> | undefined;
+
+/**
+ * openid-client and jose, loaded on the first sign-in through a provider: a server with no provider
+ * configured (or none used since it started) does not hold them in memory.
+ */
+export function oidcLibraries(): Promise<OidcLibraries> {
+  librariesLoaded ??= Promise.all([import('openid-client'), import('jose')]).then(([client, jose]) => ({ client, jose }));
+  return librariesLoaded;
+}
+
 /** Seconds to wait for the provider's discovery, token, userinfo and JWKS endpoints. */
 const PROVIDER_TIMEOUT_S = 10;
 
-function clientAuth(config: OidcProviderConfig): client.ClientAuth {
+function clientAuth(client: OidcLibraries['client'], config: OidcProviderConfig): client.ClientAuth {
   switch (config.tokenEndpointAuthMethod) {
     case 'client_secret_basic':
       return client.ClientSecretBasic(config.clientSecret);
@@ -51,13 +66,14 @@ export class OidcProvider {
   }
 
   async #discover(): Promise<client.Configuration> {
+    const { client } = await oidcLibraries();
     let configuration: client.Configuration;
     try {
       configuration = await client.discovery(
         new URL(this.config.issuer),
         this.config.clientId,
         { token_endpoint_auth_method: this.config.tokenEndpointAuthMethod },
-        clientAuth(this.config),
+        clientAuth(client, this.config),
         { execute: this.#insecure ? [client.allowInsecureRequests] : [], timeout: PROVIDER_TIMEOUT_S },
       );
     } catch {
@@ -74,7 +90,8 @@ export class OidcProvider {
     if (this.#jwks) return this.#jwks;
     const jwksUri = (await this.configuration()).serverMetadata().jwks_uri;
     if (jwksUri === undefined) throw new OidcSignInRefused('provider_unavailable');
-    this.#jwks = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: PROVIDER_TIMEOUT_S * 1000 });
+    const { jose } = await oidcLibraries();
+    this.#jwks = jose.createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: PROVIDER_TIMEOUT_S * 1000 });
     return this.#jwks;
   }
 

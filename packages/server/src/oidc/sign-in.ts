@@ -9,8 +9,8 @@
  *   // … the provider sends the browser back …
  *   const issued = await oidc.complete(transaction, callbackQuery, ctx);
  */
-import * as client from 'openid-client';
-import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type * as client from 'openid-client';
+import type { JWTPayload } from 'jose';
 import type { RequestContext } from '../audit.ts';
 import type { IssuedTokens } from '../auth/sessions.ts';
 import type { PendingSignIn } from '../mfa/sign-in.ts';
@@ -19,7 +19,7 @@ import type { Core } from '../core.ts';
 import { LatchkeyError } from '../errors.ts';
 import { OidcSignInRefused } from './errors.ts';
 import { type AssertedIdentity, IdentityLinker, isVerified } from './identities.ts';
-import { type OidcProvider, ProviderRegistry } from './providers.ts';
+import { type OidcLibraries, type OidcProvider, ProviderRegistry, oidcLibraries } from './providers.ts';
 import {
   type SignInTransaction,
   TRANSACTION_TTL_MS,
@@ -41,7 +41,7 @@ export interface CodeExchange {
 }
 
 /** Maps openid-client's failures of a code exchange to why the sign-in is refused. */
-function exchangeFailure(error: unknown): LatchkeyError {
+function exchangeFailure(client: OidcLibraries['client'], error: unknown): LatchkeyError {
   if (error instanceof LatchkeyError) return error;
   if (error instanceof client.AuthorizationResponseError) return new OidcSignInRefused('access_denied');
   if (error instanceof client.ResponseBodyError) return new OidcSignInRefused('invalid_grant');
@@ -101,6 +101,7 @@ export class OidcSignIn {
     const provider = this.providers.get(providerId);
     const returnTo = options.returnTo === undefined ? null : this.allowedReturn(options.returnTo);
     const configuration = await provider.configuration();
+    const { client } = await oidcLibraries();
     const transaction: SignInTransaction = {
       provider: provider.id,
       state: randomToken(),
@@ -184,11 +185,12 @@ export class OidcSignIn {
     ctx: RequestContext,
   ): Promise<IssuedTokens | PendingSignIn> {
     const configuration = await provider.configuration();
+    const { client } = await oidcLibraries();
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
       tokens = await client.authorizationCodeGrant(configuration, callback, checks);
     } catch (error) {
-      throw exchangeFailure(error);
+      throw exchangeFailure(client, error);
     }
     const claims = tokens.claims();
     if (claims === undefined) throw new OidcSignInRefused('invalid_id_token');
@@ -199,7 +201,7 @@ export class OidcSignIn {
       try {
         asserted = { ...(await client.fetchUserInfo(configuration, tokens.access_token, claims.sub)), ...claims };
       } catch (error) {
-        throw exchangeFailure(error);
+        throw exchangeFailure(client, error);
       }
     }
     return this.signIn(provider, identityOf(provider, claims.sub, asserted), ctx);
@@ -215,9 +217,10 @@ export class OidcSignIn {
     ctx: RequestContext,
   ): Promise<IssuedTokens | PendingSignIn> {
     const provider = this.providers.get(providerId);
+    const { jose } = await oidcLibraries();
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(input.idToken, await provider.jwks(), {
+      ({ payload } = await jose.jwtVerify(input.idToken, await provider.jwks(), {
         issuer: provider.acceptedIssuers,
         audience: provider.config.clientId,
         algorithms: await provider.idTokenAlgorithms(),
@@ -227,7 +230,7 @@ export class OidcSignIn {
       }));
     } catch (error) {
       if (error instanceof LatchkeyError) throw error;
-      const unreachable = error instanceof joseErrors.JWKSTimeout || !(error instanceof joseErrors.JOSEError);
+      const unreachable = error instanceof jose.errors.JWKSTimeout || !(error instanceof jose.errors.JOSEError);
       throw new OidcSignInRefused(unreachable ? 'provider_unavailable' : 'invalid_id_token');
     }
     // OpenID Connect Core §3.1.3.7: with several audiences, azp must name us.

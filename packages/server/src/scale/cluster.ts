@@ -18,7 +18,7 @@ import type { Revocation, RevocationBus } from '../auth/revocations.ts';
 import { type Config, ConfigError } from '../config.ts';
 import type { LimiterFactory } from '../limits/abuse.ts';
 import type { ServerOptions } from '../server.ts';
-import { readRevocation } from './redis.ts';
+import { readRevocation } from './revocation-message.ts';
 
 const REVOCATION_CHANNEL = 'latchkey:revocation';
 /** A worker that dies is replaced after this pause, so a crash loop cannot spin the CPU. */

@@ -19,6 +19,7 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Revocation, RevocationBus } from '../auth/revocations.ts';
 import { type LimiterFactory, memoryLimiters } from '../limits/abuse.ts';
 import { urlWithoutPassword } from '../redact.ts';
+import { readRevocation } from './revocation-message.ts';
 
 /** The longest a Redis command may take before the request goes on without it (insurance limiter). */
 export const REDIS_TIMEOUT_MS = 500;
@@ -56,18 +57,6 @@ export interface RedisScale {
 /** The revocation channel of a deployment. */
 export function revocationChannel(prefix: string): string {
   return `${prefix}revocations`;
-}
-
-/**
- * Checks a revocation that came from another process; anything malformed is ignored (the database poll
- * stays the truth), and the expiry is capped at `latestExpiry`.
- */
-export function readRevocation(value: unknown, latestExpiry: number): Revocation | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { sessionId, expiresAt } = value as Record<string, unknown>;
-  if (typeof sessionId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(sessionId)) return undefined;
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return undefined;
-  return { sessionId, expiresAt: Math.min(expiresAt, latestExpiry) };
 }
 
 function parseRevocation(message: string, latestExpiry: number): Revocation | undefined {

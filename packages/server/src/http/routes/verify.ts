@@ -5,8 +5,11 @@
 import { type RouteContext, authenticate, responseMeta, type LatchkeyApp } from '../context.ts';
 import { responseSchemas } from '../schemas.ts';
 
+const HEADER_SAFE = /^[\x20-\x24\x26-\x7e]*$/;
+
 /** Header values must be visible ASCII: other characters (and `%`) are percent-encoded. */
 export function headerSafe(value: string): string {
+  if (HEADER_SAFE.test(value)) return value;
   // A lone surrogate has no UTF-8 form (encodeURIComponent throws a URIError: a 500); it becomes U+FFFD.
   return value.replace(/\p{Cs}/gu, '\uFFFD').replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
 }
