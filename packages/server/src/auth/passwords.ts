@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import * as argon2 from '@node-rs/argon2';
 import type { Algorithm as Argon2Algorithm } from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { createRequire } from 'node:module';
 import { type HashJob, hashPool, type QueueOptions } from './hash-pool.ts';
 import { RateLimited, RefusedValue } from '../errors.ts';
 import type { PasswordHashAlg } from '../config.ts';
@@ -26,13 +26,27 @@ export const PASSWORD_MAX_LENGTH = 128;
 /** bcrypt reads only the first 72 bytes; refusing longer passwords beats silently ignoring the rest. */
 export const BCRYPT_MAX_BYTES = 72;
 
-const COMMON_PASSWORDS: ReadonlySet<string> = new Set(
-  // zxcvbn's list is ordered by frequency; the 10,000 most common are refused as typed (no case folding).
-  (dictionary['passwords-common'] as readonly string[]).slice(0, 10_000),
-);
+let commonPasswords: ReadonlySet<string> | undefined;
+
+/**
+ * The 10,000 most common passwords, read from zxcvbn's dictionaries the first time a new password is checked.
+ * Not at start: the package decompresses all of its dictionaries when loaded (≈ 260 ms and several MiB that an
+ * idle server would hold for nothing — issue 16), and once the set is built the package is dropped again.
+ */
+function commonPasswordSet(): ReadonlySet<string> {
+  if (commonPasswords === undefined) {
+    const require = createRequire(import.meta.url);
+    const id = require.resolve('@zxcvbn-ts/language-common');
+    const { dictionary } = require(id) as typeof import('@zxcvbn-ts/language-common');
+    // zxcvbn's list is ordered by frequency; the 10,000 most common are refused as typed (no case folding).
+    commonPasswords = new Set((dictionary['passwords-common'] as readonly string[]).slice(0, 10_000));
+    delete require.cache[id];
+  }
+  return commonPasswords;
+}
 
 export function isCommonPassword(password: string): boolean {
-  return COMMON_PASSWORDS.has(password);
+  return commonPasswordSet().has(password);
 }
 
 /** Throws {@link RefusedValue} when a new password breaks SPEC §2's rules. Checked exactly as typed. */
