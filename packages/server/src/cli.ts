@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { revocationLifetimeMs } from './clock.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
 import { bootstrapAdmin, openCore, type Core } from './core.ts';
+import { Metrics } from './metrics.ts';
 import { listSigningKeys, rotateSigningKeys } from './auth/keys.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
 import { redactPasswords } from './redact.ts';
@@ -174,7 +175,9 @@ function configFrom(env: CliIo['env'], values: Values): Config {
 }
 
 async function withCore<T>(config: Config, run: (core: Core) => Promise<T>): Promise<T> {
-  const core = await openCore(config, { background: false });
+  // No default process metrics: their event-loop monitor would keep ticking (a wake-up every 10 ms) in a
+  // process that lives on, such as the primary of `serve --workers`.
+  const core = await openCore(config, { background: false, metrics: new Metrics({ defaultMetrics: false }) });
   try {
     return await run(core);
   } finally {
