@@ -57,7 +57,7 @@ class UsageError extends Error {
 /** Each command's usage, printed by `latchkey <command> --help`, `latchkey help <command>` and after a usage error. */
 const COMMAND_USAGE = {
   serve: `latchkey serve [--port N] [--host H] [--database URL] [--workers N|auto]
-    run the server (applies migrations); N processes share the port`,
+    run the server (applies migrations); N processes share the port (auto: one per core on PostgreSQL, one on SQLite)`,
   migrate: `latchkey migrate [--database URL]
     apply schema migrations`,
   'users create': `latchkey users create --username U [--email E] [--role ADMIN|STANDARD] (--password P | --password-stdin | --no-password) [--unverified]

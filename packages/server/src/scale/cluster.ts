@@ -48,9 +48,16 @@ const LEASE_DIVISOR = 8;
 const RESTART_DELAY_MS = 1000;
 const MAX_WORKERS = 256;
 
-/** `--workers`: a count from 1 to 256, or `auto` for one per core. */
+/**
+ * `--workers`: a count from 1 to 256, or `auto`: one per core on PostgreSQL, one process on SQLite. SQLite
+ * takes one writer at a time for the whole file, so workers cannot write in parallel there; each one
+ * also drops its page cache whenever another process committed, warms up its own JIT and commits its own
+ * (smaller) groups of rotations: on SQLite more processes cost more CPU per refresh, not less. An explicit
+ * count is still honoured (it helps loads of /verify, which never write).
+ */
 export function parseWorkers(value: string | undefined, config: Config): number {
   if (value === undefined) return 1;
+  if (value === 'auto' && config.databaseUrl.startsWith('sqlite:')) return 1;
   const count = value === 'auto' ? availableParallelism() : /^\d{1,3}$/.test(value) ? Number(value) : NaN;
   if (!(count >= 1 && count <= MAX_WORKERS))
     throw new ConfigError('--workers', `must be a number from 1 to ${MAX_WORKERS} or auto (got "${value}")`);

@@ -225,3 +225,19 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('serve --workers auto on SQLite', () => {
+  test('runs one process: auto never splits the writes of one SQLite file between processes', async () => {
+    const database = await createTestDatabase('sqlite');
+    const server = await Instance.start({ DATABASE_URL: database.url, LOG_LEVEL: 'info' }, ['--workers', 'auto']);
+    try {
+      assert.equal((await httpOnce(server.url, 'GET', '/healthz')).status, 200);
+      assert.deepEqual(server.workerPids(), []);
+      assert.match(server.output, new RegExp(`"pid":${server.pid},[^\\n]*"msg":"latchkey listening"`));
+      assert.doesNotMatch(server.output, /latchkey workers listening/);
+    } finally {
+      await server.stop();
+      await database.drop();
+    }
+  });
+});
