@@ -16,13 +16,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import {
-  RateLimiterAbstract,
-  RateLimiterCluster,
-  RateLimiterClusterMaster,
-  RateLimiterMemory,
-  RateLimiterRes,
-} from 'rate-limiter-flexible';
+import { RateLimiterCluster, RateLimiterClusterMaster, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Revocation, RevocationBus } from '../auth/revocations.ts';
 import { type Config, ConfigError, type Limit } from '../config.ts';
 import type { LimiterFactory, LimiterName } from '../limits/abuse.ts';
