@@ -42,7 +42,7 @@ import {
   startLatchkey,
 } from './lib/processes.ts';
 import { type BenchResults, type HashRate, renderMarkdown, renderSvg } from './lib/report.ts';
-import { machineCpuUs, poolThreads, processCpuUs, threads } from './lib/proc.ts';
+import { machineCpuUs, poolThreads, processCpuUs, threads, treeCpuUs } from './lib/proc.ts';
 import { type Measurement, median, summarize, target } from './lib/stats.ts';
 import { PasswordHasher } from '../packages/server/src/auth/passwords.ts';
 
@@ -803,6 +803,9 @@ async function workers(results: BenchResults): Promise<void> {
         log(`workers: unavailable (${error.message})`);
         return;
       }
+      // /healthz answers once the first worker listens; the others may still be loading their modules,
+      // and that start-up CPU must not be charged to the requests measured.
+      await settled(server);
       const name = count === 1 ? 'workersBaseline' : `workers${count}`;
       const label = count === 1 ? 'one process, limits on' : `--workers ${count}, limits on`;
       try {
@@ -817,6 +820,19 @@ async function workers(results: BenchResults): Promise<void> {
   } finally {
     await db.drop();
   }
+}
+
+/** Waits (at most 60 s) until a server and its workers use under 5 % of a core over a second. */
+async function settled(server: Server): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let before = treeCpuUs(server.pid) ?? 0;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = treeCpuUs(server.pid) ?? 0;
+    if (now - before < 50_000) return;
+    before = now;
+  }
+  log('workers: the server did not settle within 60 s; measuring anyway');
 }
 
 /**
