@@ -43,7 +43,7 @@ import {
   startLatchkey,
 } from './lib/processes.ts';
 import { type BenchResults, type HashRate, type HashVariant, renderMarkdown, renderSvg } from './lib/report.ts';
-import { machineCpuUs, poolThreads, processCpuUs, threads } from './lib/proc.ts';
+import { machineCpuUs, poolThreads, processCpuUs, threads, treeCpuUs } from './lib/proc.ts';
 import { type Measurement, median, summarize, target } from './lib/stats.ts';
 import { HASH_NICE, HashPool } from '../packages/server/src/auth/hash-pool.ts';
 import { RateLimited } from '../packages/server/src/errors.ts';
@@ -854,23 +854,28 @@ async function postgres(results: BenchResults): Promise<void> {
 }
 
 /**
- * `latchkey serve --workers N`: /verify and refresh with one worker per core. One worker is the plain
- * `serve` measured above (`--workers 1` runs no cluster), so it is not measured twice.
+ * `latchkey serve --workers N` on SQLite against one process, both started here on the same data with the
+ * same settings and measured in one load process, so the ratio is not moved by what the machine did
+ * between sections. Rate limits are ON (the default; the refresh budget raised so that the load is never
+ * refused): a worker then counts refresh's per-address limit the way a deployment does.
  */
 async function workers(results: BenchResults): Promise<void> {
   const m = results.measurements;
-  for (const count of [CORES]) {
-    const db = await createDatabase('sqlite');
-    try {
-      const env = latchkeyEnv(db.url);
-      const { access, refresh } = await withCore(env, async (core) => {
-        const [user] = await seedUsers(core, 'verify', 1);
-        const tokens = await seedSessions(core, user!, refreshSeeds());
-        return { access: tokens[0]!.access, refresh: tokens.map((t) => t.refresh) };
-      });
+  const db = await createDatabase('sqlite');
+  try {
+    const env = latchkeyEnv(db.url, { LATCHKEY_LIMITS: 'on', LATCHKEY_LIMIT_REFRESH_PER_ADDRESS: '100000000/1m' });
+    const { access, refresh } = await withCore(env, async (core) => {
+      const [user] = await seedUsers(core, 'verify', 1);
+      const tokens = await seedSessions(core, user!, refreshSeeds() * 2);
+      return { access: tokens[0]!.access, refresh: tokens.map((t) => t.refresh) };
+    });
+    // Each server spends its own refresh tokens: a chain spent by the first cannot be rotated by the second.
+    const half = refresh.length / 2;
+    for (const count of [1, CORES]) {
+      const seeds = count === 1 ? refresh.slice(0, half) : refresh.slice(half);
       let server: Server;
       try {
-        server = await startLatchkey({ env, nodeArgs, serveArgs: ['--workers', String(count)] });
+        server = await startLatchkey({ env, nodeArgs, serveArgs: count === 1 ? [] : ['--workers', String(count)] });
       } catch (error) {
         if (!(error instanceof StartFailed)) throw error;
         results.notes.push(
@@ -879,18 +884,36 @@ async function workers(results: BenchResults): Promise<void> {
         log(`workers: unavailable (${error.message})`);
         return;
       }
+      // /healthz answers once the first worker listens; the others may still be loading their modules,
+      // and that start-up CPU must not be charged to the requests measured.
+      await settled(server);
+      const name = count === 1 ? 'workersBaseline' : `workers${count}`;
+      const label = count === 1 ? 'one process, limits on' : `--workers ${count}, limits on`;
       try {
-        [m[`workers${count}Verify`], m[`workers${count}Refresh`]] = await measureAll([
-          [`/verify, --workers ${count}`, spec(server, '/api/auth/verify', 'GET', { headers: bearer(access) })],
-          [`refresh, --workers ${count}`, refreshSpec(server, refresh)],
+        [m[`${name}Verify`], m[`${name}Refresh`]] = await measureAll([
+          [`/verify, ${label}`, spec(server, '/api/auth/verify', 'GET', { headers: bearer(access) })],
+          [`refresh, ${label}`, refreshSpec(server, seeds)],
         ]);
       } finally {
         await server.stop();
       }
-    } finally {
-      await db.drop();
     }
+  } finally {
+    await db.drop();
   }
+}
+
+/** Waits (at most 60 s) until a server and its workers use under 5 % of a core over a second. */
+async function settled(server: Server): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let before = treeCpuUs(server.pid) ?? 0;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = treeCpuUs(server.pid) ?? 0;
+    if (now - before < 50_000) return;
+    before = now;
+  }
+  log('workers: the server did not settle within 60 s; measuring anyway');
 }
 
 /**
@@ -1065,6 +1088,15 @@ function targets(r: BenchResults): BenchResults['targets'] {
       r.startup === undefined
         ? 'n/a'
         : `${f0(median(r.startup.latchkeyMs))} ms vs ${f0(median(r.startup.floorMs))} ms (medians of ${r.startup.latchkeyMs.length} starts each)`,
+    ),
+    target(
+      'workers-refresh',
+      `refresh CPU per request, \`--workers ${CORES}\` (all processes) ÷ one process (SQLite, limits on)`,
+      '<=',
+      1,
+      ratio(m[`workers${CORES}Refresh`]?.cpuUs, m.workersBaselineRefresh?.cpuUs),
+      '×',
+      `${f0(m[`workers${CORES}Refresh`]?.cpuUs)} vs ${f0(m.workersBaselineRefresh?.cpuUs)} µs CPU per request; req/s ${f0(m[`workers${CORES}Refresh`]?.rps)} vs ${f0(m.workersBaselineRefresh?.rps)}`,
     ),
   ];
 }

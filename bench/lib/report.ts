@@ -297,8 +297,9 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
     for (const key of workerKeys) {
       const n = /^workers(\d+)Verify$/.exec(key)![1]!;
       for (const [what, single, multi] of [
-        ['/verify req/s', r.measurements.verify, r.measurements[key]],
-        ['refresh req/s (SQLite)', r.measurements.refresh, r.measurements[`workers${n}Refresh`]],
+        // The one process measured beside the workers (same settings, limits on) when the run has it.
+        ['/verify req/s', r.measurements.workersBaselineVerify ?? r.measurements.verify, r.measurements[key]],
+        ['refresh req/s (SQLite)', r.measurements.workersBaselineRefresh ?? r.measurements.refresh, r.measurements[`workers${n}Refresh`]],
       ] as const) {
         if (single && multi) {
           p(`| ${what} | ${fmt(single.rps)} | ${fmt(multi.rps)} with \`--workers ${n}\` | ${fmt(multi.rps / single.rps, 2)}× |`);

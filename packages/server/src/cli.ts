@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { revocationLifetimeMs } from './clock.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
 import { bootstrapAdmin, openCore, type Core } from './core.ts';
+import { Metrics } from './metrics.ts';
 import { listSigningKeys, rotateSigningKeysAudited } from './auth/keys.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
 import { redactPasswords } from './redact.ts';
@@ -56,7 +57,7 @@ class UsageError extends Error {
 /** Each command's usage, printed by `latchkey <command> --help`, `latchkey help <command>` and after a usage error. */
 const COMMAND_USAGE = {
   serve: `latchkey serve [--port N] [--host H] [--database URL] [--workers N|auto]
-    run the server (applies migrations); N processes share the port`,
+    run the server (applies migrations); N processes share the port (auto: one per core on PostgreSQL, one on SQLite)`,
   migrate: `latchkey migrate [--database URL]
     apply schema migrations`,
   'users create': `latchkey users create --username U [--email E] [--role ADMIN|STANDARD] (--password P | --password-stdin | --no-password) [--unverified]
@@ -174,7 +175,9 @@ function configFrom(env: CliIo['env'], values: Values): Config {
 }
 
 async function withCore<T>(config: Config, run: (core: Core) => Promise<T>): Promise<T> {
-  const core = await openCore(config, { background: false });
+  // No default process metrics: their event-loop monitor would keep ticking (a wake-up every 10 ms) in a
+  // process that lives on, such as the primary of `serve --workers`.
+  const core = await openCore(config, { background: false, metrics: new Metrics({ defaultMetrics: false }) });
   try {
     return await run(core);
   } finally {

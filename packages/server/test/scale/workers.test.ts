@@ -11,6 +11,9 @@ import { type Store, openStore } from '../../src/store/database.ts';
 import { type TestDatabase, claimsOf, createTestDatabase, engines } from '../support/server.ts';
 import { Instance, httpOnce } from './instances.ts';
 
+/** Refreshes per address and minute: leased to the workers by the primary two at a time (40 ÷ (8 × 2)). */
+const REFRESH_BUDGET = 40;
+
 for (const engine of ['sqlite', 'postgres'] as const) {
   const skip = engines().includes(engine) ? false : 'TEST_DATABASE_URL not set: needs a real PostgreSQL (CI sets it)';
 
@@ -32,6 +35,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           LATCHKEY_ADMIN_PASSWORD: '',
           LATCHKEY_TRUST_PROXY: 'true',
           LATCHKEY_LIMIT_LOGIN_PER_ADDRESS: '3/1m',
+          LATCHKEY_LIMIT_REFRESH_PER_ADDRESS: `${REFRESH_BUDGET}/1m`,
           LOG_LEVEL: 'info',
           // The SIGTERM test below waits for its request's "incoming request" line (off by default).
           LATCHKEY_ACCESS_LOG: 'on',
@@ -119,6 +123,38 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       }
     });
 
+    test('the refresh rate limit is counted once across the workers: what they admit together stays within the budget', async () => {
+      const from = address();
+      // 60 at once on new connections, so both workers take leases on the one address's budget at the same time.
+      const answers = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          httpOnce(server.url, 'POST', '/api/auth/refresh', {
+            body: { refresh_token: 'not-a-refresh-token' },
+            headers: { ...from, 'x-request-id': `refresh-limit-${i}` },
+          }),
+        ),
+      );
+      const admitted = answers.filter((r) => r.status === 401).length;
+      const refused = answers.filter((r) => r.status === 429);
+      assert.equal(admitted + refused.length, 60, answers.map((r) => `${r.status} ${r.text}`).join('\n'));
+      // Never more than the budget (one process would admit exactly 40); at most one point early, the
+      // unused rest of a two-point lease held by the other worker.
+      assert.ok(admitted <= REFRESH_BUDGET && admitted >= REFRESH_BUDGET - 1, `${admitted} admitted`);
+      for (const res of refused) assert.deepEqual(res.body, { error: 'Too many requests. Please try again later.' });
+      // The refusal holds on both workers (new connections again) until the window ends.
+      for (let i = 0; i < 4; i++) {
+        const res = await httpOnce(server.url, 'POST', '/api/auth/refresh', {
+          body: { refresh_token: 'not-a-refresh-token' },
+          headers: from,
+        });
+        assert.equal(res.status, 429);
+      }
+      await sleep(300); // the workers' log lines reach us through the primary's pipe
+      const pids = new Set<number>();
+      for (const line of server.output.split('\n')) if (/"request_id":"refresh-limit-\d+"/.test(line)) pids.add(JSON.parse(line).pid);
+      assert.deepEqual([...pids].sort(), server.workerPids().sort(), 'both workers answered');
+    });
+
     test('a logout on one worker is refused by the other within 1 s', async () => {
       const session = await login();
       assert.equal((await httpOnce(server.url, 'POST', '/api/auth/logout', { token: session.access })).status, 204);
@@ -189,3 +225,19 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('serve --workers auto on SQLite', () => {
+  test('runs one process: auto never splits the writes of one SQLite file between processes', async () => {
+    const database = await createTestDatabase('sqlite');
+    const server = await Instance.start({ DATABASE_URL: database.url, LOG_LEVEL: 'info' }, ['--workers', 'auto']);
+    try {
+      assert.equal((await httpOnce(server.url, 'GET', '/healthz')).status, 200);
+      assert.deepEqual(server.workerPids(), []);
+      assert.match(server.output, new RegExp(`"pid":${server.pid},[^\\n]*"msg":"latchkey listening"`));
+      assert.doesNotMatch(server.output, /latchkey workers listening/);
+    } finally {
+      await server.stop();
+      await database.drop();
+    }
+  });
+});
