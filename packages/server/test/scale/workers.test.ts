@@ -233,6 +233,8 @@ describe('serve --workers auto on SQLite', () => {
     try {
       assert.equal((await httpOnce(server.url, 'GET', '/healthz')).status, 200);
       assert.deepEqual(server.workerPids(), []);
+      // The line is written just after the port opens: wait for it rather than race the /healthz answer.
+      await server.waitForOutput(/"msg":"latchkey listening"/);
       assert.match(server.output, new RegExp(`"pid":${server.pid},[^\\n]*"msg":"latchkey listening"`));
       assert.doesNotMatch(server.output, /latchkey workers listening/);
     } finally {
