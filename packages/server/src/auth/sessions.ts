@@ -16,8 +16,8 @@
  *   const next = await sessions.rotate(issued.refreshToken, ctx);
  */
 import { createHmac, hash, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { AuditLog, RequestContext } from '../audit.ts';
+import type { Insertable, Kysely } from 'kysely';
+import { type AuditEventType, type AuditFields, type AuditLog, type RequestContext, auditRecord } from '../audit.ts';
 import type { Config, Role } from '../config.ts';
 import {
   Conflict,
@@ -31,7 +31,7 @@ import {
 import type { Engine } from '../store/engine.ts';
 import { prepare } from '../store/prepared.ts';
 import { RotationWriter } from './rotation-writer.ts';
-import type { Database, SessionRow, UserRow } from '../store/schema.ts';
+import type { AuditEventsTable, Database, SessionRow, SessionsTable, UserRow } from '../store/schema.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, revocationExpiry } from '../clock.ts';
 import { type SignInClaims, type TokenClaims, type TokenService } from './tokens.ts';
@@ -177,8 +177,65 @@ function rotationStatements(db: Kysely<Database>) {
   };
 }
 
+/** The writes of a login, compiled once: they run in one transaction on every sign-in. */
+function loginStatements(db: Kysely<Database>) {
+  const claimUser = (rehash: boolean) =>
+    prepare<TokenUser & { credential_version: number }, 'uid' | 'version' | 'now' | 'hash'>((p) =>
+      db
+        .updateTable('users')
+        .set(
+          rehash ? { last_login_at: p('now', 0), password_hash: p('hash', ''), updated_at: p('now', 0) } : { last_login_at: p('now', 0) },
+        )
+        .where('id', '=', p('uid', 0))
+        .where('credential_version', '=', p('version', 0))
+        .where('disabled', '=', 0)
+        .returning(['id', 'username', 'role', 'credential_version']),
+    );
+  return {
+    claimUser: claimUser(false),
+    claimUserRehash: claimUser(true),
+    insertSession: prepare<never, keyof NewSession>((p) =>
+      db.insertInto('sessions').values({
+        id: p('id', ''),
+        user_id: p('user_id', 0),
+        created_at: p('created_at', 0),
+        expires_at: p<number | null>('expires_at', null),
+        last_used_at: p('last_used_at', 0),
+        revoked_at: p<number | null>('revoked_at', null),
+        revoke_reason: p<string | null>('revoke_reason', null),
+        ip: p<string | null>('ip', null),
+        user_agent: p<string | null>('user_agent', null),
+        credential_version: p('credential_version', 0),
+        amr: p<string | null>('amr', null),
+        auth_time: p<number | null>('auth_time', null),
+        scope: p<string | null>('scope', null),
+        refresh_hash: p<string | null>('refresh_hash', null),
+        previous_hash: p<string | null>('previous_hash', null),
+        rotated_at: p<number | null>('rotated_at', null),
+      }),
+    ),
+    insertAudit: prepare<never, keyof NewAuditEvent>((p) =>
+      db.insertInto('audit_events').values({
+        at: p('at', 0),
+        type: p('type', ''),
+        actor_user_id: p<number | null>('actor_user_id', null),
+        user_id: p<number | null>('user_id', null),
+        session_id: p<string | null>('session_id', null),
+        ip: p<string | null>('ip', null),
+        user_agent: p<string | null>('user_agent', null),
+        request_id: p<string | null>('request_id', null),
+        details: p<string | null>('details', null),
+      }),
+    ),
+  };
+}
+
+type NewSession = Required<Omit<Insertable<SessionsTable>, 'credential_version'>> & { credential_version: number };
+type NewAuditEvent = Required<Omit<Insertable<AuditEventsTable>, 'id'>>;
+
 export class SessionService {
   readonly #rotation: ReturnType<typeof rotationStatements>;
+  readonly #login: ReturnType<typeof loginStatements>;
   /** Rotations on SQLite are written by group commit (auth/rotation-writer.ts). */
   readonly #writer: RotationWriter;
 
@@ -191,6 +248,7 @@ export class SessionService {
     private readonly engine: Engine = 'sqlite',
   ) {
     this.#rotation = rotationStatements(db);
+    this.#login = loginStatements(db);
     this.#writer = new RotationWriter(db);
   }
 
@@ -226,13 +284,15 @@ export class SessionService {
    * records the login, and stores `rehash` when given), so it locks the row until the session is in:
    * a concurrent {@link revokeAllForCredentialChange} either runs first (and the login gets
    * {@link InvalidCredentials}) or waits and then revokes the new session with the others. A login that
-   * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2).
+   * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2). `audit` is the sign-in's
+   * audit event, written in the same transaction (one commit per login): the login time, the session and
+   * its record stand or fall together.
    */
   async start(
     user: UserRow,
     ctx: RequestContext = {},
     now = Date.now(),
-    options: { rehash?: string; proof?: SignInProof } = {},
+    options: { rehash?: string; proof?: SignInProof; audit?: { type: AuditEventType; details?: AuditFields['details'] } } = {},
   ): Promise<IssuedTokens> {
     const proof = options.proof ?? { amr: ['pwd'] };
     const sid = randomId();
@@ -240,37 +300,44 @@ export class SessionService {
     const sessionEnd = this.config.sessionMaxAgeMs === 0 ? null : now + this.config.sessionMaxAgeMs;
     const iat = Math.floor(now / 1000);
     const exp = this.#refreshExp(now, sessionEnd);
+    const statements = this.#login;
     const current = await this.db.transaction().execute(async (trx) => {
-      const live = await trx
-        .updateTable('users')
-        .set({ last_login_at: now, ...(options.rehash === undefined ? {} : { password_hash: options.rehash, updated_at: now }) })
-        .where('id', '=', user.id)
-        .where('credential_version', '=', user.credential_version)
-        .where('disabled', '=', 0)
-        .returningAll()
-        .executeTakeFirst();
+      const claim = options.rehash === undefined ? statements.claimUser : statements.claimUserRehash;
+      const live = (await claim.run(trx, { uid: user.id, version: user.credential_version, now, hash: options.rehash ?? null })).rows[0];
       if (live === undefined) return undefined;
-      await trx
-        .insertInto('sessions')
-        .values({
-          id: sid,
-          user_id: user.id,
-          created_at: now,
-          expires_at: sessionEnd,
-          last_used_at: now,
-          revoked_at: null,
-          revoke_reason: null,
-          ip: ctx.ip ?? null,
-          user_agent: ctx.userAgent?.slice(0, 512) ?? null,
-          credential_version: live.credential_version,
-          amr: proof.amr.join(' '),
-          auth_time: proof.authTime ?? now,
-          scope: proof.scope ?? null,
-          refresh_hash: hashJti(jti),
-          previous_hash: null,
-          rotated_at: null,
-        })
-        .execute();
+      await statements.insertSession.run(trx, {
+        id: sid,
+        user_id: user.id,
+        created_at: now,
+        expires_at: sessionEnd,
+        last_used_at: now,
+        revoked_at: null,
+        revoke_reason: null,
+        ip: ctx.ip ?? null,
+        user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+        credential_version: live.credential_version,
+        amr: proof.amr.join(' '),
+        auth_time: proof.authTime ?? now,
+        scope: proof.scope ?? null,
+        refresh_hash: hashJti(jti),
+        previous_hash: null,
+        rotated_at: null,
+      });
+      if (options.audit !== undefined) {
+        const { type, details } = options.audit;
+        const record = auditRecord(type, { userId: user.id, sessionId: sid, ...(details === undefined ? {} : { details }) }, ctx, now);
+        await statements.insertAudit.run(trx, {
+          at: record.at,
+          type: record.type,
+          actor_user_id: record.actor_user_id ?? null,
+          user_id: record.user_id ?? null,
+          session_id: record.session_id ?? null,
+          ip: record.ip ?? null,
+          user_agent: record.user_agent ?? null,
+          request_id: record.request_id ?? null,
+          details: record.details ?? null,
+        });
+      }
       return live;
     });
     if (current === undefined) throw new InvalidCredentials();
