@@ -12,7 +12,7 @@ import pg from 'pg';
 import { hashJti } from '../../packages/server/src/auth/sessions.ts';
 import { parseConfig } from '../../packages/server/src/config.ts';
 import { type Core, openCore } from '../../packages/server/src/core.ts';
-import type { UserRow } from '../../packages/server/src/store/schema.ts';
+import type { User } from '../../packages/server/src/auth/users.ts';
 
 export const SECRET = 'bench-secret-that-is-at-least-32-bytes-long!!';
 export const PASSWORD = 'Tr0ub4dor&3-horse';
@@ -38,9 +38,9 @@ export async function withCore<T>(env: Readonly<Record<string, string>>, run: (c
 }
 
 /** `count` users `<prefix>0…` with the same password, hashed once with the configured algorithm. */
-export async function seedUsers(core: Core, prefix: string, count: number): Promise<UserRow[]> {
+export async function seedUsers(core: Core, prefix: string, count: number): Promise<User[]> {
   const passwordHash = await core.hasher.hash(PASSWORD);
-  const users: UserRow[] = [];
+  const users: User[] = [];
   for (let i = 0; i < count; i++) {
     users.push(
       await core.accounts.create({ username: `${prefix}${i}`, email: `${prefix}${i}@bench.example`, role: 'STANDARD', passwordHash }),
@@ -50,7 +50,7 @@ export async function seedUsers(core: Core, prefix: string, count: number): Prom
 }
 
 /** Opens `count` sessions (as logins would); returns their token pairs. */
-export async function seedSessions(core: Core, user: UserRow, count: number): Promise<{ access: string; refresh: string }[]> {
+export async function seedSessions(core: Core, user: User, count: number): Promise<{ access: string; refresh: string }[]> {
   const out: { access: string; refresh: string }[] = [];
   for (let i = 0; i < count; i++) {
     const issued = await core.sessions.start(user, { ip: '127.0.0.1', userAgent: 'bench' });

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { revocationLifetimeMs } from './clock.ts';
 import { ConfigError, parseConfig, type Config, type Role } from './config.ts';
 import { bootstrapAdmin, openCore, type Core } from './core.ts';
-import { listSigningKeys, rotateSigningKeys } from './auth/keys.ts';
+import { listSigningKeys, rotateSigningKeysAudited } from './auth/keys.ts';
 import { Conflict, LatchkeyError, NotFound, RefusedValue } from './errors.ts';
 import { redactPasswords } from './redact.ts';
 
@@ -319,9 +319,9 @@ async function usersAction(io: CliIo, sub: string, values: Values, positionals: 
           username: u.username,
           email: u.email,
           role: u.role,
-          disabled: u.disabled === 1,
-          created_at: new Date(u.created_at).toISOString(),
-          last_login_at: u.last_login_at === null ? null : new Date(u.last_login_at).toISOString(),
+          disabled: u.disabled,
+          created_at: new Date(u.createdAt).toISOString(),
+          last_login_at: u.lastLoginAt === null ? null : new Date(u.lastLoginAt).toISOString(),
         }));
         if (values.json) out(JSON.stringify(rows, null, 2));
         else for (const r of rows) out(`${r.id}\t${r.username}\t${r.email ?? '-'}\t${r.role}${r.disabled ? '\tdisabled' : ''}`);
@@ -419,11 +419,13 @@ async function keys(io: CliIo, args: string[]): Promise<number> {
   return withCore(config, async (core) => {
     if (sub === 'rotate') {
       const now = Date.now();
-      const rotation = await rotateSigningKeys(core.store.db, config, now, { immediately: values.now === true });
-      await core.audit.write(
-        'key_rotated',
-        { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } },
+      const rotation = await rotateSigningKeysAudited(
+        core.store.db,
+        config,
+        core.audit,
         { actorUserId: null },
+        { immediately: values.now === true },
+        now,
       );
       if (rotation.signsFrom > now) {
         out(

@@ -50,13 +50,13 @@ for (const { style, engine, name } of matrix()) {
           username: 'ada',
           email: 'ada@example.com',
           role: 'STANDARD',
-          created_at: Math.floor((user?.created_at ?? 0) / 1000),
-          last_login_at: Math.floor((user?.last_login_at ?? 0) / 1000),
+          created_at: Math.floor((user?.createdAt ?? 0) / 1000),
+          last_login_at: Math.floor((user?.lastLoginAt ?? 0) / 1000),
           email_verified: true,
         });
       } else {
         assert.deepEqual(Object.keys(res.body.data), ['id', 'username', 'email', 'role', 'createdAt', 'lastLoginAt', 'emailVerified']);
-        assert.equal(res.body.data.createdAt, new Date(user?.created_at ?? 0).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+        assert.equal(res.body.data.createdAt, new Date(user?.createdAt ?? 0).toISOString().replace(/\.\d{3}Z$/, 'Z'));
       }
     });
 

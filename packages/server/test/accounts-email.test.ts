@@ -316,7 +316,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(verified.status, 200);
       const user = await server.core.users.findByUsername('ivy');
       assert.equal(user?.email, 'ivy@new.example.com');
-      assert.equal(user?.email_verified, 1);
+      assert.equal(user?.emailVerified, true);
       const types = (await server.core.audit.list({ userId: user?.id ?? 0 })).items.map((e) => e.type);
       assert.ok(types.includes('email_change_requested') && types.includes('email_changed'), types.join());
     });

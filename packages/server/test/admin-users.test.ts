@@ -165,7 +165,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(user.disabled, false);
       assert.equal(style === 'flat' ? user.last_login_at : user.lastLoginAt, null);
       const row = await server.core.users.getById(user.id);
-      assert.match(row.password_hash ?? '', /^\$argon2id\$/);
+      assert.match(row.passwordHash ?? '', /^\$argon2id\$/);
       const audit = await server.core.audit.list({ userId: user.id, type: 'user_created' });
       assert.equal(audit.items.length, 1);
       assert.equal(audit.items[0]?.actor_user_id, rootId);
@@ -174,7 +174,7 @@ for (const { style, engine, name } of matrix()) {
       const bare = await as(root).post('/api/admin/users', { username: 'nopass' });
       assert.equal(bare.status, 201);
       assert.equal(dataOf(bare, style).role, 'STANDARD');
-      assert.equal((await server.core.users.getByUsername('nopass')).password_hash, null);
+      assert.equal((await server.core.users.getByUsername('nopass')).passwordHash, null);
     });
 
     test('create refuses bad bodies and values with 400 and taken names with 409', async () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { UserRow } from '../src/store/schema.ts';
+import type { User } from '../src/auth/users.ts';
 import { type HttpResult, PASSWORD, type TestServer, claimsOf, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
 
 const NEW_PASSWORD = 'an entirely new passphrase 42';
@@ -47,7 +47,7 @@ for (const { style, engine, name } of matrix()) {
           .execute()
       ).map((r) => r.id);
 
-    const changes: Record<string, { status: number; run: (user: UserRow, own: Tokens) => Promise<HttpResult> }> = {
+    const changes: Record<string, { status: number; run: (user: User, own: Tokens) => Promise<HttpResult> }> = {
       'an admin password reset': {
         status: 204,
         run: (user) => server.request('POST', `/api/admin/users/${user.id}/password`, { token: admin, body: { password: NEW_PASSWORD } }),
@@ -158,7 +158,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(login.status, 429);
       // The password did not change.
       const stored = await server.core.users.getById(user.id);
-      assert.equal(await server.core.hasher.verify(stored.password_hash ?? '', PASSWORD), true);
+      assert.equal(await server.core.hasher.verify(stored.passwordHash ?? '', PASSWORD), true);
       const audit = await server.core.store.db
         .selectFrom('audit_events')
         .selectAll()

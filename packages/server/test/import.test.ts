@@ -82,12 +82,12 @@ for (const { style, engine, name } of matrix()) {
 
       const admin = await server.core.users.getByUsername('vega-admin');
       assert.equal(admin.role, 'ADMIN');
-      assert.match(admin.password_hash ?? '', /^\$2a\$10\$/);
+      assert.match(admin.passwordHash ?? '', /^\$2a\$10\$/);
       const ok = await login('vega-admin', VEGA_ADMIN_PASSWORD);
       assert.equal(ok.status, 200);
       const token = style === 'flat' ? ok.body.token : ok.body.data.token;
       assert.equal(claimsOf(token).role, 'ADMIN');
-      assert.match((await server.core.users.getByUsername('vega-admin')).password_hash ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      assert.match((await server.core.users.getByUsername('vega-admin')).passwordHash ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
       assert.equal((await login('vega-admin', 'not the password')).status, 401);
 
       // Vega's usernames are usually emails: kept as the email too, so either logs in.
@@ -96,7 +96,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await login('jane@example.com', JANE_PASSWORD)).status, 200);
 
       // A Google-only Vega account has no password here either.
-      assert.equal((await server.core.users.getByUsername('google.user@example.com')).password_hash, null);
+      assert.equal((await server.core.users.getByUsername('google.user@example.com')).passwordHash, null);
       assert.equal((await login('google.user@example.com', '')).status, 400);
       assert.equal((await login('google.user@example.com', 'anything at all')).status, 401);
 
@@ -109,12 +109,12 @@ for (const { style, engine, name } of matrix()) {
 
     test('running the same import again changes nothing', async () => {
       const count = await server.core.users.count();
-      const upgraded = (await server.core.users.getByUsername('vega-admin')).password_hash;
+      const upgraded = (await server.core.users.getByUsername('vega-admin')).passwordHash;
       const res = await importVega(['--format', 'vega']);
       assert.deepEqual([res.imported, res.existing, res.refused], [0, 4, 0]);
       assert.equal(await server.core.users.count(), count);
       // The upgraded hash is not replaced by the old bcrypt one.
-      assert.equal((await server.core.users.getByUsername('vega-admin')).password_hash, upgraded);
+      assert.equal((await server.core.users.getByUsername('vega-admin')).passwordHash, upgraded);
       assert.equal((await login('vega-admin', VEGA_ADMIN_PASSWORD)).status, 200);
     });
 

@@ -202,7 +202,7 @@ for (const { style, engine, name } of matrix()) {
       const res = await server.request('POST', '/api/auth/login', { body: { username: 'legacy', password: PASSWORD } });
       assert.equal(res.status, 200);
       const after = await server.core.users.findById(user.id);
-      assert.match(after?.password_hash ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      assert.match(after?.passwordHash ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
       const again = await server.request('POST', '/api/auth/login', { body: { username: 'legacy', password: PASSWORD } });
       assert.equal(again.status, 200);
     });
@@ -211,7 +211,7 @@ for (const { style, engine, name } of matrix()) {
       const before = Date.now();
       const { access } = await server.login('ada');
       const user = await server.core.users.findByUsername('ada');
-      assert.ok((user?.last_login_at ?? 0) >= before);
+      assert.ok((user?.lastLoginAt ?? 0) >= before);
       const session = await server.core.store.db
         .selectFrom('sessions')
         .selectAll()

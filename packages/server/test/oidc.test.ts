@@ -139,8 +139,8 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(user.username, `new.comer${style}${engine}`);
       assert.equal(user.email, person.email);
       assert.equal(user.role, 'STANDARD');
-      assert.equal(user.password_hash, null);
-      assert.notEqual(user.last_login_at, null);
+      assert.equal(user.passwordHash, null);
+      assert.notEqual(user.lastLoginAt, null);
       assert.deepEqual(await auditTypes(user.id), ['oidc_user_created', 'oidc_sign_in']);
 
       // The refresh cookie is a working session.
@@ -476,8 +476,8 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(res.status, 200, res.text);
         assert.equal(claimsOf(tokensOf(res, style).access).user_id, squatter.id);
         const after = await server.core.users.getById(squatter.id);
-        assert.equal(after.email_verified, 1);
-        assert.equal(after.password_hash, null);
+        assert.equal(after.emailVerified, true);
+        assert.equal(after.passwordHash, null);
         assert.equal((await server.request('POST', '/api/auth/refresh', { body: { refresh_token: held.refresh } })).status, 401);
         assert.equal(
           (await server.request('POST', '/api/auth/login', { body: { username: squatter.username, password: PASSWORD } })).status,

@@ -218,9 +218,9 @@ for (const { style, engine, name } of matrix()) {
     test('a $2y$ hash imported from PHP logs in and is upgraded to argon2id', async () => {
       const user = await server.core.accounts.create({ username: 'rasmus', passwordHash: PHP_2Y.hash });
       assert.equal((await login('rasmus', PHP_2Y.password + 'x')).status, 401);
-      assert.equal((await server.core.users.findById(user.id))?.password_hash, PHP_2Y.hash, 'a failed login changes nothing');
+      assert.equal((await server.core.users.findById(user.id))?.passwordHash, PHP_2Y.hash, 'a failed login changes nothing');
       assert.equal((await login('rasmus', PHP_2Y.password)).status, 200);
-      assert.match((await server.core.users.findById(user.id))?.password_hash ?? '', OWASP_ARGON2ID);
+      assert.match((await server.core.users.findById(user.id))?.passwordHash ?? '', OWASP_ARGON2ID);
       assert.equal((await login('rasmus', PHP_2Y.password)).status, 200);
     });
 
@@ -228,7 +228,7 @@ for (const { style, engine, name } of matrix()) {
       const weak = await argon2.hash(PASSWORD, { algorithm: ARGON2ID, memoryCost: 4096, timeCost: 3, parallelism: 1 });
       const user = await server.core.accounts.create({ username: 'old-params', passwordHash: weak });
       assert.equal((await login('old-params', PASSWORD)).status, 200);
-      const stored = (await server.core.users.findById(user.id))?.password_hash ?? '';
+      const stored = (await server.core.users.findById(user.id))?.passwordHash ?? '';
       assert.match(stored, OWASP_ARGON2ID);
       assert.equal(await server.core.hasher.verify(stored, PASSWORD), true);
     });
@@ -260,7 +260,7 @@ for (const { style, engine, name } of matrix()) {
       });
       assert.equal(await server.core.users.findByUsername('long'), undefined);
       const user = await server.createUser('long', { password: '€'.repeat(24) });
-      assert.match(user.password_hash ?? '', /^\$2b\$10\$/);
+      assert.match(user.passwordHash ?? '', /^\$2b\$10\$/);
       assert.equal((await login('long', '€'.repeat(24))).status, 200);
       assert.equal((await login('long', '€'.repeat(23))).status, 401);
     });
@@ -271,7 +271,7 @@ for (const { style, engine, name } of matrix()) {
         passwordHash: await new PasswordHasher({ algorithm: 'argon2id', bcryptCost: 10 }).hash(PASSWORD),
       });
       assert.equal((await login('argon-user', PASSWORD)).status, 200);
-      assert.match((await server.core.users.findById(user.id))?.password_hash ?? '', /^\$2b\$10\$/);
+      assert.match((await server.core.users.findById(user.id))?.passwordHash ?? '', /^\$2b\$10\$/);
       assert.equal((await login('argon-user', PASSWORD)).status, 200);
     });
 

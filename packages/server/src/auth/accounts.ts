@@ -1,17 +1,18 @@
 /**
  * Account changes that carry consequences (SPEC §4): a new password ends the other sessions, disabling
  * or deleting a user ends all of them, and the last active ADMIN cannot be demoted, disabled or deleted.
- * Used alike by the CLI, the self-service endpoints and the admin API, and audited.
+ * Also the ends of sessions that a user or an admin asks for (logout, logout everywhere, revoking a session).
+ * Used alike by the CLI, the self-service endpoints and the admin API; each operation writes its own audit event,
+ * so every caller records the same.
  */
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Role } from '../config.ts';
 import { Conflict } from '../errors.ts';
-import type { UserRow } from '../store/schema.ts';
 import type { EventLogger, PasswordCheck } from './password-check.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 import type { SessionService } from './sessions.ts';
 import { isSerializationFailure } from '../store/errors.ts';
-import { type NewUserInput, type UserChanges, type UserStore } from './users.ts';
+import { type NewUserInput, type User, type UserChanges, type UserStore } from './users.ts';
 
 export class AccountService {
   constructor(
@@ -22,7 +23,7 @@ export class AccountService {
     private readonly passwordCheck: PasswordCheck,
   ) {}
 
-  async create(input: NewUserInput, ctx: RequestContext = {}): Promise<UserRow> {
+  async create(input: NewUserInput, ctx: RequestContext = {}): Promise<User> {
     const user = await this.users.create(input);
     await this.audit.write('user_created', { userId: user.id, details: { role: user.role } }, ctx);
     return user;
@@ -32,7 +33,7 @@ export class AccountService {
    * Refuses early (before any session is revoked) a change that would leave no active ADMIN, and says
    * whether the write itself must re-check inside its transaction (the race-proof check, in UserStore).
    */
-  async #guardLastAdmin(user: UserRow, becomesNonAdmin: boolean): Promise<boolean> {
+  async #guardLastAdmin(user: User, becomesNonAdmin: boolean): Promise<boolean> {
     if (user.role !== 'ADMIN' || user.disabled || !becomesNonAdmin) return false;
     if ((await this.users.countActiveAdmins()) <= 1) throw new Conflict('the last active ADMIN cannot be demoted, disabled or deleted');
     return true;
@@ -64,7 +65,7 @@ export class AccountService {
       (trx) => this.users.storeHash(userId, hash, Date.now(), trx),
       {
         keep: currentSession,
-        expectedVersion: user.credential_version,
+        expectedVersion: user.credentialVersion,
       },
     );
     await this.audit.write('password_changed', { userId, sessionId: currentSession }, ctx);
@@ -90,7 +91,7 @@ export class AccountService {
   }
 
   /** Applies username, email, role and disabled changes, with their consequences. */
-  async update(userId: number, changes: UserChanges, ctx: RequestContext = {}): Promise<UserRow> {
+  async update(userId: number, changes: UserChanges, ctx: RequestContext = {}): Promise<User> {
     const before = await this.users.getById(userId);
     const demoted = changes.role !== undefined && changes.role !== 'ADMIN';
     const keepAnAdmin = await this.#guardLastAdmin(before, demoted || changes.disabled === true);
@@ -111,7 +112,7 @@ export class AccountService {
     if (changes.role !== undefined && changes.role !== before.role) {
       await this.audit.write('role_changed', { userId, details: { from: before.role, to: after.role } }, ctx);
     }
-    if (changes.disabled !== undefined && Boolean(before.disabled) !== changes.disabled) {
+    if (changes.disabled !== undefined && before.disabled !== changes.disabled) {
       await this.audit.write(changes.disabled ? 'user_disabled' : 'user_enabled', { userId }, ctx);
     }
     if (changes.username !== undefined || changes.email !== undefined || changes.emailVerified !== undefined) {
@@ -131,11 +132,11 @@ export class AccountService {
     return after;
   }
 
-  setRole(userId: number, role: Role, ctx: RequestContext = {}): Promise<UserRow> {
+  setRole(userId: number, role: Role, ctx: RequestContext = {}): Promise<User> {
     return this.update(userId, { role }, ctx);
   }
 
-  setDisabled(userId: number, disabled: boolean, ctx: RequestContext = {}): Promise<UserRow> {
+  setDisabled(userId: number, disabled: boolean, ctx: RequestContext = {}): Promise<User> {
     return this.update(userId, { disabled }, ctx);
   }
 
@@ -150,6 +151,34 @@ export class AccountService {
       }),
     );
     await this.audit.write('user_deleted', { userId }, ctx);
+  }
+
+  /** Logout: ends the caller's session `sid` (the Bearer token's or the refresh token's). */
+  async logout(userId: number, sid: string, ctx: RequestContext = {}): Promise<void> {
+    await this.sessions.revoke(sid, 'logout', ctx);
+    await this.audit.write('logout', { userId, sessionId: sid }, ctx);
+  }
+
+  /** Logout everywhere: ends every session of the user, `currentSession` included; returns how many ended. */
+  async logoutEverywhere(userId: number, currentSession: string, ctx: RequestContext = {}): Promise<number> {
+    const count = await this.sessions.revokeAllOfUser(userId, 'logout_all', ctx);
+    await this.audit.write('logout_all', { userId, sessionId: currentSession, details: { sessions: count } }, ctx);
+    return count;
+  }
+
+  /**
+   * Ends one session of the user (`{ sid }`: NotFound unless it is theirs and active), or, for an admin, all of
+   * them (`'all'`: NotFound for no such user).
+   */
+  async revokeSessions(userId: number, which: { readonly sid: string } | 'all', ctx: RequestContext = {}): Promise<void> {
+    if (which === 'all') {
+      await this.users.getById(userId);
+      const count = await this.sessions.revokeAllOfUser(userId, 'admin', ctx);
+      await this.audit.write('session_revoked', { userId, details: { sessions: count, by_admin: true } }, ctx);
+      return;
+    }
+    await this.sessions.revokeOwn(userId, which.sid, 'session_revoked', ctx);
+    await this.audit.write('session_revoked', { userId, sessionId: which.sid }, ctx);
   }
 
   /** PostgreSQL aborts one of two racing serializable changes to the administrators: a Conflict, as in UserStore. */

@@ -20,13 +20,13 @@ import { Conflict, Forbidden, InvalidLinkToken, RefusedValue } from '../errors.t
 import type { MailLimits } from '../mail/limits.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { MailKind, MailTemplates } from '../mail/templates.ts';
-import type { Database, UserRow } from '../store/schema.ts';
+import type { Database } from '../store/schema.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 import type { IssuedTokens, SessionService } from './sessions.ts';
-import { emailKey, usernameKey } from './identifiers.ts';
+import { emailKey } from './identifiers.ts';
 import type { PasswordCheck } from './password-check.ts';
 import { isUniqueViolation } from '../store/errors.ts';
-import { checkEmail, type UserStore } from './users.ts';
+import { checkEmail, type User, type UserStore, userFromRow } from './users.ts';
 
 export type LinkPurpose = 'verify_email' | 'reset_password' | 'change_email';
 
@@ -137,16 +137,11 @@ export class EmailLinks {
 
   /** `POST /email/resend`: a new verification link for an unverified address; a decoy for any other. */
   async resendVerification(email: string, ctx: RequestContext): Promise<void> {
-    const { db, limits } = this.deps;
+    const { users, limits } = this.deps;
     await limits.beforeRequest(ctx.ip ?? 'unknown');
     checkEmail(email);
-    const user = await db
-      .selectFrom('users')
-      .selectAll()
-      .where('email_key', '=', emailKey(email))
-      .where('email_verified', '=', 0)
-      .where('disabled', '=', 0)
-      .executeTakeFirst();
+    const owner = await users.findByEmail(email);
+    const user = owner !== undefined && !owner.emailVerified && !owner.disabled ? owner : undefined;
     const allowed = await limits.allowRecipient(email);
     await this.queue([
       {
@@ -163,18 +158,14 @@ export class EmailLinks {
 
   /** `POST /password/forgot`: a reset link to the account's address; a decoy when there is no such account. */
   async forgotPassword(who: { email?: string; username?: string }, ctx: RequestContext): Promise<void> {
-    const { db, limits, audit } = this.deps;
+    const { users, limits, audit } = this.deps;
     await limits.beforeRequest(ctx.ip ?? 'unknown');
     const byEmail = who.email !== undefined;
     const asked = who.email ?? who.username ?? '';
     if (byEmail) checkEmail(asked);
-    const found = await db
-      .selectFrom('users')
-      .selectAll()
-      .where(byEmail ? 'email_key' : 'username_key', '=', byEmail ? emailKey(asked) : usernameKey(asked))
-      .executeTakeFirst();
+    const found = byEmail ? await users.findByEmail(asked) : await users.findByUsername(asked);
     // A disabled account, or one with no address to write to, is treated as nobody.
-    const user = found !== undefined && found.disabled === 0 && found.email !== null ? found : undefined;
+    const user = found !== undefined && !found.disabled && found.email !== null ? found : undefined;
     const allowed = await limits.allowRecipient(user?.email ?? asked);
     await this.queue([
       {
@@ -240,9 +231,9 @@ export class EmailLinks {
   async verifyEmail(token: string, ctx: RequestContext, now = Date.now()): Promise<IssuedTokens> {
     const { db, users, sessions, audit } = this.deps;
     let purpose: LinkPurpose = 'verify_email';
-    let user: UserRow;
+    let user: User;
     try {
-      user = await db.transaction().execute(async (trx) => {
+      const updated = await db.transaction().execute(async (trx) => {
         const row = await this.#spend(trx, token, ['verify_email', 'change_email'], now);
         if (row?.user_id == null || row.email === null) throw new InvalidLinkToken();
         purpose = row.purpose as LinkPurpose;
@@ -264,6 +255,7 @@ export class EmailLinks {
           .returningAll()
           .executeTakeFirstOrThrow();
       });
+      user = userFromRow(updated);
     } catch (error) {
       // The new address was taken by another account since the link was sent.
       if (isUniqueViolation(error)) throw new Conflict('email already taken');
@@ -280,14 +272,14 @@ export class EmailLinks {
    * address that belongs to another account gets nothing (its owner did not ask), and the answer is the same.
    */
   async changeEmail(userId: number, newEmail: string, currentPassword: string, ctx: RequestContext): Promise<void> {
-    const { db, users, limits, audit } = this.deps;
+    const { users, limits, audit } = this.deps;
     await limits.beforeRequest(ctx.ip ?? 'unknown');
     const user = await users.getById(userId);
     // Limited and audited like login (issue 10 item 3); a wrong password is a 403: the caller is signed in.
     await this.deps.passwordCheck.checkCurrentPassword(user, currentPassword, ctx, { purpose: 'email_change' });
     checkEmail(newEmail, 'new_email');
-    if (emailKey(newEmail) === user.email_key) throw new RefusedValue('new_email', 'is already the address of this account');
-    const owner = await db.selectFrom('users').select('id').where('email_key', '=', emailKey(newEmail)).executeTakeFirst();
+    const owner = await users.findByEmail(newEmail);
+    if (owner?.id === user.id) throw new RefusedValue('new_email', 'is already the address of this account');
     const allowed = await limits.allowRecipient(newEmail);
     const requests: MailRequest[] = [
       {

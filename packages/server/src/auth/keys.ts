@@ -10,6 +10,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { openSecret, sealSecret } from './sealing.ts';
 import type { Kysely } from 'kysely';
+import type { AuditLog, RequestContext } from '../audit.ts';
 import { CLOCK_SKEW_MS } from '../clock.ts';
 import { ConfigError, type Config, type JwtAlg } from '../config.ts';
 import type { Database, SigningKeyRow } from '../store/schema.ts';
@@ -173,6 +174,28 @@ export async function rotateSigningKeys(
     const kid = await createSigningKey(trx, config, now);
     return { kid, alg: config.jwtAlg, signsFrom, retired: retired.map((r) => r.kid), verifyUntil, removed: Number(removed.numDeletedRows) };
   });
+}
+
+/**
+ * A rotation an operator asked for (`latchkey keys rotate`, `POST /api/admin/keys/rotate`): {@link rotateSigningKeys}
+ * and its `key_rotated` audit event, written here so that both record the same; `ctx` says who asked (the CLI: a
+ * null actor).
+ */
+export async function rotateSigningKeysAudited(
+  db: Kysely<Database>,
+  config: Config,
+  audit: AuditLog,
+  ctx: RequestContext,
+  options: RotationOptions = {},
+  now = Date.now(),
+): Promise<Rotation> {
+  const rotation = await rotateSigningKeys(db, config, now, options);
+  await audit.write(
+    'key_rotated',
+    { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } },
+    ctx,
+  );
+  return rotation;
 }
 
 /** `published`: in the JWKS, signing from a later rotation moment (LATCHKEY_KEY_PUBLISH_DELAY). */

@@ -57,14 +57,14 @@ export class PasswordLogin {
       throw new InvalidCredentials();
     }
     // Only after the password proved who is asking: a wrong password stays a plain 401.
-    if (this.deps.requireVerifiedEmail && user.email_verified === 0) throw new EmailNotVerified();
+    if (this.deps.requireVerifiedEmail && !user.emailVerified) throw new EmailNotVerified();
     // A user with a second factor (or obliged to have one) gets the second step, not tokens (SPEC §11).
     const pending = await this.deps.secondStep?.afterPrimary(user, 'pwd', ctx);
     if (pending !== undefined) return pending;
 
     // Upgrade imported bcrypt hashes and older parameters while the plain password is at hand; stored by
     // the session's own statement, so a password changed meanwhile is never overwritten with the old one.
-    const rehash = user.password_hash !== null && hasher.needsRehash(user.password_hash) ? await hasher.hash(input.password) : undefined;
+    const rehash = user.passwordHash !== null && hasher.needsRehash(user.passwordHash) ? await hasher.hash(input.password) : undefined;
     let issued: IssuedTokens;
     try {
       // The login time, the session and the login_success record in one transaction (one commit).

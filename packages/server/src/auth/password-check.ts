@@ -11,7 +11,7 @@ import type { AuditLog, RequestContext } from '../audit.ts';
 import { Forbidden, RateLimited } from '../errors.ts';
 import { type AbuseLimiter, accountOf, hashIdentifier } from '../limits/abuse.ts';
 import type { Metrics } from '../metrics.ts';
-import type { UserRow } from '../store/schema.ts';
+import type { User } from './users.ts';
 import type { PasswordHasher } from './passwords.ts';
 
 /** The log calls these checks need; pino's loggers fit. */
@@ -46,7 +46,7 @@ export class PasswordCheck {
    * result with {@link settle} once it knows whether the attempt succeeded as a whole.
    */
   async attempt(
-    user: UserRow | undefined,
+    user: User | undefined,
     identifier: string,
     password: string,
     ctx: RequestContext,
@@ -64,7 +64,7 @@ export class PasswordCheck {
     const queue = { queueKey: ip };
     try {
       const ok =
-        user?.password_hash != null ? await hasher.verify(user.password_hash, password, queue) : await hasher.verifyDummy(password, queue);
+        user?.passwordHash != null ? await hasher.verify(user.passwordHash, password, queue) : await hasher.verifyDummy(password, queue);
       return { ok, account };
     } catch (error) {
       if (error instanceof RateLimited) {
@@ -91,7 +91,7 @@ export class PasswordCheck {
    * (`password_check_failed`) and writing it to the audit log.
    */
   async checkCurrentPassword(
-    user: UserRow,
+    user: User,
     password: string,
     ctx: RequestContext,
     options: { purpose: string; log?: EventLogger },

@@ -32,6 +32,7 @@ import type { Engine } from '../store/engine.ts';
 import { prepare } from '../store/prepared.ts';
 import { RotationWriter } from './rotation-writer.ts';
 import type { AuditEventsTable, Database, SessionRow, SessionsTable, UserRow } from '../store/schema.ts';
+import type { User } from './users.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, revocationExpiry } from '../clock.ts';
 import { type SignInClaims, type TokenClaims, type TokenService } from './tokens.ts';
@@ -289,7 +290,7 @@ export class SessionService {
    * its record stand or fall together.
    */
   async start(
-    user: UserRow,
+    user: User,
     ctx: RequestContext = {},
     now = Date.now(),
     options: { rehash?: string; proof?: SignInProof; audit?: { type: AuditEventType; details?: AuditFields['details'] } } = {},
@@ -303,7 +304,7 @@ export class SessionService {
     const statements = this.#login;
     const current = await this.db.transaction().execute(async (trx) => {
       const claim = options.rehash === undefined ? statements.claimUser : statements.claimUserRehash;
-      const live = (await claim.run(trx, { uid: user.id, version: user.credential_version, now, hash: options.rehash ?? null })).rows[0];
+      const live = (await claim.run(trx, { uid: user.id, version: user.credentialVersion, now, hash: options.rehash ?? null })).rows[0];
       if (live === undefined) return undefined;
       await statements.insertSession.run(trx, {
         id: sid,

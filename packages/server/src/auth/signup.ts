@@ -15,7 +15,6 @@ import type { MailLimits } from '../mail/limits.ts';
 import type { EmailLinks } from './email-links.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 import type { IssuedTokens, SessionService } from './sessions.ts';
-import { emailKey } from './identifiers.ts';
 import { checkEmail, checkUsername, type UserStore } from './users.ts';
 
 export interface SignupInput {
@@ -53,7 +52,7 @@ export class Signup {
     if (await users.findByUsername(input.username)) throw new Conflict('username already taken');
     // Hashed before the address is looked up, so a known address costs the same as a new one.
     const passwordHash = await hasher.hash(input.password);
-    const owner = await users.findByIdentifier(input.email).then((u) => (u?.email_key === emailKey(input.email) ? u : undefined));
+    const owner = await users.findByEmail(input.email);
 
     if (config.signup === 'open') {
       if (owner) throw new Conflict('email already taken');

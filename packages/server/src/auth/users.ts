@@ -13,6 +13,53 @@ import type { Database, UserRow } from '../store/schema.ts';
 import { emailKey, hasRefusedUsernameCharacter, usernameKey } from './identifiers.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 
+/**
+ * A user as everything above the store sees one: camelCase, booleans and a {@link Role}, where the row has
+ * 0/1 flags and a role string. Times are milliseconds since the epoch, as everywhere in the code base.
+ * Only {@link userFromRow} builds one, so the row's spelling stays in the store.
+ */
+export interface User {
+  readonly id: number;
+  readonly username: string;
+  readonly email: string | null;
+  readonly role: Role;
+  /** null for accounts that only sign in with an identity provider. */
+  readonly passwordHash: string | null;
+  readonly disabled: boolean;
+  /** false while the address still has to be confirmed (SPEC §10). */
+  readonly emailVerified: boolean;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly lastLoginAt: number | null;
+  readonly googleSub: string | null;
+  /** Raised by every change that must end the user's sessions; a login opens a session only under the one it read. */
+  readonly credentialVersion: number;
+}
+
+/**
+ * The one mapping from a `users` row to a {@link User}. Exported for the few queries that must read the row
+ * inside their own statement (the refresh join, a link spent in a transaction); all others go through UserStore.
+ */
+export function userFromRow(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    // The column only ever receives a checked Role (checkRole on every write path, migrations write 'ADMIN'/'STANDARD').
+    role: row.role as Role,
+    passwordHash: row.password_hash,
+    disabled: row.disabled !== 0,
+    emailVerified: row.email_verified !== 0,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastLoginAt: row.last_login_at,
+    googleSub: row.google_sub,
+    credentialVersion: row.credential_version,
+  };
+}
+
+const orUndefined = (row: UserRow | undefined): User | undefined => (row === undefined ? undefined : userFromRow(row));
+
 export const ROLES: readonly Role[] = ['ADMIN', 'STANDARD'];
 
 // Control characters would make usernames that look alike but differ, and PostgreSQL refuses NUL.
@@ -70,7 +117,7 @@ export interface UserChanges {
 }
 
 export interface UserPage {
-  readonly items: UserRow[];
+  readonly items: User[];
   readonly total: number;
 }
 
@@ -103,7 +150,7 @@ export class UserStore {
   }
 
   /** Creates a user. Throws RefusedValue for a bad value, Conflict when the username or email is taken. */
-  async create(input: NewUserInput, now = Date.now()): Promise<UserRow> {
+  async create(input: NewUserInput, now = Date.now()): Promise<User> {
     checkUsername(input.username);
     if (input.email !== undefined && input.email !== null) checkEmail(input.email);
     if (input.role !== undefined) checkRole(input.role);
@@ -111,7 +158,7 @@ export class UserStore {
     await this.#assertFree(input.username, input.email);
     const passwordHash = input.password !== undefined ? await this.hasher.hash(input.password) : (input.passwordHash ?? null);
     try {
-      return await this.db
+      const row = await this.db
         .insertInto('users')
         .values({
           username: input.username,
@@ -129,6 +176,7 @@ export class UserStore {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      return userFromRow(row);
     } catch (error) {
       // Two creations racing past the check above: the unique index decides.
       if (isUniqueViolation(error)) throw new Conflict('username or email is taken');
@@ -136,28 +184,28 @@ export class UserStore {
     }
   }
 
-  findById(id: number): Promise<UserRow | undefined> {
-    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  async findById(id: number): Promise<User | undefined> {
+    return orUndefined(await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst());
   }
 
-  async getById(id: number): Promise<UserRow> {
+  async getById(id: number): Promise<User> {
     const user = await this.findById(id);
     if (!user) throw new NotFound('no such user');
     return user;
   }
 
-  findByUsername(username: string): Promise<UserRow | undefined> {
-    return this.db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst();
+  async findByUsername(username: string): Promise<User | undefined> {
+    return orUndefined(await this.db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst());
   }
 
-  async getByUsername(username: string): Promise<UserRow> {
+  async getByUsername(username: string): Promise<User> {
     const user = await this.findByUsername(username);
     if (!user) throw new NotFound(`no user named ${username}`);
     return user;
   }
 
   /** The user whose username or email is `identifier`; a username match wins over an email match. */
-  async findByIdentifier(identifier: string): Promise<UserRow | undefined> {
+  async findByIdentifier(identifier: string): Promise<User | undefined> {
     // Control characters never name a user; refusing them also keeps the keys that migration 0005 gave
     // colliding usernames (they start with U+0001) unreachable by typing.
     if (CONTROL.test(identifier)) return undefined;
@@ -168,7 +216,15 @@ export class UserStore {
       .where((eb) => eb.or([eb('username_key', '=', key), eb('email_key', '=', emailKey(identifier))]))
       .limit(2)
       .execute();
-    return rows.find((r) => r.username_key === key) ?? rows[0];
+    return orUndefined(rows.find((r) => r.username_key === key) ?? rows[0]);
+  }
+
+  /**
+   * The user whose address is `email` (compared as {@link emailKey}); `db` is a transaction when there is one.
+   * An address that migration 0005 moved aside (a colliding key) belongs to nobody here, as for login.
+   */
+  async findByEmail(email: string, db: Kysely<Database> = this.db): Promise<User | undefined> {
+    return orUndefined(await db.selectFrom('users').selectAll().where('email_key', '=', emailKey(email)).executeTakeFirst());
   }
 
   async count(): Promise<number> {
@@ -208,7 +264,7 @@ export class UserStore {
         .execute(),
       query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
-    return { items, total: Number(total.n) };
+    return { items: items.map(userFromRow), total: Number(total.n) };
   }
 
   /**
@@ -265,7 +321,7 @@ export class UserStore {
     changes: UserChanges,
     options: { keepAnAdmin?: boolean; within?: Kysely<Database> } = {},
     now = Date.now(),
-  ): Promise<UserRow> {
+  ): Promise<User> {
     if (changes.username !== undefined) checkUsername(changes.username);
     if (changes.email !== undefined && changes.email !== null) checkEmail(changes.email);
     if (changes.role !== undefined) checkRole(changes.role);
@@ -294,7 +350,7 @@ export class UserStore {
         options.within,
       );
       if (!row) throw new NotFound('no such user');
-      return row;
+      return userFromRow(row);
     } catch (error) {
       if (isUniqueViolation(error)) throw new Conflict('username or email is taken');
       throw error;

@@ -25,7 +25,8 @@ import { decodeClientDataJSON, isoBase64URL } from '@simplewebauthn/server/helpe
 import type { AuditLog, RequestContext } from '../audit.ts';
 import type { Config } from '../config.ts';
 import { Conflict, InvalidPasskey, NotFound } from '../errors.ts';
-import type { Database, PasskeyRow, UserRow } from '../store/schema.ts';
+import type { User } from '../auth/users.ts';
+import type { Database, PasskeyRow } from '../store/schema.ts';
 import { type ChallengeStore, CHALLENGE_TTL_MS } from './challenges.ts';
 
 export interface PasskeyInfo {
@@ -73,7 +74,7 @@ export class PasskeyService {
   }
 
   /** Creation options: resident key and user verification preferred, the user's passkeys excluded. */
-  async registrationOptions(user: UserRow, now = Date.now()): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  async registrationOptions(user: User, now = Date.now()): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const existing = await this.#ofUser(user.id);
     const options = await generateRegistrationOptions({
       rpName: this.config.issuer,
@@ -179,7 +180,7 @@ export class PasskeyService {
    */
   async loginOptions(
     username: string | undefined,
-    findUser: (name: string) => Promise<UserRow | undefined>,
+    findUser: (name: string) => Promise<User | undefined>,
     now = Date.now(),
   ): Promise<{
     options: PublicKeyCredentialRequestOptionsJSON;

@@ -17,7 +17,7 @@ import type { Config } from '../config.ts';
 import { InvalidCode, InvalidMfaToken, InvalidPasskey, LatchkeyError, RateLimited } from '../errors.ts';
 import type { AbuseLimiter } from '../limits/abuse.ts';
 import type { Metrics } from '../metrics.ts';
-import type { UserRow } from '../store/schema.ts';
+import type { User } from '../auth/users.ts';
 import type { ChallengeStore } from './challenges.ts';
 import type { PasskeyService } from './passkeys.ts';
 import type { RecoveryCodes } from './recovery-codes.ts';
@@ -73,13 +73,13 @@ export class SecondStep {
     return { totp: await this.deps.totp.enabled(userId), passkeys: await this.deps.passkeys.count(userId) };
   }
 
-  #mustHaveFactor(user: UserRow): boolean {
+  #mustHaveFactor(user: User): boolean {
     const policy = this.deps.config.mfaPolicy;
     return policy === 'all' || (policy === 'admins' && user.role === 'ADMIN');
   }
 
   /** Called once the first step succeeded; undefined when the sign-in completes as before. */
-  async afterPrimary(user: UserRow, primary: PrimaryMethod, ctx: RequestContext, now = Date.now()): Promise<PendingSignIn | undefined> {
+  async afterPrimary(user: User, primary: PrimaryMethod, ctx: RequestContext, now = Date.now()): Promise<PendingSignIn | undefined> {
     const methods = await this.methodsOf(user.id);
     if (methods.length > 0) {
       const mfaToken = await this.deps.challenges.issue('mfa_token', { userId: user.id, amr: [primary] }, now);

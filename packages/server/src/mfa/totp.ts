@@ -14,7 +14,8 @@ import type { AuditLog, RequestContext } from '../audit.ts';
 import { openSecret, sealSecret } from '../auth/sealing.ts';
 import type { Config } from '../config.ts';
 import { Conflict, InvalidCode } from '../errors.ts';
-import type { Database, UserRow } from '../store/schema.ts';
+import type { User } from '../auth/users.ts';
+import type { Database } from '../store/schema.ts';
 import type { RecoveryCodes } from './recovery-codes.ts';
 
 export const TOTP_PERIOD_S = 30;
@@ -42,7 +43,7 @@ export class TotpFactor {
   ) {}
 
   /** Starts (or restarts) an enrolment: a new secret, pending until confirmed. 409 when TOTP is already on. */
-  async begin(user: UserRow, now = Date.now()): Promise<{ secret: string; otpauthUri: string }> {
+  async begin(user: User, now = Date.now()): Promise<{ secret: string; otpauthUri: string }> {
     const secret = new Secret({ size: 20 }).base32;
     const sealed = sealSecret(secret, this.config.keyEncryptionSecret);
     // Insert, or replace a pending secret; a confirmed one is left alone (the WHERE of the upsert).

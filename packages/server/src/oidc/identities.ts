@@ -9,13 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog, RequestContext } from '../audit.ts';
-import { emailKey } from '../auth/identifiers.ts';
 import type { SessionService } from '../auth/sessions.ts';
-import type { UserStore } from '../auth/users.ts';
+import type { User, UserStore } from '../auth/users.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import type { OidcProviderConfig } from '../config.ts';
 import { Conflict } from '../errors.ts';
-import type { Database, UserRow } from '../store/schema.ts';
+import type { Database } from '../store/schema.ts';
 import { OidcSignInRefused } from './errors.ts';
 
 /** What an ID token (or UserInfo) says about the person, already verified. */
@@ -29,7 +28,7 @@ export interface AssertedIdentity {
 }
 
 export interface ResolvedUser {
-  readonly user: UserRow;
+  readonly user: User;
   readonly outcome: 'returning' | 'linked' | 'created';
 }
 
@@ -79,13 +78,13 @@ export class IdentityLinker {
   async #resolve(provider: OidcProviderConfig, identity: AssertedIdentity, ctx: RequestContext): Promise<ResolvedUser> {
     const email = identity.email as string;
     const now = Date.now();
-    const linked = await this.db
+    const link = await this.db
       .selectFrom('identities')
-      .innerJoin('users', 'users.id', 'identities.user_id')
-      .selectAll('users')
-      .where('identities.issuer', '=', identity.issuer)
-      .where('identities.subject', '=', identity.subject)
+      .select('user_id')
+      .where('issuer', '=', identity.issuer)
+      .where('subject', '=', identity.subject)
       .executeTakeFirst();
+    const linked = link === undefined ? undefined : await this.users.findById(link.user_id);
     if (linked) {
       refuseDisabled(linked);
       await this.db
@@ -97,13 +96,13 @@ export class IdentityLinker {
       return { user: linked, outcome: 'returning' };
     }
 
-    const sameEmail = await this.db.selectFrom('users').selectAll().where('email_key', '=', emailKey(email)).executeTakeFirst();
+    const sameEmail = await this.users.findByEmail(email);
     if (sameEmail) {
       refuseDisabled(sameEmail);
-      if (sameEmail.email_verified === 0) await this.#claimUnconfirmed(sameEmail.id, ctx, now);
+      if (!sameEmail.emailVerified) await this.#claimUnconfirmed(sameEmail.id, ctx, now);
       await this.#link(provider, identity, sameEmail.id, now);
       await this.audit.write('oidc_linked', { userId: sameEmail.id, details: { provider: provider.id, issuer: identity.issuer } }, ctx);
-      return { user: sameEmail.email_verified === 0 ? await this.users.getById(sameEmail.id) : sameEmail, outcome: 'linked' };
+      return { user: !sameEmail.emailVerified ? await this.users.getById(sameEmail.id) : sameEmail, outcome: 'linked' };
     }
 
     if (!provider.autoCreate) throw new OidcSignInRefused('signup_disabled');
@@ -161,6 +160,6 @@ export class IdentityLinker {
   }
 }
 
-function refuseDisabled(user: UserRow): void {
+function refuseDisabled(user: User): void {
   if (user.disabled) throw new OidcSignInRefused('account_disabled');
 }

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { parseConfig } from '../../src/config.ts';
 import type { Role } from '../../src/config.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.ts';
-import type { UserRow } from '../../src/store/schema.ts';
+import type { User } from '../../src/auth/users.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 export type Style = 'flat' | 'envelope';
@@ -112,7 +112,7 @@ export class TestServer {
     return { status: response.status, headers: response.headers, body: parsed as T, text };
   }
 
-  async createUser(username: string, options: { password?: string; role?: Role; email?: string } = {}): Promise<UserRow> {
+  async createUser(username: string, options: { password?: string; role?: Role; email?: string } = {}): Promise<User> {
     return this.core.accounts.create({
       username,
       password: options.password ?? PASSWORD,

@@ -3,7 +3,7 @@
  * The same operations as `latchkey keys list|rotate`; no key material is ever shown.
  */
 import type { RequestContext } from '../../audit.ts';
-import { type KeyListing, type Rotation, listSigningKeys, rotateSigningKeys } from '../../auth/keys.ts';
+import { type KeyListing, type Rotation, listSigningKeys, rotateSigningKeysAudited } from '../../auth/keys.ts';
 import { ConfigError } from '../../config.ts';
 import type { Core } from '../../core.ts';
 import { Conflict } from '../../errors.ts';
@@ -36,7 +36,7 @@ function rotationView(rotation: Rotation): View {
 }
 
 /**
- * The one place the HTTP API rotates keys: the rotation (auth/keys.ts), its audit event with the admin as
+ * The one place the HTTP API rotates keys: the rotation and its audit event (auth/keys.ts) with the admin as
  * the actor, and a reload so this instance signs with the new key at once (others pick it up within 60 s).
  * A configured LATCHKEY_JWT_SECRET is a fixed key that only the operator can change: 409.
  */
@@ -44,16 +44,11 @@ export async function rotateKeysAsAdmin(core: Core, rc: RequestContext, options:
   let rotation: Rotation;
   try {
     // Published first, signing after LATCHKEY_KEY_PUBLISH_DELAY, unless `now` (a compromised key), as `keys rotate`.
-    rotation = await rotateSigningKeys(core.store.db, core.config, Date.now(), { immediately: options.immediately === true });
+    rotation = await rotateSigningKeysAudited(core.store.db, core.config, core.audit, rc, { immediately: options.immediately === true });
   } catch (error) {
     if (error instanceof ConfigError) throw new Conflict('the signing key is fixed by LATCHKEY_JWT_SECRET and cannot be rotated here');
     throw error;
   }
-  await core.audit.write(
-    'key_rotated',
-    { details: { kid: rotation.kid, alg: rotation.alg, retired: rotation.retired.join(','), removed: rotation.removed } },
-    rc,
-  );
   await core.reloadKeys();
   return rotation;
 }

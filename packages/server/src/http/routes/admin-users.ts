@@ -337,10 +337,7 @@ export function adminUserRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const user = await ctx.core.users.getById(userIdParam(request));
-      const rc = requestContext(request, adminOf(request).userId);
-      const count = await ctx.core.sessions.revokeAllOfUser(user.id, 'admin', rc);
-      await ctx.core.audit.write('session_revoked', { userId: user.id, details: { sessions: count, by_admin: true } }, rc);
+      await ctx.core.accounts.revokeSessions(userIdParam(request), 'all', requestContext(request, adminOf(request).userId));
       return reply.code(204).send();
     },
   );

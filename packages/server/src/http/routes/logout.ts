@@ -57,8 +57,7 @@ export function logoutRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     async (request, reply) => {
       const { sid, userId } = await sessionToEnd(ctx, request, request.body ?? {});
       const rc = requestContext(request, userId);
-      await ctx.core.sessions.revoke(sid, 'logout', rc);
-      await ctx.core.audit.write('logout', { userId, sessionId: sid }, rc);
+      await ctx.core.accounts.logout(userId, sid, rc);
       // Only now: a request that authenticates nothing must not end the caller's cookie (a cross-site logout).
       clearRefreshCookie(request, reply);
       return reply.code(204).send();
@@ -78,8 +77,7 @@ export function logoutRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request);
       const rc = requestContext(request, claims.user_id);
-      const count = await ctx.core.sessions.revokeAllOfUser(claims.user_id, 'logout_all', rc);
-      await ctx.core.audit.write('logout_all', { userId: claims.user_id, sessionId: claims.sid, details: { sessions: count } }, rc);
+      await ctx.core.accounts.logoutEverywhere(claims.user_id, claims.sid, rc);
       clearRefreshCookie(request, reply);
       return reply.code(204).send();
     },

@@ -1,22 +1,22 @@
 /** `GET /api/auth/me` and `POST /api/auth/password`: the current user, and changing one's own password. */
 import { InvalidAccessToken } from '../../errors.ts';
-import type { UserRow } from '../../store/schema.ts';
+import type { User } from '../../auth/users.ts';
 import { type RouteContext, authenticate, requestContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import { instantSchema, objectSchema, okDoc } from '../admin.ts';
 import { passwordBody, responseSchemas } from '../schemas.ts';
 import type { View } from '../styles/style.ts';
 
 /** A user as `/me` and the admin API show one. */
-export function userView(user: UserRow, options: { admin?: boolean } = {}): View {
+export function userView(user: User, options: { admin?: boolean } = {}): View {
   return {
     id: user.id,
     username: user.username,
     email: user.email,
     role: user.role,
-    created_at: new Date(user.created_at),
-    last_login_at: user.last_login_at === null ? null : new Date(user.last_login_at),
-    email_verified: user.email_verified === 1,
-    ...(options.admin ? { disabled: user.disabled === 1 } : {}),
+    created_at: new Date(user.createdAt),
+    last_login_at: user.lastLoginAt === null ? null : new Date(user.lastLoginAt),
+    email_verified: user.emailVerified,
+    ...(options.admin ? { disabled: user.disabled } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 /** `POST /api/auth/refresh`: a refresh token (body or cookie) → a new token pair; the old one is spent. */
-import { InvalidRefreshToken, RateLimited, RefreshTokenReused } from '../../errors.ts';
-import { clientAddress, optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens, type LatchkeyApp } from '../context.ts';
+import { refreshTokens } from '../../auth/refresh.ts';
+import { InvalidRefreshToken } from '../../errors.ts';
+import { optionalBody, type RouteContext, refreshCookie, requestContext, sendTokens, type LatchkeyApp } from '../context.ts';
 import { refreshBody, responseSchemas } from '../schemas.ts';
 
 export function refreshRoutes(app: LatchkeyApp, ctx: RouteContext): void {
@@ -26,24 +27,8 @@ export function refreshRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       // No token at all is what every signed-out page sends on load: "no session" (401), not a bad request.
       // A body that is really malformed (bad JSON, a token that is not a string) is still refused with 400.
       if (token === undefined) throw new InvalidRefreshToken('no refresh token in the body or the latchkey_refresh cookie');
-      const { metrics } = ctx.core;
-      try {
-        await ctx.core.limiter.beforeRefresh(clientAddress(request));
-        const issued = await ctx.core.sessions.rotate(token, requestContext(request));
-        metrics.refreshes.inc({ outcome: 'success' });
-        return sendTokens(ctx, request, reply, issued);
-      } catch (error) {
-        if (error instanceof RateLimited) {
-          metrics.rateLimited.inc({ limit: error.limit });
-          metrics.refreshes.inc({ outcome: 'rate_limited' });
-        } else if (error instanceof RefreshTokenReused) {
-          metrics.refreshReuse.inc();
-          metrics.refreshes.inc({ outcome: 'reuse' });
-        } else if (error instanceof InvalidRefreshToken) {
-          metrics.refreshes.inc({ outcome: 'invalid' });
-        }
-        throw error;
-      }
+      const issued = await refreshTokens(ctx.core, token, requestContext(request));
+      return sendTokens(ctx, request, reply, issued);
     },
   );
 }

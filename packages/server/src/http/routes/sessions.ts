@@ -81,8 +81,7 @@ export function sessionRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       const claims = authenticate(ctx, request);
       const { id } = request.params;
       const rc = requestContext(request, claims.user_id);
-      await ctx.core.sessions.revokeOwn(claims.user_id, id, 'session_revoked', rc);
-      await ctx.core.audit.write('session_revoked', { userId: claims.user_id, sessionId: id }, rc);
+      await ctx.core.accounts.revokeSessions(claims.user_id, { sid: id }, rc);
       return reply.code(204).send();
     },
   );
