@@ -60,22 +60,18 @@ export async function seedSessions(core: Core, user: User, count: number): Promi
 }
 
 /**
- * Adds `count` stored sessions, each with one live refresh token, with direct SQL in one transaction (a
+ * Adds `count` stored sessions, each holding one live refresh token, with direct SQL in one transaction (a
  * million rows in seconds, where a million logins would take hours of hashing). Rows are shaped as
  * `sessions.start` writes them.
  */
 export async function seedFillerSessions(databaseUrl: string, userId: number, count: number, now = Date.now()): Promise<void> {
   const expires = now + 30 * 24 * 3600_000;
-  const refreshExpires = now + 7 * 24 * 3600_000;
   if (databaseUrl.startsWith('sqlite:')) {
     const db = new Database(databaseUrl.slice('sqlite:'.length));
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = OFF');
     const insertSession = db.prepare(
-      'insert into sessions (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent) values (?, ?, ?, ?, ?, null, null, ?, ?)',
-    );
-    const insertToken = db.prepare(
-      'insert into refresh_tokens (jti_hash, session_id, parent_hash, issued_at, expires_at, spent_at) values (?, ?, null, ?, ?, null)',
+      'insert into sessions (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent, refresh_hash) values (?, ?, ?, ?, ?, null, null, ?, ?, ?)',
     );
     db.transaction(() => {
       const BATCH = 4096;
@@ -85,8 +81,16 @@ export async function seedFillerSessions(databaseUrl: string, userId: number, co
         const jtis = randomBytes(16 * n);
         for (let i = 0; i < n; i++) {
           const sid = ids.subarray(i * 16, i * 16 + 16).toString('base64url');
-          insertSession.run(sid, userId, now, expires, now, '127.0.0.1', 'bench');
-          insertToken.run(hashJti(jtis.subarray(i * 16, i * 16 + 16).toString('base64url')), sid, now, refreshExpires);
+          insertSession.run(
+            sid,
+            userId,
+            now,
+            expires,
+            now,
+            '127.0.0.1',
+            'bench',
+            hashJti(jtis.subarray(i * 16, i * 16 + 16).toString('base64url')),
+          );
         }
       }
     })();
@@ -99,14 +103,10 @@ export async function seedFillerSessions(databaseUrl: string, userId: number, co
   try {
     await client.query('begin');
     await client.query(
-      `insert into sessions (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent)
-       select 'filler-' || g || '-' || md5(random()::text), $1, $2, $3, $2, null, null, '127.0.0.1', 'bench' from generate_series(1, $4) g`,
+      `insert into sessions (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent, refresh_hash)
+       select 'filler-' || g || '-' || md5(random()::text), $1, $2, $3, $2, null, null, '127.0.0.1', 'bench', md5(random()::text || g)
+       from generate_series(1, $4) g`,
       [userId, now, expires, count],
-    );
-    await client.query(
-      `insert into refresh_tokens (jti_hash, session_id, parent_hash, issued_at, expires_at, spent_at)
-       select md5(random()::text || id), id, null, $1, $2, null from sessions where id like 'filler-%' and user_id = $3`,
-      [now, refreshExpires, userId],
     );
     await client.query('commit');
   } finally {

@@ -5,8 +5,8 @@
  * @example
  *   await audit.write('login_failed', { details: { identifier_hash } }, requestContext);
  */
-import type { Kysely } from 'kysely';
-import type { AuditEventRow, Database } from './store/schema.ts';
+import type { Insertable, Kysely } from 'kysely';
+import type { AuditEventRow, AuditEventsTable, Database } from './store/schema.ts';
 
 export type AuditEventType =
   | 'login_success'
@@ -68,24 +68,29 @@ export interface AuditFilter {
   readonly pageSize?: number;
 }
 
+/** The row of one audit event; for an operation that writes its audit record in its own transaction. */
+export function auditRecord(type: AuditEventType, fields: AuditFields, ctx: RequestContext, now: number): Insertable<AuditEventsTable> {
+  return {
+    at: now,
+    type,
+    // An explicit null actor is the CLI (no user acted); an absent one means the subject acted.
+    actor_user_id: ctx.actorUserId !== undefined ? ctx.actorUserId : (fields.userId ?? null),
+    user_id: fields.userId ?? null,
+    session_id: fields.sessionId ?? null,
+    ip: ctx.ip ?? null,
+    user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+    request_id: ctx.requestId ?? null,
+    details: fields.details === undefined ? null : JSON.stringify(fields.details),
+  };
+}
+
 export class AuditLog {
   constructor(private readonly db: Kysely<Database>) {}
 
   async write(type: AuditEventType, fields: AuditFields, ctx: RequestContext = {}, now = Date.now()): Promise<void> {
     await this.db
       .insertInto('audit_events')
-      .values({
-        at: now,
-        type,
-        // An explicit null actor is the CLI (no user acted); an absent one means the subject acted.
-        actor_user_id: ctx.actorUserId !== undefined ? ctx.actorUserId : (fields.userId ?? null),
-        user_id: fields.userId ?? null,
-        session_id: fields.sessionId ?? null,
-        ip: ctx.ip ?? null,
-        user_agent: ctx.userAgent?.slice(0, 512) ?? null,
-        request_id: ctx.requestId ?? null,
-        details: fields.details === undefined ? null : JSON.stringify(fields.details),
-      })
+      .values(auditRecord(type, fields, ctx, now))
       .execute();
   }
 

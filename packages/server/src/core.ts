@@ -97,7 +97,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   await revocations.poll();
   if (options.revocationBus) await revocations.attachBus(options.revocationBus);
   const users = new UserStore(db, hasher, config.passwordHash);
-  const sessions = new SessionService(db, config, tokens, revocations, audit);
+  const sessions = new SessionService(db, config, tokens, revocations, audit, store.engine);
   const limiter = new AbuseLimiter(config, options.limiters ?? memoryLimiters);
   const passwordCheck = new PasswordCheck({ hasher, limiter, audit, metrics });
   const accounts = new AccountService(users, sessions, hasher, audit, passwordCheck);

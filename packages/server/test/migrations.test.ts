@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type Kysely, Migrator, sql } from 'kysely';
+import { hashJti, successorJti } from '../src/auth/sessions.ts';
 import { parseConfig } from '../src/config.ts';
 import { startServer } from '../src/server.ts';
 import { openStore, type Store } from '../src/store/database.ts';
 import { StaticMigrationProvider, migrations } from '../src/store/migrations.ts';
-import { type Engine, TEST_SECRET, createTestDatabase, engines } from './support/server.ts';
+import { type Engine, TEST_SECRET, claimsOf, createTestDatabase, engines } from './support/server.ts';
 
 // Millisecond timestamps beyond 2^31 catch a column that silently became a 32-bit integer.
 const T = 1_767_225_600_123;
@@ -27,13 +28,15 @@ const COLUMNS = {
     'google_sub',
   ],
   sessions: ['id', 'user_id', 'created_at', 'expires_at', 'last_used_at', 'revoked_at', 'revoke_reason', 'ip', 'user_agent'],
-  refresh_tokens: ['jti_hash', 'session_id', 'parent_hash', 'issued_at', 'expires_at', 'spent_at'],
 } as const;
+
+/** 0009 moved the refresh state from `refresh_tokens` onto the session rows. */
+const REFRESH_ON_SESSIONS = '0009_refresh_state_on_sessions';
 
 type Snapshot = Record<keyof typeof COLUMNS, Record<string, unknown>[]>;
 
-/** Users, sessions and refresh tokens written with plain SQL, as the schema stood at that migration. */
-async function insertRows(db: Kysely<unknown>): Promise<void> {
+/** Users, sessions and refresh tokens written with plain SQL, as the schema stood at migration `at`. */
+async function insertRows(db: Kysely<unknown>, at: string): Promise<void> {
   const user = async (
     username: string,
     email: string | null,
@@ -63,6 +66,13 @@ async function insertRows(db: Kysely<unknown>): Promise<void> {
   await session('session-ada-live', ada, null);
   await session('session-zoe-revoked', zoe, T + 120_000);
 
+  if (at >= REFRESH_ON_SESSIONS) {
+    await sql`update sessions set refresh_hash = 'hash-2', previous_hash = 'hash-1', rotated_at = ${T + 1000} where id = 'session-ada-live'`.execute(
+      db,
+    );
+    await sql`update sessions set refresh_hash = 'hash-3' where id = 'session-zoe-revoked'`.execute(db);
+    return;
+  }
   const token = (hash: string, sessionId: string, parent: string | null, spentAt: number | null) =>
     sql`insert into refresh_tokens
       (jti_hash, session_id, parent_hash, issued_at, expires_at, spent_at)
@@ -70,6 +80,17 @@ async function insertRows(db: Kysely<unknown>): Promise<void> {
   await token('hash-1', 'session-ada-live', null, T + 1000);
   await token('hash-2', 'session-ada-live', 'hash-1', null);
   await token('hash-3', 'session-zoe-revoked', null, null);
+}
+
+/** The refresh state the rows of {@link insertRows} stand for, as it is stored from 0009 on. */
+const REFRESH_STATE = [
+  { id: 'session-ada-live', refresh_hash: 'hash-2', previous_hash: 'hash-1', rotated_at: T + 1000 },
+  { id: 'session-zoe-revoked', refresh_hash: 'hash-3', previous_hash: null, rotated_at: null },
+];
+
+async function refreshState(db: Kysely<unknown>): Promise<Record<string, unknown>[]> {
+  const rows = await sql<Record<string, unknown>>`select id, refresh_hash, previous_hash, rotated_at from sessions order by id`.execute(db);
+  return rows.rows.map((r) => ({ ...r, rotated_at: r.rotated_at === null ? null : Number(r.rotated_at) }));
 }
 
 async function snapshot(db: Kysely<unknown>): Promise<Snapshot> {
@@ -81,7 +102,6 @@ async function snapshot(db: Kysely<unknown>): Promise<Snapshot> {
   return {
     users: await read('users', 'id'),
     sessions: await read('sessions', 'id'),
-    refresh_tokens: await read('refresh_tokens', 'jti_hash'),
   };
 }
 
@@ -115,19 +135,22 @@ for (const engine of engines()) {
           const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine) });
           const to = await migrator.migrateTo(start);
           assert.equal(to.error, undefined, String(to.error));
-          await insertRows(db);
+          await insertRows(db, start);
           const before = await snapshot(db);
-          assert.deepEqual([before.users.length, before.sessions.length, before.refresh_tokens.length], [3, 2, 3]);
+          assert.deepEqual([before.users.length, before.sessions.length], [3, 2]);
           assert.equal(typeof before.users[0]?.created_at, 'number');
 
           const applied = await store.migrate();
           const expected = names.slice(names.indexOf(start) + 1);
           assert.deepEqual(applied, expected, 'exactly the later migrations ran');
           assert.deepEqual(await snapshot(db), before);
+          // Each session's live token, and the parent it replaced, are on the session now.
+          assert.deepEqual(await refreshState(db), REFRESH_STATE);
 
           // Once more: nothing left to apply, nothing changes.
           assert.deepEqual(await store.migrate(), []);
           assert.deepEqual(await snapshot(db), before);
+          assert.deepEqual(await refreshState(db), REFRESH_STATE);
         } finally {
           await store?.close();
           await database.drop();
@@ -206,7 +229,7 @@ for (const engine of engines()) {
         const db = store.db as unknown as Kysely<unknown>;
         const before = names[names.indexOf('0006_accounts_by_email') - 1] ?? '';
         assert.equal((await new Migrator({ db, provider: new StaticMigrationProvider(engine) }).migrateTo(before)).error, undefined);
-        await insertRows(db);
+        await insertRows(db, before);
         assert.ok((await store.migrate()).includes('0006_accounts_by_email'));
         const rows = await sql<{ email_verified: number }>`select email_verified from users`.execute(db);
         assert.deepEqual(
@@ -215,6 +238,107 @@ for (const engine of engines()) {
         );
       } finally {
         await store?.close();
+        await database.drop();
+      }
+    });
+
+    test('0009: a token issued before the migration still refreshes, its parent within the grace gets it again, an older one is reuse', async () => {
+      const database = await createTestDatabase(engine);
+      let store: Store | undefined;
+      const now = Date.now();
+      // A session as the code before 0009 left it: A spent a minute ago, B spent 2 s ago, C live (C = successor of B).
+      const [jtiA, jtiB] = ['jti-a-before-0009', 'jti-b-before-0009'];
+      const jtiC = successorJti(jtiB);
+      const rotatedB = now - 2000;
+      const sessionEnd = now + 86_400_000;
+      const refreshExp = (at: number) => Math.floor(Math.min(at + 7 * 86_400_000, sessionEnd) / 1000);
+      let userId = 0;
+      try {
+        store = await openStore(database.url);
+        const db = store.db as unknown as Kysely<unknown>;
+        const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine) });
+        assert.equal((await migrator.migrateTo('0008_bootstrapped_admins')).error, undefined);
+        const user = await sql<{
+          id: number;
+        }>`insert into users (username, username_key, role, password_hash, disabled, created_at, updated_at)
+          values ('ada', 'ada', 'STANDARD', null, 0, ${now}, ${now}) returning id`.execute(db);
+        userId = Number(user.rows[0]?.id);
+        for (const sid of ['s-live', 's-other']) {
+          await sql`insert into sessions (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent)
+            values (${sid}, ${userId}, ${now - 120_000}, ${sessionEnd}, ${rotatedB}, null, null, null, null)`.execute(db);
+        }
+        const token = (jti: string, sid: string, parent: string | null, issuedAt: number, spentAt: number | null) =>
+          sql`insert into refresh_tokens (jti_hash, session_id, parent_hash, issued_at, expires_at, spent_at)
+            values (${hashJti(jti)}, ${sid}, ${parent === null ? null : hashJti(parent)}, ${Math.floor(issuedAt / 1000) * 1000}, ${refreshExp(issuedAt) * 1000}, ${spentAt})`.execute(
+            db,
+          );
+        await token(jtiA, 's-live', null, now - 120_000, now - 60_000);
+        await token(jtiB, 's-live', jtiA, now - 60_000, rotatedB);
+        await token(jtiC, 's-live', jtiB, rotatedB, null);
+        await token('jti-other', 's-other', null, now - 120_000, null);
+      } finally {
+        await store?.close();
+      }
+
+      const server = await startServer(
+        parseConfig({
+          PORT: '0',
+          HOST: '127.0.0.1',
+          DATABASE_URL: database.url,
+          LATCHKEY_JWT_SECRET: TEST_SECRET,
+          LATCHKEY_LIMITS: 'off',
+          LOG_LEVEL: 'silent',
+        }),
+        { logger: false },
+      );
+      try {
+        const subject = { id: userId, username: 'ada', role: 'STANDARD' as const };
+        // Tokens exactly as the code before the migration signed them (the token format did not change).
+        const issued = (jti: string, sid: string, at: number) =>
+          server.core.tokens.issueRefresh(subject, sid, jti, Math.floor(at / 1000), refreshExp(at));
+        const [a, b, c] = [issued(jtiA, 's-live', now - 120_000), issued(jtiB, 's-live', now - 60_000), issued(jtiC, 's-live', rotatedB)];
+        const refresh = (token: string) =>
+          fetch(`${server.url}/api/auth/refresh`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ refresh_token: token }),
+          });
+
+        // B was spent 2 s before: within the 10 s grace it gets C, the very token its rotation issued.
+        const replay = await refresh(b);
+        assert.equal(replay.status, 200);
+        assert.equal(((await replay.json()) as { refresh_token: string }).refresh_token, c);
+        // C, issued before the migration, rotates.
+        const rotated = await refresh(c);
+        assert.equal(rotated.status, 200);
+        const next = ((await rotated.json()) as { refresh_token: string }).refresh_token;
+        assert.equal(claimsOf(next).jti, successorJti(jtiC));
+        // A, spent long ago, is reuse: the session is revoked and the reuse audited.
+        assert.equal((await refresh(a)).status, 401);
+        assert.equal((await refresh(next)).status, 401);
+        const session = await server.core.store.db
+          .selectFrom('sessions')
+          .select('revoke_reason')
+          .where('id', '=', 's-live')
+          .executeTakeFirstOrThrow();
+        assert.equal(session.revoke_reason, 'refresh_token_reuse');
+        const audit = await server.core.store.db
+          .selectFrom('audit_events')
+          .select('session_id')
+          .where('type', '=', 'refresh_token_reuse')
+          .execute();
+        assert.deepEqual(audit, [{ session_id: 's-live' }]);
+        // The other session is untouched, and logout by its pre-migration refresh token works.
+        const other = issued('jti-other', 's-other', now - 120_000);
+        const logout = await fetch(`${server.url}/api/auth/logout`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ refresh_token: other }),
+        });
+        assert.equal(logout.status, 204);
+        assert.equal((await refresh(other)).status, 401);
+      } finally {
+        await server.close();
         await database.drop();
       }
     });

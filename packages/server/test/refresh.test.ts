@@ -17,6 +17,12 @@ for (const { style, engine, name } of matrix()) {
 
     const refresh = (token: string, field = style === 'flat' ? 'refresh_token' : 'refreshToken') =>
       server.request('POST', '/api/auth/refresh', { body: { [field]: token } });
+    const refreshState = (sid: string) =>
+      server.core.store.db
+        .selectFrom('sessions')
+        .select(['refresh_hash', 'previous_hash', 'rotated_at'])
+        .where('id', '=', sid)
+        .executeTakeFirstOrThrow();
 
     test('a refresh token is spent for a new pair in the login shape, same session', async () => {
       const first = await server.login('ada');
@@ -34,20 +40,17 @@ for (const { style, engine, name } of matrix()) {
       const exp = style === 'flat' ? res.body.expires_at : Date.parse(res.body.data.expiresAt) / 1000;
       assert.equal(exp, claimsOf(next.access).exp);
       assert.match(res.headers.get('set-cookie') ?? '', new RegExp(`^latchkey_refresh=${next.refresh.replace(/\./g, '\\.')};`));
-      // The new pair works; the spent token's row is marked spent, its successor stored by hash only.
+      // The new pair works; the session now holds the successor as its one unspent token and the spent one
+      // as its previous, both by hash only.
       assert.equal((await server.request('GET', '/api/auth/verify', { token: next.access })).status, 200);
-      const rows = await server.core.store.db
-        .selectFrom('refresh_tokens')
-        .selectAll()
-        .where('session_id', '=', claimsOf(first.access).sid)
-        .orderBy('issued_at')
-        .execute();
-      assert.equal(rows.length, 2);
-      assert.ok(rows.find((r) => r.jti_hash === hashJti(claimsOf(first.refresh).jti))?.spent_at);
-      const child = rows.find((r) => r.jti_hash === hashJti(claimsOf(next.refresh).jti));
-      assert.equal(child?.parent_hash, hashJti(claimsOf(first.refresh).jti));
-      assert.equal(child?.spent_at, null);
-      assert.doesNotMatch(JSON.stringify(rows), new RegExp(claimsOf(next.refresh).jti));
+      const sid = claimsOf(first.access).sid;
+      const state = await refreshState(sid);
+      assert.equal(state.refresh_hash, hashJti(claimsOf(next.refresh).jti));
+      assert.equal(state.previous_hash, hashJti(claimsOf(first.refresh).jti));
+      assert.equal(Math.floor((state.rotated_at ?? 0) / 1000), claimsOf(next.refresh).iat);
+      const row = await server.core.store.db.selectFrom('sessions').selectAll().where('id', '=', sid).executeTakeFirstOrThrow();
+      assert.doesNotMatch(JSON.stringify(row), new RegExp(claimsOf(next.refresh).jti));
+      assert.doesNotMatch(JSON.stringify(row), new RegExp(claimsOf(first.refresh).jti));
     });
 
     test('either field name works in either style, and the cookie alone works', async () => {
@@ -108,10 +111,28 @@ for (const { style, engine, name } of matrix()) {
       assert.deepEqual([c2.jti, c2.sid, c2.exp], [c1.jti, c1.sid, c1.exp]);
       assert.equal(claimsOf(two.access).sid, claimsOf(one.access).sid);
       assert.notEqual(claimsOf(two.access).jti, claimsOf(one.access).jti, 'a fresh access token');
-      const rows = await server.core.store.db.selectFrom('refresh_tokens').select('jti_hash').where('session_id', '=', c1.sid).execute();
-      assert.equal(rows.length, 2);
+      assert.deepEqual(await refreshState(c1.sid), {
+        refresh_hash: hashJti(c1.jti),
+        previous_hash: hashJti(claimsOf(first.refresh).jti),
+        rotated_at: (await refreshState(c1.sid)).rotated_at,
+      });
       // The successor still rotates normally afterwards.
       assert.equal((await refresh(two.refresh)).status, 200);
+    });
+
+    test('a token spent two rotations ago is reuse even within the grace: only the last spent token has one', async () => {
+      const first = await server.login('ada');
+      const second = tokensOf(await refresh(first.refresh), style);
+      assert.equal((await refresh(second.refresh)).status, 200);
+      const replay = await refresh(first.refresh);
+      assert.equal(replay.status, 401);
+      assert.equal(errorOf(replay, style), refreshFailed);
+      const session = await server.core.store.db
+        .selectFrom('sessions')
+        .select('revoke_reason')
+        .where('id', '=', claimsOf(first.refresh).sid)
+        .executeTakeFirstOrThrow();
+      assert.equal(session.revoke_reason, 'refresh_token_reuse');
     });
 
     test('20 parallel refreshes of one token produce exactly one successor', async () => {
@@ -119,12 +140,17 @@ for (const { style, engine, name } of matrix()) {
       const results = await Promise.all(Array.from({ length: 20 }, () => refresh(first.refresh)));
       assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
       assert.equal(new Set(results.map((r) => tokensOf(r, style).refresh)).size, 1);
-      const children = await server.core.store.db
-        .selectFrom('refresh_tokens')
-        .select('jti_hash')
-        .where('parent_hash', '=', hashJti(claimsOf(first.refresh).jti))
-        .execute();
-      assert.equal(children.length, 1);
+      // One rotation happened: the parent is the previous token, the one successor the unspent one.
+      const [successor] = results.filter((r) => r.status === 200).map((r) => tokensOf(r, style).refresh);
+      const state = await server.core.store.db
+        .selectFrom('sessions')
+        .select(['refresh_hash', 'previous_hash'])
+        .where('id', '=', claimsOf(first.refresh).sid)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(state, {
+        refresh_hash: hashJti(claimsOf(successor ?? '').jti),
+        previous_hash: hashJti(claimsOf(first.refresh).jti),
+      });
     });
 
     test('a role change shows at the next refresh, and a disabled user cannot refresh', async () => {
@@ -185,12 +211,17 @@ for (const { style, engine, name } of matrix()) {
       const results = await Promise.all(Array.from({ length: 20 }, () => refresh(first.refresh)));
       assert.equal(results.filter((r) => r.status === 200).length, 1);
       assert.equal(results.filter((r) => r.status === 401).length, 19);
-      const children = await server.core.store.db
-        .selectFrom('refresh_tokens')
-        .select('jti_hash')
-        .where('parent_hash', '=', hashJti(claimsOf(first.refresh).jti))
-        .execute();
-      assert.equal(children.length, 1);
+      // One rotation happened: the parent is the previous token, the one successor the unspent one.
+      const [successor] = results.filter((r) => r.status === 200).map((r) => tokensOf(r, style).refresh);
+      const state = await server.core.store.db
+        .selectFrom('sessions')
+        .select(['refresh_hash', 'previous_hash'])
+        .where('id', '=', claimsOf(first.refresh).sid)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(state, {
+        refresh_hash: hashJti(claimsOf(successor ?? '').jti),
+        previous_hash: hashJti(claimsOf(first.refresh).jti),
+      });
     });
   });
 

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { hashJti, successorJti } from '../src/auth/sessions.ts';
+import { sql } from 'kysely';
+import { hashJti } from '../src/auth/sessions.ts';
 import { parseConfig } from '../src/config.ts';
 import { type Core, openCore } from '../src/core.ts';
 import { PASSWORD, createTestDatabase, engines } from './support/server.ts';
@@ -59,20 +60,17 @@ for (const engine of engines()) {
       const user = await core.accounts.create({ username: 'ada', password: PASSWORD });
       const good = await core.sessions.start(user);
       const bad = await core.sessions.start(user);
-      // Occupy the bad token's successor slot, so that its insert breaks the shared transaction.
+      // The database refuses to rotate the bad session, so its compare-and-set breaks the shared transaction.
       const { jti } = core.tokens.verifyRefresh(bad.refreshToken);
-      const now = Date.now();
-      await core.store.db
-        .insertInto('refresh_tokens')
-        .values({
-          jti_hash: hashJti(successorJti(jti)),
-          session_id: bad.sessionId,
-          parent_hash: null,
-          issued_at: now,
-          expires_at: now + 60_000,
-          spent_at: null,
-        })
-        .execute();
+      if (engine === 'sqlite') {
+        await sql`create trigger refuse_rotation before update of refresh_hash on sessions when old.id = ${sql.lit(bad.sessionId)}
+          begin select raise(abort, 'rotation refused'); end`.execute(core.store.db);
+      } else {
+        await sql`create function refuse_rotation() returns trigger language plpgsql as $$
+          begin raise exception 'rotation refused'; end $$`.execute(core.store.db);
+        await sql`create trigger refuse_rotation before update of refresh_hash on sessions
+          for each row when (old.id = ${sql.lit(bad.sessionId)}) execute function refuse_rotation()`.execute(core.store.db);
+      }
 
       const [goodResult, badResult] = await Promise.allSettled([
         core.sessions.rotate(good.refreshToken),
@@ -84,13 +82,13 @@ for (const engine of engines()) {
         const next = await core.sessions.rotate(goodResult.value.refreshToken);
         assert.equal(next.sessionId, good.sessionId);
       }
-      // The failed rotation spent nothing: its token is still unspent in the store.
+      // The failed rotation spent nothing: its token is still the session's unspent one.
       const row = await core.store.db
-        .selectFrom('refresh_tokens')
-        .select('spent_at')
-        .where('jti_hash', '=', hashJti(jti))
+        .selectFrom('sessions')
+        .select(['refresh_hash', 'previous_hash'])
+        .where('id', '=', bad.sessionId)
         .executeTakeFirstOrThrow();
-      assert.equal(row.spent_at, null);
+      assert.deepEqual(row, { refresh_hash: hashJti(jti), previous_hash: null });
     });
   });
 }

@@ -67,7 +67,11 @@ export class PasswordLogin {
     const rehash = user.passwordHash !== null && hasher.needsRehash(user.passwordHash) ? await hasher.hash(input.password) : undefined;
     let issued: IssuedTokens;
     try {
-      issued = await sessions.start(user, ctx, Date.now(), rehash === undefined ? {} : { rehash });
+      // The login time, the session and the login_success record in one transaction (one commit).
+      issued = await sessions.start(user, ctx, Date.now(), {
+        audit: { type: 'login_success' },
+        ...(rehash === undefined ? {} : { rehash }),
+      });
     } catch (error) {
       // The password, the account's state or the account itself changed since it was read: that change
       // wins (issue 10 items 1–2), and this login fails like any other.
@@ -86,7 +90,6 @@ export class PasswordLogin {
       throw error;
     }
     metrics.logins.inc({ outcome: 'success' });
-    await audit.write('login_success', { userId: user.id, sessionId: issued.sessionId }, ctx);
     return issued;
   }
 }

@@ -1,55 +1,45 @@
 /**
- * The rotation writer: spends a refresh token and stores its successor as one compare-and-set, by group
+ * The rotation writer (SQLite): spends a refresh token with one compare-and-set on its session row, by group
  * commit — the rotations that arrive in one turn of the event loop are written in one transaction (each still
  * its own compare-and-set), so one commit serves them all. If the batch fails, each rotation is retried in a
  * transaction of its own, so one bad write fails only itself.
  *
  * @example
- *   const won = await writer.write({ now, parent, sid, hash, iat, exp, ip }); // false: another rotation won
+ *   const won = await writer.write({ sid, parent, next, now, ip }); // false: another rotation won
  */
 import type { Kysely } from 'kysely';
 import { type QueryRunner, prepare } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
 
-/** One rotation: spend `parent` of session `sid` and store the successor `hash` (instants in ms). */
+/** One rotation: replace the unspent token `parent` of session `sid` with `next` (SHA-256 hashes; `now` in ms). */
 export interface RotationWrite {
-  readonly now: number;
-  readonly parent: string;
   readonly sid: string;
-  readonly hash: string;
-  readonly iat: number;
-  readonly exp: number;
+  readonly parent: string;
+  readonly next: string;
+  readonly now: number;
+  /** The client's address, when known: recorded as the session's last one. */
   readonly ip: string | null;
 }
 
-/** The statements of a rotation, compiled once: refresh is the hottest write path (see store/prepared.ts). */
+/** The statement of a rotation, compiled once: refresh is the hottest write path (see store/prepared.ts). */
 function writeStatements(db: Kysely<Database>) {
   return {
-    // The compare-and-set: of any number of concurrent rotations, exactly one sees spent_at IS NULL.
-    spend: prepare<{ jti_hash: string }, 'now' | 'parent' | 'sid'>((p) =>
-      db
-        .updateTable('refresh_tokens')
-        .set({ spent_at: p('now', 0) })
-        .where('jti_hash', '=', p('parent', ''))
-        .where('session_id', '=', p('sid', ''))
-        .where('spent_at', 'is', null)
-        .returning('jti_hash'),
-    ),
-    insertSuccessor: prepare<never, 'hash' | 'sid' | 'parent' | 'iat' | 'exp'>((p) =>
-      db.insertInto('refresh_tokens').values({
-        jti_hash: p('hash', ''),
-        session_id: p('sid', ''),
-        parent_hash: p<string | null>('parent', null),
-        issued_at: p('iat', 0),
-        expires_at: p('exp', 0),
-        spent_at: null,
-      }),
-    ),
-    touchSession: prepare<never, 'now' | 'ip' | 'sid'>((p) =>
+    // The compare-and-set: of any number of concurrent rotations, exactly one sees refresh_hash = parent. The
+    // row is rewritten in place (same sizes), so a rotation adds no bytes; last_used_at and ip ride along.
+    rotate: prepare<{ id: string }, 'sid' | 'parent' | 'next' | 'now' | 'ip'>((p) =>
       db
         .updateTable('sessions')
-        .set({ last_used_at: p('now', 0), ip: p<string | null>('ip', null) })
-        .where('id', '=', p('sid', '')),
+        .set((eb) => ({
+          previous_hash: eb.ref('refresh_hash'),
+          refresh_hash: p('next', ''),
+          rotated_at: p('now', 0),
+          last_used_at: p('now', 0),
+          ip: eb.fn.coalesce(eb.val(p<string | null>('ip', null)), eb.ref('ip')),
+        }))
+        .where('id', '=', p('sid', ''))
+        .where('refresh_hash', '=', p('parent', ''))
+        .where('revoked_at', 'is', null)
+        .returning('id'),
     ),
   };
 }
@@ -74,13 +64,8 @@ export class RotationWriter {
     const batch = this.#queue;
     this.#queue = [];
     const statements = this.#statements;
-    const apply = async (trx: QueryRunner, w: RotationWrite): Promise<boolean> => {
-      const spent = await statements.spend.run(trx, { now: w.now, parent: w.parent, sid: w.sid });
-      if (spent.rows.length === 0) return false;
-      await statements.insertSuccessor.run(trx, { hash: w.hash, sid: w.sid, parent: w.parent, iat: w.iat, exp: w.exp });
-      await statements.touchSession.run(trx, { now: w.now, ip: w.ip, sid: w.sid });
-      return true;
-    };
+    const apply = async (trx: QueryRunner, w: RotationWrite): Promise<boolean> =>
+      (await statements.rotate.run(trx, { sid: w.sid, parent: w.parent, next: w.next, now: w.now, ip: w.ip })).rows.length === 1;
     try {
       const results = await this.db.transaction().execute(async (trx) => {
         const out: boolean[] = [];

@@ -1,21 +1,23 @@
 /**
  * Sessions and refresh-token rotation (SPEC §4).
  *
- * A session is created at login; each refresh token is stored by the SHA-256 of its `jti`, with its
- * session and parent. Rotation spends the presented token with one compare-and-set
- * (`UPDATE … WHERE spent_at IS NULL RETURNING`), so concurrent refreshes — in one process or across
- * instances — produce exactly one successor. The successor's `jti` is derived from the parent's
- * (HMAC), so a second presentation within the grace gets the very same successor back without any
- * secret being stored; after the grace it is treated as theft and the whole session is revoked
- * (RFC 9700 §4.14.2).
+ * A session is created at login. Its refresh state lives on its own row: `refresh_hash`, the SHA-256 of
+ * the `jti` of its one unspent refresh token, `previous_hash` (the token its last rotation spent) and
+ * `rotated_at`. Rotation is one compare-and-set that rewrites the row in place
+ * (`UPDATE sessions … WHERE refresh_hash = <parent> AND revoked_at IS NULL`), so concurrent refreshes — in
+ * one process or across instances — produce exactly one successor, and a rotation stores no new row. The
+ * successor's `jti` is derived from the parent's (HMAC) and its `iat`/`exp` from `rotated_at`, so a second
+ * presentation within the grace gets the very same successor back without any secret being stored. Any
+ * other validly signed refresh token of the session is one it spent before: theft, and the whole session
+ * is revoked (RFC 9700 §4.14.2).
  *
  * @example
  *   const issued = await sessions.start(user, ctx);
  *   const next = await sessions.rotate(issued.refreshToken, ctx);
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { AuditLog, RequestContext } from '../audit.ts';
+import { createHmac, hash, randomBytes } from 'node:crypto';
+import type { Insertable, Kysely } from 'kysely';
+import { type AuditEventType, type AuditFields, type AuditLog, type RequestContext, auditRecord } from '../audit.ts';
 import type { Config, Role } from '../config.ts';
 import {
   Conflict,
@@ -26,10 +28,11 @@ import {
   NotFound,
   RefreshTokenReused,
 } from '../errors.ts';
+import type { Engine } from '../store/engine.ts';
 import { prepare } from '../store/prepared.ts';
 import { RotationWriter } from './rotation-writer.ts';
-import type { Database, SessionRow, UserRow } from '../store/schema.ts';
-import { type User, userFromRow } from './users.ts';
+import type { AuditEventsTable, Database, SessionRow, SessionsTable, UserRow } from '../store/schema.ts';
+import type { User } from './users.ts';
 import type { Revocation, RevocationList } from './revocations.ts';
 import { CLOCK_SKEW_MS, revocationExpiry } from '../clock.ts';
 import { type SignInClaims, type TokenClaims, type TokenService } from './tokens.ts';
@@ -52,6 +55,9 @@ function signInClaims(session: Pick<SessionRow, 'amr' | 'auth_time' | 'scope' | 
   };
 }
 
+/** The user fields that tokens carry. */
+export type TokenUser = Pick<UserRow, 'id' | 'username' | 'role'>;
+
 export interface IssuedTokens {
   readonly accessToken: string;
   /** The access token's `exp`, in seconds. */
@@ -60,7 +66,7 @@ export interface IssuedTokens {
   /** The refresh token's `exp`, in seconds. */
   readonly refreshExpiresAt: number;
   readonly sessionId: string;
-  readonly user: User;
+  readonly user: TokenUser;
 }
 
 export interface SessionInfo {
@@ -81,7 +87,7 @@ export function randomId(): string {
 }
 
 export function hashJti(jti: string): string {
-  return createHash('sha256').update(jti).digest('base64url');
+  return hash('sha256', jti, 'base64url');
 }
 
 /** The jti of the token that replaces `jti`; only a holder of the parent token can compute it. */
@@ -89,55 +95,149 @@ export function successorJti(jti: string): string {
   return createHmac('sha256', jti).update('latchkey/successor').digest().subarray(0, 16).toString('base64url');
 }
 
-function subjectOf(user: User): { id: number; username: string; role: Role } {
-  return { id: user.id, username: user.username, role: user.role };
+function subjectOf(user: TokenUser): { id: number; username: string; role: Role } {
+  return { id: user.id, username: user.username, role: user.role as Role };
 }
 
-type LiveUserRow = UserRow & {
-  s_id: string;
-  s_created_at: number;
-  s_expires_at: number | null;
-  s_last_used_at: number;
-  s_revoked_at: number | null;
-  s_revoke_reason: string | null;
-  s_ip: string | null;
-  s_user_agent: string | null;
-  s_credential_version: number;
-  s_amr: string | null;
-  s_auth_time: number | null;
-  s_scope: string | null;
-};
+/** What deciding a rotation needs: the session's rules and refresh state, and the user fields tokens carry. */
+interface RotationRow {
+  readonly id: number;
+  readonly username: string;
+  readonly role: string;
+  readonly disabled: number;
+  readonly credential_version: number;
+  readonly s_credential_version: number;
+  readonly created_at: number;
+  readonly expires_at: number | null;
+  readonly revoked_at: number | null;
+  readonly amr: string | null;
+  readonly auth_time: number | null;
+  readonly scope: string | null;
+  readonly refresh_hash: string | null;
+  readonly previous_hash: string | null;
+  readonly rotated_at: number | null;
+}
 
-/** The read of a rotation, compiled once: refresh is the hottest path (see store/prepared.ts). */
+/** What the one-statement rotation on PostgreSQL returns: enough to sign the successor. */
+type RotatedRow = Pick<RotationRow, 'username' | 'role' | 'created_at' | 'expires_at' | 'amr' | 'auth_time' | 'scope'>;
+
+/** The statements of a rotation, compiled once: refresh is the hottest path (see store/prepared.ts). */
 function rotationStatements(db: Kysely<Database>) {
   return {
-    liveUser: prepare<LiveUserRow, 'sid'>((p) =>
+    read: prepare<RotationRow, 'sid'>((p) =>
       db
         .selectFrom('sessions')
         .innerJoin('users', 'users.id', 'sessions.user_id')
-        .selectAll('users')
         .select([
-          'sessions.id as s_id',
-          'sessions.created_at as s_created_at',
-          'sessions.expires_at as s_expires_at',
-          'sessions.last_used_at as s_last_used_at',
-          'sessions.revoked_at as s_revoked_at',
-          'sessions.revoke_reason as s_revoke_reason',
-          'sessions.ip as s_ip',
-          'sessions.user_agent as s_user_agent',
+          'users.id',
+          'users.username',
+          'users.role',
+          'users.disabled',
+          'users.credential_version',
           'sessions.credential_version as s_credential_version',
-          'sessions.amr as s_amr',
-          'sessions.auth_time as s_auth_time',
-          'sessions.scope as s_scope',
+          'sessions.created_at',
+          'sessions.expires_at',
+          'sessions.revoked_at',
+          'sessions.amr',
+          'sessions.auth_time',
+          'sessions.scope',
+          'sessions.refresh_hash',
+          'sessions.previous_hash',
+          'sessions.rotated_at',
         ])
         .where('sessions.id', '=', p('sid', '')),
+    ),
+    /**
+     * PostgreSQL: the whole happy path in one statement (one round trip), checking the session and its user
+     * and spending the token together; the user's row is only read, so a concurrent credential change (which
+     * revokes the session in its own transaction) is seen by the re-check of `revoked_at` after the wait.
+     * SQLite cannot return columns of a FROM table, so there the read comes first (in-process, no round trip).
+     */
+    rotateJoined: prepare<RotatedRow, 'sid' | 'uid' | 'parent' | 'next' | 'now' | 'ip' | 'minEnd'>((p) =>
+      db
+        .updateTable('sessions as s')
+        .from('users as u')
+        .set((eb) => ({
+          previous_hash: eb.ref('s.refresh_hash'),
+          refresh_hash: p('next', ''),
+          rotated_at: p('now', 0),
+          last_used_at: p('now', 0),
+          ip: eb.fn.coalesce(eb.val(p<string | null>('ip', null)), eb.ref('s.ip')),
+        }))
+        .where('s.id', '=', p('sid', ''))
+        .where('s.refresh_hash', '=', p('parent', ''))
+        .where('s.revoked_at', 'is', null)
+        .where('s.scope', 'is', null)
+        .where((eb) => eb.or([eb('s.expires_at', 'is', null), eb('s.expires_at', '>=', p('minEnd', 0))]))
+        .whereRef('u.id', '=', 's.user_id')
+        .where('u.id', '=', p('uid', 0))
+        .where('u.disabled', '=', 0)
+        .whereRef('u.credential_version', '=', 's.credential_version')
+        .returning(['u.username', 'u.role', 's.created_at', 's.expires_at', 's.amr', 's.auth_time', 's.scope']),
     ),
   };
 }
 
+/** The writes of a login, compiled once: they run in one transaction on every sign-in. */
+function loginStatements(db: Kysely<Database>) {
+  const claimUser = (rehash: boolean) =>
+    prepare<TokenUser & { credential_version: number }, 'uid' | 'version' | 'now' | 'hash'>((p) =>
+      db
+        .updateTable('users')
+        .set(
+          rehash ? { last_login_at: p('now', 0), password_hash: p('hash', ''), updated_at: p('now', 0) } : { last_login_at: p('now', 0) },
+        )
+        .where('id', '=', p('uid', 0))
+        .where('credential_version', '=', p('version', 0))
+        .where('disabled', '=', 0)
+        .returning(['id', 'username', 'role', 'credential_version']),
+    );
+  return {
+    claimUser: claimUser(false),
+    claimUserRehash: claimUser(true),
+    insertSession: prepare<never, keyof NewSession>((p) =>
+      db.insertInto('sessions').values({
+        id: p('id', ''),
+        user_id: p('user_id', 0),
+        created_at: p('created_at', 0),
+        expires_at: p<number | null>('expires_at', null),
+        last_used_at: p('last_used_at', 0),
+        revoked_at: p<number | null>('revoked_at', null),
+        revoke_reason: p<string | null>('revoke_reason', null),
+        ip: p<string | null>('ip', null),
+        user_agent: p<string | null>('user_agent', null),
+        credential_version: p('credential_version', 0),
+        amr: p<string | null>('amr', null),
+        auth_time: p<number | null>('auth_time', null),
+        scope: p<string | null>('scope', null),
+        refresh_hash: p<string | null>('refresh_hash', null),
+        previous_hash: p<string | null>('previous_hash', null),
+        rotated_at: p<number | null>('rotated_at', null),
+      }),
+    ),
+    insertAudit: prepare<never, keyof NewAuditEvent>((p) =>
+      db.insertInto('audit_events').values({
+        at: p('at', 0),
+        type: p('type', ''),
+        actor_user_id: p<number | null>('actor_user_id', null),
+        user_id: p<number | null>('user_id', null),
+        session_id: p<string | null>('session_id', null),
+        ip: p<string | null>('ip', null),
+        user_agent: p<string | null>('user_agent', null),
+        request_id: p<string | null>('request_id', null),
+        details: p<string | null>('details', null),
+      }),
+    ),
+  };
+}
+
+type NewSession = Required<Omit<Insertable<SessionsTable>, 'credential_version'>> & { credential_version: number };
+type NewAuditEvent = Required<Omit<Insertable<AuditEventsTable>, 'id'>>;
+
 export class SessionService {
   readonly #rotation: ReturnType<typeof rotationStatements>;
-  /** Rotations are written by group commit (auth/rotation-writer.ts). */
+  readonly #login: ReturnType<typeof loginStatements>;
+  /** Rotations on SQLite are written by group commit (auth/rotation-writer.ts). */
   readonly #writer: RotationWriter;
 
   constructor(
@@ -146,12 +246,20 @@ export class SessionService {
     private readonly tokens: TokenService,
     private readonly revocations: RevocationList,
     private readonly audit: AuditLog,
+    private readonly engine: Engine = 'sqlite',
   ) {
     this.#rotation = rotationStatements(db);
+    this.#login = loginStatements(db);
     this.#writer = new RotationWriter(db);
   }
 
-  #issue(user: User, sid: string, refresh: { jti: string; iat: number; exp: number }, now: number, signIn: SignInClaims): IssuedTokens {
+  #issue(
+    user: TokenUser,
+    sid: string,
+    refresh: { jti: string; iat: number; exp: number },
+    now: number,
+    signIn: SignInClaims,
+  ): IssuedTokens {
     const subject = subjectOf(user);
     const access = this.tokens.issueAccess(subject, sid, randomId(), now, signIn);
     return {
@@ -164,9 +272,9 @@ export class SessionService {
     };
   }
 
-  /** The refresh token's `exp` (seconds) for one issued now: the idle limit, capped by the session's end. */
-  #refreshExp(now: number, sessionEnd: number | null): number {
-    const end = sessionEnd === null ? now + this.config.refreshTtlMs : Math.min(now + this.config.refreshTtlMs, sessionEnd);
+  /** The refresh token's `exp` (seconds) for one issued at `at`: the idle limit, capped by the session's end. */
+  #refreshExp(at: number, sessionEnd: number | null): number {
+    const end = sessionEnd === null ? at + this.config.refreshTtlMs : Math.min(at + this.config.refreshTtlMs, sessionEnd);
     return Math.floor(end / 1000);
   }
 
@@ -177,13 +285,15 @@ export class SessionService {
    * records the login, and stores `rehash` when given), so it locks the row until the session is in:
    * a concurrent {@link revokeAllForCredentialChange} either runs first (and the login gets
    * {@link InvalidCredentials}) or waits and then revokes the new session with the others. A login that
-   * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2).
+   * raced a deletion is a plain 401 for the same reason (issue 10 items 1–2). `audit` is the sign-in's
+   * audit event, written in the same transaction (one commit per login): the login time, the session and
+   * its record stand or fall together.
    */
   async start(
     user: User,
     ctx: RequestContext = {},
     now = Date.now(),
-    options: { rehash?: string; proof?: SignInProof } = {},
+    options: { rehash?: string; proof?: SignInProof; audit?: { type: AuditEventType; details?: AuditFields['details'] } } = {},
   ): Promise<IssuedTokens> {
     const proof = options.proof ?? { amr: ['pwd'] };
     const sid = randomId();
@@ -191,50 +301,49 @@ export class SessionService {
     const sessionEnd = this.config.sessionMaxAgeMs === 0 ? null : now + this.config.sessionMaxAgeMs;
     const iat = Math.floor(now / 1000);
     const exp = this.#refreshExp(now, sessionEnd);
+    const statements = this.#login;
     const current = await this.db.transaction().execute(async (trx) => {
-      const live = await trx
-        .updateTable('users')
-        .set({ last_login_at: now, ...(options.rehash === undefined ? {} : { password_hash: options.rehash, updated_at: now }) })
-        .where('id', '=', user.id)
-        .where('credential_version', '=', user.credentialVersion)
-        .where('disabled', '=', 0)
-        .returningAll()
-        .executeTakeFirst();
+      const claim = options.rehash === undefined ? statements.claimUser : statements.claimUserRehash;
+      const live = (await claim.run(trx, { uid: user.id, version: user.credentialVersion, now, hash: options.rehash ?? null })).rows[0];
       if (live === undefined) return undefined;
-      await trx
-        .insertInto('sessions')
-        .values({
-          id: sid,
-          user_id: user.id,
-          created_at: now,
-          expires_at: sessionEnd,
-          last_used_at: now,
-          revoked_at: null,
-          revoke_reason: null,
-          ip: ctx.ip ?? null,
-          user_agent: ctx.userAgent?.slice(0, 512) ?? null,
-          credential_version: live.credential_version,
-          amr: proof.amr.join(' '),
-          auth_time: proof.authTime ?? now,
-          scope: proof.scope ?? null,
-        })
-        .execute();
-      await trx
-        .insertInto('refresh_tokens')
-        .values({
-          jti_hash: hashJti(jti),
-          session_id: sid,
-          parent_hash: null,
-          issued_at: iat * 1000,
-          expires_at: exp * 1000,
-          spent_at: null,
-        })
-        .execute();
+      await statements.insertSession.run(trx, {
+        id: sid,
+        user_id: user.id,
+        created_at: now,
+        expires_at: sessionEnd,
+        last_used_at: now,
+        revoked_at: null,
+        revoke_reason: null,
+        ip: ctx.ip ?? null,
+        user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+        credential_version: live.credential_version,
+        amr: proof.amr.join(' '),
+        auth_time: proof.authTime ?? now,
+        scope: proof.scope ?? null,
+        refresh_hash: hashJti(jti),
+        previous_hash: null,
+        rotated_at: null,
+      });
+      if (options.audit !== undefined) {
+        const { type, details } = options.audit;
+        const record = auditRecord(type, { userId: user.id, sessionId: sid, ...(details === undefined ? {} : { details }) }, ctx, now);
+        await statements.insertAudit.run(trx, {
+          at: record.at,
+          type: record.type,
+          actor_user_id: record.actor_user_id ?? null,
+          user_id: record.user_id ?? null,
+          session_id: record.session_id ?? null,
+          ip: record.ip ?? null,
+          user_agent: record.user_agent ?? null,
+          request_id: record.request_id ?? null,
+          details: record.details ?? null,
+        });
+      }
       return live;
     });
     if (current === undefined) throw new InvalidCredentials();
     return this.#issue(
-      userFromRow(current),
+      current,
       sid,
       { jti, iat, exp },
       now,
@@ -242,51 +351,20 @@ export class SessionService {
     );
   }
 
-  /** Checks that the session and its user may still be used; returns the user. */
-  async #liveUser(sid: string, userId: number, now: number): Promise<{ user: User; session: SessionRow }> {
-    const row = (await this.#rotation.liveUser.run(this.db, { sid })).rows[0];
+  /** The session of `sid` with its user, refused unless both may still be used. */
+  async #usable(sid: string, userId: number, now: number): Promise<RotationRow> {
+    const row = (await this.#rotation.read.run(this.db, { sid })).rows[0];
     if (!row) throw new InvalidRefreshToken('unknown session');
-    if (row.s_revoked_at !== null) throw new InvalidRefreshToken('session revoked');
-    if (row.s_expires_at !== null && now >= row.s_expires_at) throw new InvalidRefreshToken('session ended');
+    if (row.revoked_at !== null) throw new InvalidRefreshToken('session revoked');
+    if (row.expires_at !== null && now >= row.expires_at) throw new InvalidRefreshToken('session ended');
     if (row.id !== userId) throw new InvalidRefreshToken('session of another user');
     if (row.disabled) throw new InvalidRefreshToken('user disabled');
     // Redundant with the revocation that every credential change makes in the same transaction; kept so
     // that a session can never outlive the credentials it was opened with, whatever wrote it.
     if (row.credential_version !== row.s_credential_version) throw new InvalidRefreshToken('credentials changed');
-    const {
-      s_id,
-      s_created_at,
-      s_expires_at,
-      s_last_used_at,
-      s_revoked_at,
-      s_revoke_reason,
-      s_ip,
-      s_user_agent,
-      s_credential_version,
-      s_amr,
-      s_auth_time,
-      s_scope,
-      ...userRow
-    } = row;
-    const user = userFromRow(userRow);
     // An enrolment-only session never hands out a refresh token; refuse one all the same.
-    if (s_scope !== null) throw new InvalidRefreshToken('enrolment-only session');
-    const session: SessionRow = {
-      id: s_id,
-      user_id: user.id,
-      created_at: s_created_at,
-      expires_at: s_expires_at,
-      last_used_at: s_last_used_at,
-      revoked_at: s_revoked_at,
-      revoke_reason: s_revoke_reason,
-      ip: s_ip,
-      user_agent: s_user_agent,
-      credential_version: s_credential_version,
-      amr: s_amr,
-      auth_time: s_auth_time,
-      scope: s_scope,
-    };
-    return { user, session };
+    if (row.scope !== null) throw new InvalidRefreshToken('enrolment-only session');
+    return row;
   }
 
   /**
@@ -296,63 +374,80 @@ export class SessionService {
    */
   async rotate(refreshToken: string, ctx: RequestContext = {}, now = Date.now()): Promise<IssuedTokens> {
     const claims = this.tokens.verifyRefresh(refreshToken);
-    const { user, session } = await this.#liveUser(claims.sid, claims.user_id, now);
-    const parentHash = hashJti(claims.jti);
+    const parent = hashJti(claims.jti);
     const nextJti = successorJti(claims.jti);
+    const next = hashJti(nextJti);
     const iat = Math.floor(now / 1000);
-    const exp = this.#refreshExp(now, session.expires_at);
-    if (exp <= iat) throw new InvalidRefreshToken('session ended');
-
-    const won = await this.#writer.write({
-      now,
-      parent: parentHash,
-      sid: claims.sid,
-      hash: hashJti(nextJti),
-      iat: iat * 1000,
-      exp: exp * 1000,
-      ip: ctx.ip ?? session.ip,
-    });
-    if (won) return this.#issue(user, claims.sid, { jti: nextJti, iat, exp }, now, signInClaims(session));
-    return this.#replay(claims, user, session, parentHash, nextJti, ctx, now);
+    const ip = ctx.ip ?? null;
+    if (this.engine === 'postgres') {
+      // A session end closer than a second away leaves no room for a successor (its exp would not pass its iat).
+      const rotated = (
+        await this.#rotation.rotateJoined.run(this.db, {
+          sid: claims.sid,
+          uid: claims.user_id,
+          parent,
+          next,
+          now,
+          ip,
+          minEnd: (iat + 1) * 1000,
+        })
+      ).rows[0];
+      if (rotated !== undefined) {
+        const user = { id: claims.user_id, username: rotated.username, role: rotated.role };
+        return this.#issue(
+          user,
+          claims.sid,
+          { jti: nextJti, iat, exp: this.#refreshExp(now, rotated.expires_at) },
+          now,
+          signInClaims(rotated),
+        );
+      }
+      return this.#replay(await this.#usable(claims.sid, claims.user_id, now), claims, parent, nextJti, ctx, now);
+    }
+    let row = await this.#usable(claims.sid, claims.user_id, now);
+    if (row.refresh_hash === parent) {
+      const exp = this.#refreshExp(now, row.expires_at);
+      if (exp <= iat) throw new InvalidRefreshToken('session ended');
+      if (await this.#writer.write({ sid: claims.sid, parent, next, now, ip })) {
+        return this.#issue(row, claims.sid, { jti: nextJti, iat, exp }, now, signInClaims(row));
+      }
+      // Another rotation spent it first (or the session was revoked meanwhile): decide on what is stored now.
+      row = await this.#usable(claims.sid, claims.user_id, now);
+    }
+    return this.#replay(row, claims, parent, nextJti, ctx, now);
   }
 
-  /** A spent token came back: the same successor within the grace, theft after it. */
+  /**
+   * A refresh token of this session that is not its unspent one came back. Only Latchkey signs refresh
+   * tokens, and it signs them for this session only when it issues one, so this token was spent before:
+   * the same successor within the grace of its own rotation, theft otherwise.
+   */
   async #replay(
+    row: RotationRow,
     claims: TokenClaims,
-    user: User,
-    session: SessionRow,
-    parentHash: string,
+    parent: string,
     nextJti: string,
     ctx: RequestContext,
     now: number,
   ): Promise<IssuedTokens> {
-    const parent = await this.db
-      .selectFrom('refresh_tokens')
-      .select(['spent_at', 'session_id'])
-      .where('jti_hash', '=', parentHash)
-      .executeTakeFirst();
-    if (!parent || parent.session_id !== claims.sid || parent.spent_at === null) {
-      throw new InvalidRefreshToken('unknown refresh token');
-    }
+    const rotatedAt = row.rotated_at;
+    if (row.refresh_hash === parent) throw new InvalidRefreshToken('rotation did not apply');
     // With no grace there is no window at all: a presentation in the very millisecond of the rotation
-    // (concurrent requests rotated in one group commit) is a second use too.
-    if (this.config.refreshReuseGraceMs > 0 && now - parent.spent_at <= this.config.refreshReuseGraceMs) {
-      const successor = await this.db
-        .selectFrom('refresh_tokens')
-        .select(['issued_at', 'expires_at'])
-        .where('jti_hash', '=', hashJti(nextJti))
-        .executeTakeFirst();
-      if (!successor) throw new InvalidRefreshToken('successor missing');
-      return this.#issue(
-        user,
-        claims.sid,
-        { jti: nextJti, iat: successor.issued_at / 1000, exp: successor.expires_at / 1000 },
-        now,
-        signInClaims(session),
-      );
+    // (concurrent requests rotated in one group commit) is a second use too. Only the last spent token has a
+    // grace: one spent two rotations ago was replaced by a token that has itself been used since.
+    if (
+      this.config.refreshReuseGraceMs > 0 &&
+      rotatedAt !== null &&
+      row.previous_hash === parent &&
+      row.refresh_hash === hashJti(nextJti) &&
+      now - rotatedAt <= this.config.refreshReuseGraceMs
+    ) {
+      // The successor as its rotation issued it: the same jti, iat and exp.
+      const refresh = { jti: nextJti, iat: Math.floor(rotatedAt / 1000), exp: this.#refreshExp(rotatedAt, row.expires_at) };
+      return this.#issue(row, claims.sid, refresh, now, signInClaims(row));
     }
     await this.revoke(claims.sid, 'refresh_token_reuse', ctx, now);
-    await this.audit.write('refresh_token_reuse', { userId: user.id, sessionId: claims.sid }, ctx, now);
+    await this.audit.write('refresh_token_reuse', { userId: row.id, sessionId: claims.sid }, ctx, now);
     throw new RefreshTokenReused(claims.sid);
   }
 
@@ -513,26 +608,28 @@ export class SessionService {
     return claims;
   }
 
-  /** The session a refresh token belongs to, for logout by refresh token; does not spend the token. */
+  /**
+   * The session a refresh token belongs to, for logout by refresh token; does not spend the token. Any
+   * validly signed refresh token of a live session names it (a spent one too, as before: the holder could
+   * equally end the session by presenting it to refresh).
+   */
   async sessionOfRefreshToken(refreshToken: string): Promise<{ sid: string; userId: number }> {
     const claims = this.tokens.verifyRefresh(refreshToken);
     const row = await this.db
-      .selectFrom('refresh_tokens')
-      .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
-      .select(['sessions.id', 'sessions.user_id', 'sessions.revoked_at'])
-      .where('refresh_tokens.jti_hash', '=', hashJti(claims.jti))
+      .selectFrom('sessions')
+      .select(['id', 'user_id', 'revoked_at'])
+      .where('id', '=', claims.sid)
       .executeTakeFirst();
-    if (!row || row.revoked_at !== null || row.id !== claims.sid) throw new InvalidRefreshToken('unknown or revoked');
+    if (!row || row.revoked_at !== null || row.user_id !== claims.user_id) throw new InvalidRefreshToken('unknown or revoked');
     return { sid: row.id, userId: row.user_id };
   }
 
-  /** Deletes what can no longer be used: expired refresh tokens, ended sessions, stale revocations. */
+  /**
+   * Deletes what can no longer be used: ended sessions (their refresh state goes with them) and stale
+   * revocations. A rotation stores nothing new, so there are no spent tokens to prune.
+   */
   async pruneExpired(now = Date.now()): Promise<void> {
     const margin = CLOCK_SKEW_MS + this.config.refreshReuseGraceMs;
-    await this.db
-      .deleteFrom('refresh_tokens')
-      .where('expires_at', '<', now - margin)
-      .execute();
     await this.db.deleteFrom('revoked_sessions').where('expires_at', '<', now).execute();
     await this.db
       .deleteFrom('sessions')

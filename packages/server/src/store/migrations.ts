@@ -361,6 +361,40 @@ function migration0007(): Migration {
   };
 }
 
+/**
+ * The refresh state moves onto the session row (issue 16): `refresh_hash` (the one unspent token),
+ * `previous_hash` (the token its last rotation spent) and `rotated_at`. A rotation then rewrites the session
+ * row in place instead of inserting a row per token and keeping the spent ones until they expire (≈ 264 B
+ * per rotation before). Every session keeps its live token, so a token issued before this migration still
+ * refreshes; its parent becomes `previous_hash` with the parent's `spent_at`, so the reuse grace still holds
+ * for it; any other spent token of the session is no longer stored and counts as reuse, as it did after the
+ * grace. `refresh_tokens` is then dropped: nothing reads it any more, and an empty table left behind would
+ * only mislead.
+ */
+function migration0009(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('sessions').addColumn('refresh_hash', 'text').execute();
+      await db.schema.alterTable('sessions').addColumn('previous_hash', 'text').execute();
+      await db.schema.alterTable('sessions').addColumn('rotated_at', 'bigint').execute();
+      // The newest unspent token (a session has at most one; the newest, should a fault have left two).
+      await sql`update sessions set refresh_hash = (
+          select t.jti_hash from refresh_tokens t
+          where t.session_id = sessions.id and t.spent_at is null
+          order by t.issued_at desc, t.jti_hash limit 1)`.execute(db);
+      await sql`update sessions set previous_hash = (
+          select t.parent_hash from refresh_tokens t where t.jti_hash = sessions.refresh_hash)
+        where refresh_hash is not null`.execute(db);
+      await sql`update sessions set rotated_at = (
+          select p.spent_at from refresh_tokens p where p.jti_hash = sessions.previous_hash and p.session_id = sessions.id)
+        where previous_hash is not null`.execute(db);
+      // A parent no longer stored (pruned) gives no grace: without its spend time, a replay is reuse.
+      await sql`update sessions set previous_hash = null where rotated_at is null`.execute(db);
+      await db.schema.dropTable('refresh_tokens').execute();
+    },
+  };
+}
+
 /** All migrations, in order. Names sort in the order they must run. */
 export function migrations(engine: Engine, log: (message: string) => void = (message) => console.warn(message)): Record<string, Migration> {
   return {
@@ -371,6 +405,7 @@ export function migrations(engine: Engine, log: (message: string) => void = (mes
     '0006_accounts_by_email': migration0006(engine),
     '0007_second_factors': migration0007(),
     '0008_bootstrapped_admins': migration0008(),
+    '0009_refresh_state_on_sessions': migration0009(),
   };
 }
 

@@ -48,16 +48,15 @@ export interface SessionsTable {
   auth_time: number | null;
   /** `mfa_enrollment` for a session whose tokens only reach the enrolment endpoints (SPEC §11 policy). */
   scope: string | null;
-}
-
-export interface RefreshTokensTable {
-  /** SHA-256 of the token's `jti`, base64url: the jti itself is never stored. */
-  jti_hash: string;
-  session_id: string;
-  parent_hash: string | null;
-  issued_at: number;
-  expires_at: number;
-  spent_at: number | null;
+  /**
+   * SHA-256 of the `jti` of the session's one unspent refresh token, base64url (the jti itself is never
+   * stored). Rotation replaces it in place by compare-and-set; null once no token of the session can refresh.
+   */
+  refresh_hash: string | null;
+  /** SHA-256 of the `jti` spent by the last rotation: within the reuse grace it gets the same successor again. */
+  previous_hash: string | null;
+  /** When the last rotation happened (ms): the start of the reuse grace and the successor's `iat`. */
+  rotated_at: number | null;
 }
 
 /** Revoked sessions whose access tokens may still be alive; kept until `expires_at`, then pruned. */
@@ -215,7 +214,6 @@ export interface MfaChallengesTable {
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
-  refresh_tokens: RefreshTokensTable;
   revoked_sessions: RevokedSessionsTable;
   audit_events: AuditEventsTable;
   signing_keys: SigningKeysTable;

@@ -99,15 +99,16 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       );
       const successors = new Set(answers.map((r) => r.body.refresh_token as string));
       assert.equal(successors.size, 1);
-      const rows = await store.db
-        .selectFrom('refresh_tokens')
-        .select('jti_hash')
-        .where('parent_hash', '=', hashJti(claimsOf(session.refresh).jti))
-        .execute();
-      assert.deepEqual(
-        rows.map((r) => r.jti_hash),
-        [hashJti(claimsOf([...successors][0] as string).jti)],
-      );
+      // One rotation: the parent is the session's previous token, the one successor its unspent one.
+      const state = await store.db
+        .selectFrom('sessions')
+        .select(['refresh_hash', 'previous_hash'])
+        .where('id', '=', claimsOf(session.refresh).sid)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(state, {
+        refresh_hash: hashJti(claimsOf([...successors][0] as string).jti),
+        previous_hash: hashJti(claimsOf(session.refresh).jti),
+      });
     });
 
     test('the login rate limit is counted once across the workers, without Redis', async () => {
