@@ -187,6 +187,7 @@ async function loginStorm(
   prefix: string,
   verifyToken: string,
   label: string,
+  connections = SETTINGS.connections,
 ): Promise<{ idle: Measurement; storm: Measurement; verify: Measurement }> {
   // autocannon paces a set rate per whole second (a burst each second): windows of whole seconds, fixed
   // for the probe (it must stay inside the storm, whose windows are at least as long and grow as long as
@@ -209,6 +210,7 @@ async function loginStorm(
     startAt,
     tailS: 1,
     durationS: probeSeconds,
+    connections,
   });
   const [verifyResults, stormResult] = await Promise.all([loadAll([idleSpec, verifyAtRate({ startAt })]), load(stormSpec)]);
   const idle = summarizeRuns(`${label}: /verify idle`, idleSpec, verifyResults[0]!.runs);
@@ -371,7 +373,10 @@ function machine(): BenchResults['machine'] {
 
 async function main(): Promise<void> {
   if (flags.report !== undefined) {
-    writeDocs(JSON.parse(readFileSync(flags.report, 'utf8')) as BenchResults, relative(ROOT, resolve(flags.report)));
+    // The targets are computed again, so that a results file whose measurements were re-taken reads true.
+    const saved = JSON.parse(readFileSync(flags.report, 'utf8')) as BenchResults;
+    saved.targets = targets(saved);
+    writeDocs(saved, relative(ROOT, resolve(flags.report)));
     return;
   }
   log(
@@ -496,7 +501,10 @@ async function main(): Promise<void> {
       });
       const server = await startLatchkey({ env, nodeArgs });
       try {
-        const { idle, storm, verify } = await loginStorm(server, 'login', access, 'bcrypt');
+        // The server queues at most MAX_QUEUE_WAIT_MS (2 s) of hashing per pool and answers 429 past it (issue 10):
+        // 16 logins from one address at ~220 ms a hash sit at that edge, and on a shared machine past it. Four
+        // per core keep both hashing threads busy with a queue well inside the bound, which is what a ceiling needs.
+        const { idle, storm, verify } = await loginStorm(server, 'login', access, 'bcrypt', 4 * CORES);
         m.verifyIdleBcrypt = idle;
         m.loginBcrypt = storm;
         m.verifyStormBcrypt = verify;
