@@ -351,7 +351,7 @@ export function renderMarkdown(r: BenchResults, svgName: string, resultsFile: st
   );
   p();
   if (r.notes.length > 0) {
-    p('## Not measured in this run');
+    p('## Notes on this run');
     p();
     for (const note of r.notes) p(`- ${note}`);
     p();
