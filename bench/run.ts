@@ -108,7 +108,7 @@ const SETTINGS = quick
       maxWindowS: 60,
       reps: 3,
       connections: 16,
-      rssSeconds: 60,
+      rssSeconds: 240,
       growthLarge: 1_000_000,
       bcryptCost: 12,
       hashSeconds: 3,
