@@ -313,6 +313,8 @@ describe('a sign-in that LATCHKEY_MFA obliges to set up a second factor, in Chro
     await page.getByRole('alert').filter({ hasText: 'That code is not right.' }).waitFor();
     await page.getByLabel('Code', { exact: true }).fill(TOTP.generate({ secret }));
     await page.getByRole('button', { name: 'Verify' }).click();
+    // allTextContents does not wait: wait for the list first, then count it.
+    await page.getByTestId('recovery-codes').locator('li').first().waitFor();
     assert.equal((await page.getByTestId('recovery-codes').locator('li').allTextContents()).length, 10);
     await page.getByRole('button', { name: 'Sign in again' }).click();
 

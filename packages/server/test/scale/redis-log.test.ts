@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type RedisScale, openRedisScale } from '../../src/scale/redis.ts';
 import { RedisServer, hasCommand, redisPrefix } from './instances.ts';
+import { waitUntil } from '../support/wait.ts';
 
 interface Line {
   readonly level: 'warn' | 'info' | 'debug';
@@ -77,7 +78,13 @@ describe('Redis outages in the log', { skip }, () => {
 
     await redis.start();
     await log.until((l) => l.obj.event === 'redis_available');
-    await scale.ping();
+    // The line comes with the first connection back; the subscriber reconnects on its own schedule.
+    await waitUntil('both connections are back', () =>
+      scale!.ping().then(
+        () => true,
+        () => false,
+      ),
+    );
     assert.deepEqual(log.events(), ['warn redis_unavailable', 'info redis_available']);
 
     await redis.stop();
