@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type Kysely, Migrator, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { hashJti, successorJti } from '../src/auth/sessions.ts';
 import { parseConfig } from '../src/config.ts';
 import { startServer } from '../src/server.ts';
-import { openStore, type Store } from '../src/store/database.ts';
+import { createMigrator, openStore, type Store } from '../src/store/database.ts';
 import { StaticMigrationProvider, migrations } from '../src/store/migrations.ts';
 import { type Engine, TEST_SECRET, claimsOf, createTestDatabase, engines } from './support/server.ts';
 
@@ -132,7 +132,7 @@ for (const engine of engines()) {
         try {
           store = await openStore(database.url);
           const db = store.db as unknown as Kysely<unknown>;
-          const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine) });
+          const migrator = await createMigrator(db, engine);
           const to = await migrator.migrateTo(start);
           assert.equal(to.error, undefined, String(to.error));
           await insertRows(db, start);
@@ -165,7 +165,7 @@ for (const engine of engines()) {
         store = await openStore(database.url);
         const db = store.db as unknown as Kysely<unknown>;
         const logged: string[] = [];
-        const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine, (line) => logged.push(line)) });
+        const migrator = await createMigrator(db, engine, new StaticMigrationProvider(engine, (line) => logged.push(line)));
         assert.equal((await migrator.migrateTo('0004_drop_refresh_parent_index')).error, undefined);
         // Keys as the code before 0005 made them: NFC + toLowerCase.
         const user = async (username: string, email: string | null) => {
@@ -228,7 +228,7 @@ for (const engine of engines()) {
         store = await openStore(database.url);
         const db = store.db as unknown as Kysely<unknown>;
         const before = names[names.indexOf('0006_accounts_by_email') - 1] ?? '';
-        assert.equal((await new Migrator({ db, provider: new StaticMigrationProvider(engine) }).migrateTo(before)).error, undefined);
+        assert.equal((await (await createMigrator(db, engine)).migrateTo(before)).error, undefined);
         await insertRows(db, before);
         assert.ok((await store.migrate()).includes('0006_accounts_by_email'));
         const rows = await sql<{ email_verified: number }>`select email_verified from users`.execute(db);
@@ -256,7 +256,7 @@ for (const engine of engines()) {
       try {
         store = await openStore(database.url);
         const db = store.db as unknown as Kysely<unknown>;
-        const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine) });
+        const migrator = await createMigrator(db, engine);
         assert.equal((await migrator.migrateTo('0008_bootstrapped_admins')).error, undefined);
         const user = await sql<{
           id: number;

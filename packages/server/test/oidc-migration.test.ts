@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Migrator } from 'kysely';
-import { StaticMigrationProvider } from '../src/store/migrations.ts';
-import { openStore } from '../src/store/database.ts';
+import { createMigrator, openStore } from '../src/store/database.ts';
 import { createTestDatabase, engines } from './support/server.ts';
 
 for (const engine of engines()) {
@@ -10,7 +8,7 @@ for (const engine of engines()) {
     const database = await createTestDatabase(engine);
     const store = await openStore(database.url, { poolSize: 1 });
     try {
-      const migrator = new Migrator({ db: store.db, provider: new StaticMigrationProvider(store.engine) });
+      const migrator = await createMigrator(store.db, store.engine);
       const first = await migrator.migrateTo('0001_initial');
       assert.equal(first.error, undefined);
       const now = Date.now();

@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { createPrivateFile } from './private-files.ts';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { urlWithoutPassword } from '../redact.ts';
 import { StaticMigrationProvider } from './migrations.ts';
@@ -128,6 +128,29 @@ function openPostgres(pg: typeof import('pg').default, url: string, poolSize: nu
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
+/** Rethrows what failed at the database's first statement, as a StoreOpenError naming it when it is one. */
+function describeOpenError(url: string): (error: unknown) => never {
+  return (error) => {
+    throw StoreOpenError.describes(error) ? new StoreOpenError(url, error) : error instanceof Error ? error : new Error(String(error));
+  };
+}
+
+/**
+ * Kysely's migrator over this database. On PostgreSQL its bookkeeping tables go in the schema the tables go in
+ * (`public`, or the first of the URL's search_path): left unnamed, the migrator would take another schema's
+ * table of the same name for its own.
+ */
+export async function createMigrator<DB>(
+  db: Kysely<DB>,
+  engine: Engine,
+  provider: MigrationProvider = new StaticMigrationProvider(engine),
+): Promise<Migrator> {
+  if (engine === 'sqlite') return new Migrator({ db, provider });
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  return new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
+}
+
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const engine: Engine = url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
   const driver = engine === 'postgres' ? await pgDriver() : undefined;
@@ -144,15 +167,10 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
       const migrationDb = driver === undefined ? db : openPostgres(driver, url, 1, false);
       try {
         // Kysely's migrator takes a lock, so instances starting together apply each migration once.
-        const migrator = new Migrator({ db: migrationDb, provider: new StaticMigrationProvider(engine) });
+        const migrator = await createMigrator(migrationDb, engine).catch(describeOpenError(url));
         const { error, results } = await migrator.migrateToLatest();
         // The first statement is where an unreachable server or a foreign file shows: name the database.
-        if (error)
-          throw StoreOpenError.describes(error)
-            ? new StoreOpenError(url, error)
-            : error instanceof Error
-              ? error
-              : new Error(String(error));
+        if (error) describeOpenError(url)(error);
         return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
       } finally {
         if (migrationDb !== db) await migrationDb.destroy();
