@@ -1,7 +1,8 @@
 /**
  * End to end in Debian's Chromium: Latchkey, the jobs API and the built page, driven by playwright-core.
- * The page is built here with Vite's JS API; `@latchkey/verify` (used by the jobs API under Node) is
- * built from source first when its dist/ is missing or older than its source.
+ * The page is the one `npm run build` made (built again in a temporary folder when its source is newer);
+ * `@latchkey/verify` (used by the jobs API under Node) is built from source first when its dist/ is missing or
+ * older than its source.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -10,25 +11,21 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import type { Stack } from '../src/stack.ts';
-import { CHROMIUM, CHROMIUM_ARGS, artifacts, chromiumMissing, ensureVerifyBuilt, repo } from './support/chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, artifacts, chromiumMissing, builtPage, ensureVerifyBuilt } from './support/chromium.ts';
 
 describe('the demo page in Chromium', { skip: chromiumMissing }, () => {
   let stack: Stack;
   let browser: Browser;
   let workDir: string;
+  let built: { dir: string; temporary: boolean } | undefined;
 
   before(async () => {
     ensureVerifyBuilt();
     workDir = mkdtempSync(join(tmpdir(), 'latchkey-browser-'));
-    const { build } = await import('vite');
-    await build({
-      configFile: join(repo, 'examples/web/vite.config.ts'),
-      build: { outDir: join(workDir, 'page'), emptyOutDir: true, sourcemap: false },
-      logLevel: 'silent',
-    });
+    built = await builtPage();
     const { startStack } = await import('../src/stack.ts');
     stack = await startStack({
-      pageDir: join(workDir, 'page'),
+      pageDir: built.dir,
       databaseUrl: `sqlite:${join(workDir, 'latchkey.db')}`,
       // Two-second access tokens: they expire during the test, and every call is due for a refresh.
       env: { LATCHKEY_ACCESS_TTL: '2s' },
@@ -43,6 +40,7 @@ describe('the demo page in Chromium', { skip: chromiumMissing }, () => {
     await browser?.close();
     await stack?.close();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
+    if (built?.temporary) rmSync(built.dir, { recursive: true, force: true });
   });
 
   async function openTab(context: Awaited<ReturnType<Browser['newContext']>>): Promise<Page> {

@@ -10,24 +10,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import type { Stack } from '../src/stack.ts';
-import { CHROMIUM, CHROMIUM_ARGS, artifacts, chromiumMissing, ensureVerifyBuilt, repo } from './support/chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, artifacts, chromiumMissing, builtPage, ensureVerifyBuilt } from './support/chromium.ts';
 
 describe('passkeys on the demo page in Chromium', { skip: chromiumMissing }, () => {
   let stack: Stack;
   let browser: Browser;
   let workDir: string;
+  let built: { dir: string; temporary: boolean } | undefined;
 
   before(async () => {
     ensureVerifyBuilt();
     workDir = mkdtempSync(join(tmpdir(), 'latchkey-passkeys-'));
-    const { build } = await import('vite');
-    await build({
-      configFile: join(repo, 'examples/web/vite.config.ts'),
-      build: { outDir: join(workDir, 'page'), emptyOutDir: true, sourcemap: false },
-      logLevel: 'silent',
-    });
+    built = await builtPage();
     const { startStack } = await import('../src/stack.ts');
-    stack = await startStack({ pageDir: join(workDir, 'page'), databaseUrl: `sqlite:${join(workDir, 'latchkey.db')}` });
+    stack = await startStack({ pageDir: built.dir, databaseUrl: `sqlite:${join(workDir, 'latchkey.db')}` });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: CHROMIUM_ARGS,
@@ -38,6 +34,7 @@ describe('passkeys on the demo page in Chromium', { skip: chromiumMissing }, () 
     await browser?.close();
     await stack?.close();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
+    if (built?.temporary) rmSync(built.dir, { recursive: true, force: true });
   });
 
   test('register a passkey, sign out, sign in with it alone, then use it as the second factor', async () => {

@@ -1,9 +1,11 @@
 /**
- * What the demo page's browser tests share: Debian's Chromium and its flags, the repository root, and the
- * built `@latchkey/verify` the jobs API needs under Node (built from source when missing or older than it).
+ * What the demo page's browser tests share: Debian's Chromium and its flags, the repository root, the built
+ * page, and the built `@latchkey/verify` the jobs API needs under Node (each built from source when missing or
+ * older than it).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,4 +38,29 @@ export function ensureVerifyBuilt(): void {
   execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(pkg, 'tsconfig.build.json')], {
     stdio: 'inherit',
   });
+}
+
+/**
+ * The demo page as `npm run build` made it (examples/web/dist), or, when a source file is newer than that
+ * build, a fresh build in a temporary folder of its own (dist/ is left alone, so two test files never build
+ * into the same place). Returns the folder to serve and whether it is a temporary one to remove.
+ */
+export async function builtPage(): Promise<{ dir: string; temporary: boolean }> {
+  const dist = join(repo, 'examples/web/dist');
+  const index = join(dist, 'index.html');
+  const sourceTime = Math.max(
+    newestMtime(join(repo, 'examples/web/src')),
+    statSync(join(repo, 'examples/web/index.html')).mtimeMs,
+    statSync(join(repo, 'examples/web/vite.config.ts')).mtimeMs,
+    newestMtime(join(repo, 'packages/client/src')),
+  );
+  if (existsSync(index) && statSync(index).mtimeMs >= sourceTime) return { dir: dist, temporary: false };
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-page-'));
+  const { build } = await import('vite');
+  await build({
+    configFile: join(repo, 'examples/web/vite.config.ts'),
+    build: { outDir: dir, emptyOutDir: true, sourcemap: false },
+    logLevel: 'silent',
+  });
+  return { dir, temporary: true };
 }

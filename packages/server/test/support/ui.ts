@@ -84,7 +84,8 @@ interface AxeViolation {
  * DevTools protocol (page.evaluate), which the page's CSP does not govern, so the CSP stays as strict in the test.
  */
 export async function assertAccessible(page: Page, what: string): Promise<void> {
-  await page.evaluate(axeSource);
+  // Once per document: a second check of the same page (another width) reuses what is loaded.
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
     const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: AxeViolation[] }> } }).axe;
     const result = await axe.run(document, { resultTypes: ['violations'] });
