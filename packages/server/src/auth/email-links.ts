@@ -26,7 +26,7 @@ import type { IssuedTokens, SessionService } from './sessions.ts';
 import { emailKey } from './identifiers.ts';
 import type { PasswordCheck } from './password-check.ts';
 import { isUniqueViolation } from '../store/errors.ts';
-import { checkEmail, type User, type UserStore, userFromRow } from './users.ts';
+import { checkEmail, type User, type UserStore } from './users.ts';
 
 export type LinkPurpose = 'verify_email' | 'reset_password' | 'change_email';
 
@@ -219,7 +219,7 @@ export class EmailLinks {
     await this.deps.sessions.revokeAllForCredentialChange(userId, 'password_changed', async (trx) => {
       const row = await this.#spend(trx, token, ['reset_password'], now);
       if (row?.user_id !== userId) throw new InvalidLinkToken();
-      await trx.updateTable('users').set({ password_hash: hash, email_verified: 1, updated_at: now }).where('id', '=', userId).execute();
+      await this.deps.users.storeCredentials(userId, { passwordHash: hash, emailVerified: true }, now, trx);
     });
     await audit.write('password_reset', { userId }, ctx);
   }
@@ -233,7 +233,7 @@ export class EmailLinks {
     let purpose: LinkPurpose = 'verify_email';
     let user: User;
     try {
-      const updated = await db.transaction().execute(async (trx) => {
+      user = await db.transaction().execute(async (trx) => {
         const row = await this.#spend(trx, token, ['verify_email', 'change_email'], now);
         if (row?.user_id == null || row.email === null) throw new InvalidLinkToken();
         purpose = row.purpose as LinkPurpose;
@@ -241,24 +241,13 @@ export class EmailLinks {
         if (current === undefined || current.disabled !== 0) throw new InvalidLinkToken();
         if (purpose === 'verify_email') {
           if (current.email_key !== emailKey(row.email)) throw new InvalidLinkToken();
-          return trx
-            .updateTable('users')
-            .set({ email_verified: 1, updated_at: now })
-            .where('id', '=', current.id)
-            .returningAll()
-            .executeTakeFirstOrThrow();
+          return users.update(current.id, { emailVerified: true }, { within: trx }, now);
         }
-        return trx
-          .updateTable('users')
-          .set({ email: row.email, email_key: emailKey(row.email), email_verified: 1, updated_at: now })
-          .where('id', '=', current.id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        return users.update(current.id, { email: row.email, emailVerified: true }, { within: trx }, now);
       });
-      user = userFromRow(updated);
     } catch (error) {
       // The new address was taken by another account since the link was sent.
-      if (isUniqueViolation(error)) throw new Conflict('email already taken');
+      if (error instanceof Conflict || isUniqueViolation(error)) throw new Conflict('email already taken');
       throw error;
     }
     await audit.write(purpose === 'verify_email' ? 'email_verified' : 'email_changed', { userId: user.id }, ctx);

@@ -381,7 +381,25 @@ export class UserStore {
 
   /** Stores a hash as is; `db` is the transaction of a credential change when there is one. */
   async storeHash(id: number, passwordHash: string, now = Date.now(), db: Kysely<Database> = this.db): Promise<void> {
-    await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute();
+    await this.storeCredentials(id, { passwordHash }, now, db);
+  }
+
+  /**
+   * A new password hash, or none (`null`: the account signs in by its other means only), and, when the change
+   * came with a proof of the address (a reset link, a provider's verified email), the address confirmed.
+   * `db` is the transaction of the credential change (auth/sessions.ts) the change belongs to.
+   */
+  async storeCredentials(
+    id: number,
+    change: { readonly passwordHash: string | null; readonly emailVerified?: true },
+    now = Date.now(),
+    db: Kysely<Database> = this.db,
+  ): Promise<void> {
+    await db
+      .updateTable('users')
+      .set({ password_hash: change.passwordHash, ...(change.emailVerified ? { email_verified: 1 } : {}), updated_at: now })
+      .where('id', '=', id)
+      .execute();
   }
 
   async recordLogin(id: number, now = Date.now()): Promise<void> {

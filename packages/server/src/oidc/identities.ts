@@ -122,8 +122,7 @@ export class IdentityLinker {
    * provider, takes it over, so that password and its sessions end.
    */
   async #claimUnconfirmed(userId: number, ctx: RequestContext, now: number): Promise<void> {
-    const claim = (db: Kysely<Database>) =>
-      db.updateTable('users').set({ email_verified: 1, password_hash: null, updated_at: now }).where('id', '=', userId).execute();
+    const claim = (db: Kysely<Database>) => this.users.storeCredentials(userId, { passwordHash: null, emailVerified: true }, now, db);
     // The password goes, so every session it opened goes too, in the same transaction (auth/sessions.ts).
     if (this.sessions) await this.sessions.revokeAllForCredentialChange(userId, 'password_changed', claim, { now });
     else await claim(this.db);
