@@ -2,4 +2,4 @@
 import { hostedPagesSuite } from './support/ui-suite.ts';
 import { engines } from './support/server.ts';
 
-hostedPagesSuite({ style: 'envelope', engine: engines().includes('postgres') ? 'postgres' : 'sqlite', sweep: false });
+hostedPagesSuite({ style: 'envelope', engine: engines().includes('postgres') ? 'postgres' : 'sqlite', part: 'flows' });

@@ -1,4 +1,4 @@
-/** The hosted pages in Chromium in the flat style (support/ui-suite.ts); this run writes docs/ui/*.png. */
+/** The hosted pages' flows in Chromium in the flat style (support/ui-suite.ts). */
 import { hostedPagesSuite } from './support/ui-suite.ts';
 
-hostedPagesSuite({ style: 'flat', engine: 'sqlite', sweep: true });
+hostedPagesSuite({ style: 'flat', engine: 'sqlite', part: 'flows' });

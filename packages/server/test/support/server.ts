@@ -44,24 +44,26 @@ export interface TestDatabase {
  */
 let processDatabase: Promise<string> | undefined;
 
+/** Runs `work` on one connection to `url`, closed after. */
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 function processDatabaseUrl(adminUrl: string): Promise<string> {
   processDatabase ??= (async () => {
     const name = `latchkey_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    try {
-      await admin.query(`create database ${name}`);
-    } finally {
-      await admin.end();
-    }
+    await withClient(adminUrl, (admin) => admin.query(`create database ${name}`));
     // When nothing else is left to do; the drop is the last thing the process does.
     process.once('beforeExit', () => {
-      const client = new pg.Client({ connectionString: adminUrl });
-      void client
-        .connect()
-        .then(() => client.query(`drop database if exists ${name} with (force)`))
-        .catch((error: Error) => console.error(`# could not drop the test database ${name}: ${error.message}`))
-        .finally(() => client.end().catch(() => undefined));
+      withClient(adminUrl, (admin) => admin.query(`drop database if exists ${name} with (force)`)).catch((error: Error) =>
+        console.error(`# could not drop the test database ${name}: ${error.message}`),
+      );
     });
     const url = new URL(adminUrl);
     url.pathname = `/${name}`;
@@ -85,13 +87,7 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
   if (!adminUrl) throw new Error('TEST_DATABASE_URL is not set');
   const databaseUrl = await processDatabaseUrl(adminUrl);
   const name = `latchkey_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create schema ${name}`);
-  } finally {
-    await admin.end();
-  }
+  await withClient(databaseUrl, (admin) => admin.query(`create schema ${name}`));
   const url = new URL(databaseUrl);
   url.searchParams.set('options', `-c search_path=${name}`);
   // Named after the schema, so that the drop can end what a killed process left connected.
@@ -99,17 +95,13 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
   return {
     url: url.toString(),
     async drop() {
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        await client.query(
+      await withClient(databaseUrl, async (admin) => {
+        await admin.query(
           'select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and pid <> pg_backend_pid()',
           [name],
         );
-        await client.query(`drop schema if exists ${name} cascade`);
-      } finally {
-        await client.end();
-      }
+        await admin.query(`drop schema if exists ${name} cascade`);
+      });
     },
   };
 }
