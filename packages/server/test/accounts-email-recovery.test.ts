@@ -4,33 +4,23 @@
  * and a real SMTP server. Sign-up and verification are in accounts-email.test.ts.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { hashLinkToken } from '../src/auth/email-links.ts';
-import { PASSWORD, type TestServer, errorOf, matrix } from './support/server.ts';
-import { TestSmtp, tokenOf } from './support/smtp.ts';
-import { NEW_PASSWORD, assertWellFormed, expectedError, outboxTo, startVerifyMode, statusOf, waitFor } from './support/accounts-email.ts';
+import { PASSWORD, errorOf, matrix } from './support/server.ts';
+import { tokenOf } from './support/smtp.ts';
+import { NEW_PASSWORD, assertWellFormed, expectedError, outboxTo, statusOf, verifyModeServer, waitFor } from './support/accounts-email.ts';
 
 for (const { style, engine, name } of matrix()) {
   describe(`accounts by email, verify mode: reset and email change (${name})`, () => {
-    let smtp: TestSmtp;
-    let server: TestServer;
+    const env = verifyModeServer(style, engine);
     const err = (flatSentence: string, code: string) => expectedError(style, flatSentence, code);
     const post = (path: string, body: unknown, token?: string) =>
-      server.request('POST', `/api/auth${path}`, { body, ...(token === undefined ? {} : { token }) });
-
-    before(async () => {
-      smtp = await TestSmtp.start();
-      server = await startVerifyMode(style, engine, smtp);
-    });
-    after(async () => {
-      await server.close();
-      await smtp.stop();
-    });
+      env.server.request('POST', `/api/auth${path}`, { body, ...(token === undefined ? {} : { token }) });
 
     test('forgot: 202 for unknown email and username; reset sets the password, revokes every session, and the link works once', async () => {
-      await server.createUser('fay', { email: 'fay@example.com' });
-      const before1 = await server.login('fay');
-      const before2 = await server.login('fay');
+      await env.server.createUser('fay', { email: 'fay@example.com' });
+      const before1 = await env.server.login('fay');
+      const before2 = await env.server.login('fay');
 
       for (const body of [{ email: 'ghost@example.com' }, { username: 'ghost' }]) {
         const res = await post('/password/forgot', body);
@@ -40,7 +30,7 @@ for (const { style, engine, name } of matrix()) {
       const res = await post('/password/forgot', { username: 'FAY' });
       assert.equal(res.status, 202);
       assert.deepEqual(statusOf(res, style), { status: 'reset_sent' });
-      const mail = await smtp.next('fay@example.com');
+      const mail = await env.smtp.next('fay@example.com');
       assertWellFormed(mail);
       assert.match(mail.text, /\/ui\/reset-password\?token=/);
       const token = tokenOf(mail);
@@ -59,7 +49,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(done.text, '');
 
       for (const session of [before1, before2]) {
-        assert.equal((await server.request('GET', '/api/auth/me', { token: session.access })).status, 401);
+        assert.equal((await env.server.request('GET', '/api/auth/me', { token: session.access })).status, 401);
         assert.equal((await post('/refresh', { refresh_token: session.refresh })).status, 401);
       }
       assert.equal((await post('/login', { username: 'fay', password: PASSWORD })).status, 401);
@@ -68,35 +58,35 @@ for (const { style, engine, name } of matrix()) {
       const again = await post('/password/reset', { token, [key]: 'yet-another-passphrase-9' });
       assert.equal(again.status, 400);
       assert.equal(errorOf(again, style), err('invalid or expired token', 'INVALID_TOKEN'));
-      assert.equal(smtp.messagesTo('ghost@example.com').length, 0);
-      const types = (await server.core.audit.list({ type: 'password_reset' })).items.length;
+      assert.equal(env.smtp.messagesTo('ghost@example.com').length, 0);
+      const types = (await env.server.core.audit.list({ type: 'password_reset' })).items.length;
       assert.ok(types >= 1);
     });
 
     test('a reset counts the address as verified; a verification token never resets a password', async () => {
       await post('/register', { username: 'gus', email: 'gus@example.com', password: PASSWORD });
-      const verifyToken = tokenOf(await smtp.next('gus@example.com'));
+      const verifyToken = tokenOf(await env.smtp.next('gus@example.com'));
       const key = style === 'flat' ? 'new_password' : 'newPassword';
       const wrongPurpose = await post('/password/reset', { token: verifyToken, [key]: NEW_PASSWORD });
       assert.equal(wrongPurpose.status, 400);
       assert.equal(errorOf(wrongPurpose, style), err('invalid or expired token', 'INVALID_TOKEN'));
 
       await post('/password/forgot', { email: 'gus@example.com' });
-      const resetToken = tokenOf(await smtp.next('gus@example.com'));
+      const resetToken = tokenOf(await env.smtp.next('gus@example.com'));
       assert.equal((await post('/password/reset', { token: resetToken, [key]: NEW_PASSWORD })).status, 204);
       assert.equal((await post('/login', { username: 'gus', password: NEW_PASSWORD })).status, 200);
     });
 
     test('a newer reset link voids the older one; an expired link is refused', async () => {
-      await server.createUser('hal', { email: 'hal@example.com' });
+      await env.server.createUser('hal', { email: 'hal@example.com' });
       await post('/password/forgot', { email: 'hal@example.com' });
-      const older = tokenOf(await smtp.next('hal@example.com'));
+      const older = tokenOf(await env.smtp.next('hal@example.com'));
       await post('/password/forgot', { email: 'hal@example.com' });
-      const newer = tokenOf(await smtp.next('hal@example.com'));
+      const newer = tokenOf(await env.smtp.next('hal@example.com'));
       const key = style === 'flat' ? 'new_password' : 'newPassword';
       assert.equal((await post('/password/reset', { token: older, [key]: NEW_PASSWORD })).status, 400);
 
-      await server.core.store.db
+      await env.server.core.store.db
         .updateTable('link_tokens')
         .set({ expires_at: Date.now() - 1 })
         .where('token_hash', '=', hashLinkToken(newer))
@@ -108,8 +98,8 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('email change needs the Bearer token and the current password; the new address confirms, the old one is told', async () => {
-      await server.createUser('ivy', { email: 'ivy@example.com' });
-      const { access } = await server.login('ivy');
+      await env.server.createUser('ivy', { email: 'ivy@example.com' });
+      const { access } = await env.server.login('ivy');
       const body = (newEmail: string, current: string) =>
         style === 'flat' ? { new_email: newEmail, current_password: current } : { newEmail, currentPassword: current };
 
@@ -125,36 +115,36 @@ for (const { style, engine, name } of matrix()) {
       const res = await post('/email/change', body('ivy@new.example.com', PASSWORD), access);
       assert.equal(res.status, 202, res.text);
       assert.deepEqual(statusOf(res, style), { status: 'verification_sent' });
-      const link = await smtp.next('ivy@new.example.com');
+      const link = await env.smtp.next('ivy@new.example.com');
       assertWellFormed(link);
-      const notice = await smtp.next('ivy@example.com');
+      const notice = await env.smtp.next('ivy@example.com');
       assertWellFormed(notice);
       assert.doesNotMatch(notice.text, /token=/);
       // Nothing changes until the link is used.
-      assert.equal((await server.core.users.findByUsername('ivy'))?.email, 'ivy@example.com');
+      assert.equal((await env.server.core.users.findByUsername('ivy'))?.email, 'ivy@example.com');
 
       const verified = await post('/email/verify', { token: tokenOf(link) });
       assert.equal(verified.status, 200);
-      const user = await server.core.users.findByUsername('ivy');
+      const user = await env.server.core.users.findByUsername('ivy');
       assert.equal(user?.email, 'ivy@new.example.com');
       assert.equal(user?.emailVerified, true);
-      const types = (await server.core.audit.list({ userId: user?.id ?? 0 })).items.map((e) => e.type);
+      const types = (await env.server.core.audit.list({ userId: user?.id ?? 0 })).items.map((e) => e.type);
       assert.ok(types.includes('email_change_requested') && types.includes('email_changed'), types.join());
     });
 
     test('email change to an address another account has: the same 202, and no mail to that account', async () => {
-      await server.createUser('jay', { email: 'jay@example.com' });
-      await server.createUser('kim', { email: 'kim@example.com' });
-      const { access } = await server.login('jay');
+      await env.server.createUser('jay', { email: 'jay@example.com' });
+      await env.server.createUser('kim', { email: 'kim@example.com' });
+      const { access } = await env.server.login('jay');
       const res = await post(
         '/email/change',
         { new_email: 'kim@example.com', current_password: PASSWORD, newEmail: 'kim@example.com', currentPassword: PASSWORD },
         access,
       );
       assert.equal(res.status, 202);
-      await smtp.next('jay@example.com'); // the notice to the old address
-      await waitFor(async () => (await outboxTo(server, 'kim@example.com')).every((r) => r.status === 'discarded'));
-      assert.equal(smtp.messagesTo('kim@example.com').length, 0);
+      await env.smtp.next('jay@example.com'); // the notice to the old address
+      await waitFor(async () => (await outboxTo(env.server, 'kim@example.com')).every((r) => r.status === 'discarded'));
+      assert.equal(env.smtp.messagesTo('kim@example.com').length, 0);
     });
   });
 }

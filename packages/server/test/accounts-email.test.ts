@@ -14,48 +14,38 @@ import {
   dataOf,
   expectedError,
   outboxTo,
-  startVerifyMode,
+  verifyModeServer,
   statusOf,
   waitFor,
 } from './support/accounts-email.ts';
 
 for (const { style, engine, name } of matrix()) {
   describe(`accounts by email, verify mode: sign-up and verification (${name})`, () => {
-    let smtp: TestSmtp;
-    let server: TestServer;
+    const env = verifyModeServer(style, engine);
     const err = (flatSentence: string, code: string) => expectedError(style, flatSentence, code);
     const post = (path: string, body: unknown, token?: string) =>
-      server.request('POST', `/api/auth${path}`, { body, ...(token === undefined ? {} : { token }) });
-
-    before(async () => {
-      smtp = await TestSmtp.start();
-      server = await startVerifyMode(style, engine, smtp);
-    });
-    after(async () => {
-      await server.close();
-      await smtp.stop();
-    });
+      env.server.request('POST', `/api/auth${path}`, { body, ...(token === undefined ? {} : { token }) });
 
     test('sign-up mails a link; before it the right password is 403 EMAIL_NOT_VERIFIED, a wrong one 401; the link signs in once', async () => {
       const res = await post('/register', { username: 'ada', email: 'Ada@Example.com', password: PASSWORD });
       assert.equal(res.status, 202, res.text);
       assert.deepEqual(statusOf(res, style), { status: 'verification_sent' });
 
-      const mail = await smtp.next('ada@example.com');
+      const mail = await env.smtp.next('ada@example.com');
       assertWellFormed(mail);
       assert.equal(mail.parsed.from?.value[0]?.address, 'auth@example.com');
       assert.match(mail.text, /https:\/\/auth\.example\.com\/ui\/verify-email\?token=[A-Za-z0-9_-]{43}/);
       const token = tokenOf(mail);
       assert.ok(mail.html.includes(`https://auth.example.com/ui/verify-email?token=${token}`));
       // Only the hash is stored.
-      const stored = await server.core.store.db
+      const stored = await env.server.core.store.db
         .selectFrom('link_tokens')
         .selectAll()
         .where('token_hash', '=', hashLinkToken(token))
         .executeTakeFirst();
       assert.equal(stored?.purpose, 'verify_email');
       assert.equal(
-        await server.core.store.db.selectFrom('link_tokens').select('token_hash').where('token_hash', '=', token).executeTakeFirst(),
+        await env.server.core.store.db.selectFrom('link_tokens').select('token_hash').where('token_hash', '=', token).executeTakeFirst(),
         undefined,
       );
 
@@ -69,7 +59,7 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(verified.status, 200, verified.text);
       assert.match(verified.headers.get('set-cookie') ?? '', /latchkey_refresh=/);
       const { access } = tokensOf(verified, style);
-      const me = await server.request('GET', '/api/auth/me', { token: access });
+      const me = await env.server.request('GET', '/api/auth/me', { token: access });
       assert.equal(dataOf(me, style)[style === 'flat' ? 'email_verified' : 'emailVerified'], true);
       assert.equal(dataOf(me, style).email, 'Ada@Example.com');
 
@@ -78,24 +68,24 @@ for (const { style, engine, name } of matrix()) {
       assert.equal(errorOf(again, style), err('invalid or expired token', 'INVALID_TOKEN'));
       assert.equal((await post('/login', { username: 'ada', password: PASSWORD })).status, 200);
 
-      const types = (await server.core.audit.list({ userId: Number(dataOf(me, style).id) })).items.map((e) => e.type);
+      const types = (await env.server.core.audit.list({ userId: Number(dataOf(me, style).id) })).items.map((e) => e.type);
       assert.ok(types.includes('signup') && types.includes('email_verified'), types.join());
     });
 
     test('sign-up with a known address answers the same 202, mails a signup-exists notice and makes no second account', async () => {
-      await server.createUser('bea', { email: 'bea@example.com' });
+      await env.server.createUser('bea', { email: 'bea@example.com' });
       const res = await post('/register', { username: 'bea-two', email: 'BEA@example.com', password: PASSWORD });
       assert.equal(res.status, 202);
       assert.deepEqual(statusOf(res, style), { status: 'verification_sent' });
-      const notice = await smtp.next('bea@example.com');
+      const notice = await env.smtp.next('bea@example.com');
       assertWellFormed(notice);
       assert.match(notice.text, /already has one/);
       assert.doesNotMatch(notice.text, /token=/);
-      assert.equal(await server.core.users.findByUsername('bea-two'), undefined);
+      assert.equal(await env.server.core.users.findByUsername('bea-two'), undefined);
     });
 
     test('a taken username is 409 username already taken', async () => {
-      await server.createUser('cyd', { email: 'cyd@example.com' });
+      await env.server.createUser('cyd', { email: 'cyd@example.com' });
       const res = await post('/register', { username: 'CYD', email: 'someone-else@example.com', password: PASSWORD });
       assert.equal(res.status, 409);
       assert.equal(errorOf(res, style), err('username already taken', 'CONFLICT'));
@@ -111,7 +101,7 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(bad.status, 400, email);
         if (style === 'envelope') assert.equal(bad.body.error.code, 'VALIDATION_ERROR');
       }
-      assert.equal(await server.core.users.findByUsername('dee'), undefined);
+      assert.equal(await env.server.core.users.findByUsername('dee'), undefined);
     });
 
     test('resend: 202 for unknown and known addresses alike; the newer link voids the older one', async () => {
@@ -120,14 +110,14 @@ for (const { style, engine, name } of matrix()) {
       assert.deepEqual(statusOf(unknown, style), { status: 'verification_sent' });
 
       await post('/register', { username: 'eve', email: 'eve@example.com', password: PASSWORD });
-      const first = tokenOf(await smtp.next('eve@example.com'));
+      const first = tokenOf(await env.smtp.next('eve@example.com'));
       const known = await post('/email/resend', { email: 'eve@example.com' });
       assert.equal(known.status, 202);
       assert.equal(
         known.text.replace(/"timestamp":"[^"]+","requestId":"[^"]+"/, ''),
         unknown.text.replace(/"timestamp":"[^"]+","requestId":"[^"]+"/, ''),
       );
-      const second = tokenOf(await smtp.next('eve@example.com'));
+      const second = tokenOf(await env.smtp.next('eve@example.com'));
       assert.notEqual(first, second);
       const old = await post('/email/verify', { token: first });
       assert.equal(old.status, 400);
@@ -135,9 +125,9 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await post('/email/verify', { token: second })).status, 200);
 
       // The decoy for nobody was written and discarded, never delivered.
-      await waitFor(async () => (await outboxTo(server, 'nobody@example.com')).every((r) => r.status === 'discarded'));
-      assert.equal(smtp.messagesTo('nobody@example.com').length, 0);
-      assert.ok((await outboxTo(server, 'nobody@example.com')).length === 1);
+      await waitFor(async () => (await outboxTo(env.server, 'nobody@example.com')).every((r) => r.status === 'discarded'));
+      assert.equal(env.smtp.messagesTo('nobody@example.com').length, 0);
+      assert.ok((await outboxTo(env.server, 'nobody@example.com')).length === 1);
     });
 
     test('resend and forgot refuse a malformed address with 400', async () => {
@@ -149,9 +139,9 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('one link token raced by concurrent requests succeeds once', async () => {
-      await server.createUser('ned', { email: 'ned@example.com' });
+      await env.server.createUser('ned', { email: 'ned@example.com' });
       await post('/password/forgot', { email: 'ned@example.com' });
-      const token = tokenOf(await smtp.next('ned@example.com'));
+      const token = tokenOf(await env.smtp.next('ned@example.com'));
       const results = await Promise.all(
         Array.from({ length: 6 }, (_, i) =>
           post('/password/reset', { token, new_password: `${NEW_PASSWORD}-${i}`, newPassword: `${NEW_PASSWORD}-${i}` }),
@@ -161,15 +151,15 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('for an unknown address the same rows are written: a token bound to nobody and a discarded message', async () => {
-      const db = server.core.store.db;
+      const db = env.server.core.store.db;
       const tokensBefore = (await db.selectFrom('link_tokens').select('token_hash').where('user_id', 'is', null).execute()).length;
       assert.equal((await post('/password/forgot', { email: 'phantom@example.com' })).status, 202);
       assert.equal(
         (await db.selectFrom('link_tokens').select('token_hash').where('user_id', 'is', null).execute()).length,
         tokensBefore + 1,
       );
-      await waitFor(async () => (await outboxTo(server, 'phantom@example.com')).map((r) => r.status).join() === 'discarded');
-      const [row] = await outboxTo(server, 'phantom@example.com');
+      await waitFor(async () => (await outboxTo(env.server, 'phantom@example.com')).map((r) => r.status).join() === 'discarded');
+      const [row] = await outboxTo(env.server, 'phantom@example.com');
       assert.equal(row?.deliver, 0);
       assert.equal(row?.message, null, 'the body is erased');
     });
@@ -183,23 +173,23 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test('a user made by the admin API is verified unless the admin says otherwise; PATCH may set it', async () => {
-      const admin = await server.login('root', 'root-password-for-tests');
+      const admin = await env.server.login('root', 'root-password-for-tests');
       const verifiedKey = style === 'flat' ? 'email_verified' : 'emailVerified';
-      const made = await server.request('POST', '/api/admin/users', {
+      const made = await env.server.request('POST', '/api/admin/users', {
         token: admin.access,
         body: { username: 'lou', email: 'lou@example.com', password: PASSWORD, [verifiedKey]: false },
       });
       assert.equal(made.status, 201, made.text);
       assert.equal(dataOf(made, style)[verifiedKey], false);
       assert.equal((await post('/login', { username: 'lou', password: PASSWORD })).status, 403);
-      const patched = await server.request('PATCH', `/api/admin/users/${dataOf(made, style).id}`, {
+      const patched = await env.server.request('PATCH', `/api/admin/users/${dataOf(made, style).id}`, {
         token: admin.access,
         body: { [verifiedKey]: true },
       });
       assert.equal(patched.status, 200, patched.text);
       assert.equal(dataOf(patched, style)[verifiedKey], true);
       assert.equal((await post('/login', { username: 'lou', password: PASSWORD })).status, 200);
-      const plain = await server.request('POST', '/api/admin/users', {
+      const plain = await env.server.request('POST', '/api/admin/users', {
         token: admin.access,
         body: { username: 'max', email: 'max@example.com', password: PASSWORD },
       });

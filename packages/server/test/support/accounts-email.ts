@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { type Engine, type HttpResult, PASSWORD, type Style, type TestServer, startTestServer } from './server.ts';
-import type { ReceivedMail, TestSmtp } from './smtp.ts';
+import { after, before } from 'node:test';
+import { type ReceivedMail, TestSmtp } from './smtp.ts';
 import { waitUntil } from './wait.ts';
 
 export const NEW_PASSWORD = 'a-brand-new-passphrase-7';
@@ -43,6 +44,32 @@ export function assertWellFormed(mail: ReceivedMail, passwords: readonly string[
   for (const p of passwords) {
     assert.ok(!mail.text.includes(p) && !mail.html.includes(p), 'no password in the message');
   }
+}
+
+/**
+ * In a describe: an SMTP server and a verify-mode server mailing through it, started before its tests and
+ * closed after them. Read `server` and `smtp` inside the tests (they exist once `before` has run).
+ */
+export function verifyModeServer(style: Style, engine: Engine): { readonly smtp: TestSmtp; readonly server: TestServer } {
+  const env: { smtp?: TestSmtp; server?: TestServer } = {};
+  before(async () => {
+    env.smtp = await TestSmtp.start();
+    env.server = await startVerifyMode(style, engine, env.smtp);
+  });
+  after(async () => {
+    await env.server?.close();
+    await env.smtp?.stop();
+  });
+  return {
+    get smtp() {
+      if (!env.smtp) throw new Error('the SMTP server starts in before()');
+      return env.smtp;
+    },
+    get server() {
+      if (!env.server) throw new Error('the server starts in before()');
+      return env.server;
+    },
+  };
 }
 
 export const expectedError = (style: Style, flatSentence: string, code: string) => (style === 'flat' ? flatSentence : code);
