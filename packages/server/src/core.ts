@@ -14,7 +14,7 @@ import { Signup } from './auth/signup.ts';
 import { KeyRing } from './auth/keys.ts';
 import { PasswordLogin } from './auth/login.ts';
 import { PasswordCheck } from './auth/password-check.ts';
-import { PasswordHasher, checkNewPassword } from './auth/passwords.ts';
+import { type Argon2Cost, PasswordHasher, checkNewPassword } from './auth/passwords.ts';
 import { RevocationList, type RevocationBus } from './auth/revocations.ts';
 import { SessionService } from './auth/sessions.ts';
 import { TokenService } from './auth/tokens.ts';
@@ -40,6 +40,12 @@ export interface CoreOptions {
   /** Apply pending migrations (default). A cluster worker doesn't: its primary did, once, before forking. */
   readonly migrate?: boolean;
   readonly metrics?: Metrics;
+  /**
+   * argon2id's cost for new hashes: SPEC §1's OWASP parameters unless given. Not a setting (no environment
+   * variable reaches it): the test suite lowers it so that its thousands of logins are not minutes of argon2,
+   * and keeps SPEC's cost where a test is about hashing. A stored hash is verified with its own parameters.
+   */
+  readonly argon2Cost?: Argon2Cost;
 }
 
 export interface Core {
@@ -90,7 +96,11 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   }
   const { db } = store;
   const metrics = options.metrics ?? new Metrics();
-  const hasher = new PasswordHasher({ algorithm: config.passwordHash, bcryptCost: config.bcryptCost });
+  const hasher = new PasswordHasher({
+    algorithm: config.passwordHash,
+    bcryptCost: config.bcryptCost,
+    ...(options.argon2Cost === undefined ? {} : { argon2Cost: options.argon2Cost }),
+  });
   const tokens = new TokenService(config, await KeyRing.load(db, config));
   const audit = new AuditLog(db);
   const revocations = new RevocationList(db);

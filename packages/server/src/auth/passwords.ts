@@ -17,8 +17,14 @@ import { type HashJob, hashPool, type QueueOptions } from './hash-pool.ts';
 import { RateLimited, RefusedValue } from '../errors.ts';
 import type { PasswordHashAlg } from '../config.ts';
 
-/** OWASP Password Storage Cheat Sheet, first choice: argon2id, m=19 MiB, t=2, p=1. */
-const ARGON2_PARAMS = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+/** The cost of an argon2id hash: memory in KiB and passes (parallelism is always 1). */
+export interface Argon2Cost {
+  readonly memoryCost: number;
+  readonly timeCost: number;
+}
+
+/** OWASP Password Storage Cheat Sheet, first choice: argon2id, m=19 MiB, t=2, p=1 (SPEC §1). */
+export const OWASP_ARGON2ID: Argon2Cost = { memoryCost: 19456, timeCost: 2 };
 const ARGON2ID = 2 as Argon2Algorithm;
 
 export const PASSWORD_MIN_LENGTH = 8;
@@ -74,19 +80,24 @@ function isArgon2Hash(stored: string): boolean {
 export interface HasherOptions {
   readonly algorithm: PasswordHashAlg;
   readonly bcryptCost: number;
+  /** argon2id's cost for new hashes; {@link OWASP_ARGON2ID} unless given (see CoreOptions.argon2Cost). */
+  readonly argon2Cost?: Argon2Cost;
 }
 
 export class PasswordHasher {
   readonly #options: HasherOptions;
+  readonly #argon2: Argon2Cost & { readonly parallelism: 1 };
   #dummy: Promise<string> | undefined;
 
   constructor(options: HasherOptions) {
     this.#options = options;
+    const { memoryCost, timeCost } = options.argon2Cost ?? OWASP_ARGON2ID;
+    this.#argon2 = { memoryCost, timeCost, parallelism: 1 };
   }
 
   hash(password: string, queue: QueueOptions = {}): Promise<string> {
     if (this.#options.algorithm === 'bcrypt') return hashPool().run({ op: 'bcrypt.hash', password, cost: this.#options.bcryptCost }, queue);
-    return hashPool().run({ op: 'argon2.hash', password, options: { algorithm: ARGON2ID, ...ARGON2_PARAMS } }, queue);
+    return hashPool().run({ op: 'argon2.hash', password, options: { algorithm: ARGON2ID, ...this.#argon2 } }, queue);
   }
 
   /**
@@ -129,9 +140,9 @@ export class PasswordHasher {
       if (!stored.startsWith('$argon2id$')) return true;
       const params = argon2.parseOptions(stored);
       return (
-        params.memoryCost !== ARGON2_PARAMS.memoryCost ||
-        params.timeCost !== ARGON2_PARAMS.timeCost ||
-        params.parallelism !== ARGON2_PARAMS.parallelism
+        params.memoryCost !== this.#argon2.memoryCost ||
+        params.timeCost !== this.#argon2.timeCost ||
+        params.parallelism !== this.#argon2.parallelism
       );
     } catch {
       return true;

@@ -12,6 +12,7 @@ import { parseConfig } from '../../src/config.ts';
 import type { Role } from '../../src/config.ts';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.ts';
 import type { User } from '../../src/auth/users.ts';
+import type { Argon2Cost } from '../../src/auth/passwords.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 export type Style = 'flat' | 'envelope';
@@ -27,6 +28,13 @@ export function engines(): Engine[] {
 export function matrix(): { style: Style; engine: Engine; name: string }[] {
   return STYLES.flatMap((style) => engines().map((engine) => ({ style, engine, name: `${style} style on ${engine}` })));
 }
+
+/**
+ * argon2id's cost on test servers: real argon2id, at the lowest cost it takes. SPEC's OWASP cost spends ~20 ms
+ * of CPU a hash, and the suite logs in thousands of times on two cores; a test about hashing itself starts its
+ * server with `argon2Cost: OWASP_ARGON2ID`.
+ */
+export const TEST_ARGON2: Argon2Cost = { memoryCost: 64, timeCost: 1 };
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
 export const PASSWORD = 'Tr0ub4dor&3-horse';
@@ -129,6 +137,7 @@ export class TestServer {
     readonly server: RunningServer,
     readonly database: TestDatabase,
     readonly style: Style,
+    readonly argon2Cost: Argon2Cost,
   ) {}
 
   get url(): string {
@@ -170,7 +179,7 @@ export class TestServer {
     if (options.password !== undefined && options.password !== PASSWORD)
       return this.core.accounts.create({ ...common, password: options.password });
     const { passwordHash, bcryptCost } = this.core.config;
-    const key = `${passwordHash} ${bcryptCost}`;
+    const key = `${passwordHash} ${bcryptCost} ${this.argon2Cost.memoryCost} ${this.argon2Cost.timeCost}`;
     let hash = fixtureHashes.get(key);
     if (hash === undefined) {
       hash = this.core.hasher.hash(PASSWORD);
@@ -221,7 +230,10 @@ export interface StartOptions extends ServerOptions {
   readonly bootstrap?: boolean;
 }
 
-/** Starts a server on a fresh database. Limits are off unless `env` turns them on. */
+/**
+ * Starts a server on a fresh database. Limits are off unless `env` turns them on; argon2id runs at
+ * {@link TEST_ARGON2} unless `argon2Cost` says otherwise.
+ */
 export async function startTestServer(options: StartOptions = {}): Promise<TestServer> {
   const style = options.style ?? 'flat';
   const database = await createTestDatabase(options.engine ?? 'sqlite');
@@ -237,8 +249,9 @@ export async function startTestServer(options: StartOptions = {}): Promise<TestS
     ...options.env,
   };
   try {
-    const server = await startServer(parseConfig(env), { logger: false, ...options });
-    return new TestServer(server, database, style);
+    const argon2Cost = options.argon2Cost ?? TEST_ARGON2;
+    const server = await startServer(parseConfig(env), { logger: false, ...options, argon2Cost });
+    return new TestServer(server, database, style, argon2Cost);
   } catch (error) {
     await database.drop();
     throw error;
