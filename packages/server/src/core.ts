@@ -139,6 +139,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   const signup = new Signup({ config, users, hasher, sessions, audit, limits: mail.limits, links: emailLinks });
 
   const timers: NodeJS.Timeout[] = [];
+  let pruning: Promise<void> | undefined;
   const probes: Record<string, () => Promise<void>> = { database: () => store.ping() };
   const reloadKeys = async (now = Date.now()): Promise<boolean> => {
     const ring = await KeyRing.load(db, config, now);
@@ -148,11 +149,19 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
   };
   if (options.background ?? true) {
     revocations.start(1000);
+    // One pass deletes what has expired, one table after another on one pooled connection (run side by side,
+    // the four deletes opened four database connections at every start); a pass still running skips the next.
     const prune = () => {
-      sessions.pruneExpired().catch(() => {});
-      audit.prune(config.auditRetentionMs).catch(() => {});
-      mail.prune().catch(() => {});
-      mfa.challenges.prune().catch(() => {});
+      pruning ??= (async () => {
+        for (const step of [
+          () => sessions.pruneExpired(),
+          () => audit.prune(config.auditRetentionMs),
+          () => mail.prune(),
+          () => mfa.challenges.prune(),
+        ]) {
+          await step().catch(() => {});
+        }
+      })().finally(() => (pruning = undefined));
     };
     timers.push(setInterval(() => void reloadKeys().catch(() => {}), KEY_RELOAD_MS).unref());
     // A token signed by a key this instance has not loaded yet (another instance saw a rotation first):
@@ -192,6 +201,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     },
     async close() {
       for (const timer of timers) clearInterval(timer);
+      await pruning;
       await mail.stop();
       await revocations.stop();
       await store.close();
