@@ -6,6 +6,7 @@
  *   const app = await buildApp(core);
  *   await app.listen({ port: 0 });
  */
+import { buildValidator } from './validators.ts';
 import { randomUUID } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
@@ -134,6 +135,8 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false } },
+    // Validators compiled once per process, not once per app (validators.ts).
+    schemaController: { compilersFactory: { buildValidator } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A path that does not decode (`/%zz`) or an over-long path parameter never reaches a route, a hook
