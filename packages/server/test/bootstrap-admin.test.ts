@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
-import { PASSWORD, TEST_SECRET, type TestDatabase, createTestDatabase, errorOf, matrix } from './support/server.ts';
+import { PASSWORD, TEST_SECRET, type TestDatabase, createTestDatabase, errorOf, matrix, TEST_ARGON2 } from './support/server.ts';
 
 const BOSS_PASSWORD = 'boss passphrase for tests';
 
@@ -33,7 +33,7 @@ for (const { style, engine, name } of matrix()) {
           LATCHKEY_ADMIN_PASSWORD: BOSS_PASSWORD,
           ...env,
         }),
-        { logger: false },
+        { logger: false, argon2Cost: TEST_ARGON2 },
       );
     const login = (server: RunningServer, username: string, password: string) =>
       fetch(`${server.url}/api/auth/login`, {

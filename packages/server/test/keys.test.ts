@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { rotateSigningKeys } from '../src/auth/keys.ts';
 import { parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
-import { type TestServer, claimsOf, headerOf, matrix, startTestServer, tokensOf } from './support/server.ts';
+import { type TestServer, claimsOf, headerOf, matrix, startTestServer, tokensOf, TEST_ARGON2 } from './support/server.ts';
 import { type CliResult, runCli } from './support/cli.ts';
 import { waitUntil } from './support/wait.ts';
 
@@ -245,7 +245,7 @@ for (const { style, engine, name } of matrix()) {
           LATCHKEY_LIMITS: 'off',
           LOG_LEVEL: 'silent',
         }),
-        { logger: false },
+        { logger: false, argon2Cost: TEST_ARGON2 },
       );
       try {
         const rotation = await rotateSigningKeys(server.core.store.db, server.core.config, Date.now(), { immediately: true });

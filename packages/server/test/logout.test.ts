@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type TestServer, claimsOf, errorOf, matrix, startTestServer } from './support/server.ts';
+import { type TestServer, claimsOf, errorOf, matrix, startTestServer, TEST_ARGON2 } from './support/server.ts';
 
 for (const { style, engine, name } of matrix()) {
   describe(`logout (${name})`, () => {
@@ -109,7 +109,7 @@ for (const { style, engine, name } of matrix()) {
       const s = await server.login('ada');
       const other = await openCore(
         parseConfig({ DATABASE_URL: server.core.config.databaseUrl, LATCHKEY_JWT_SECRET: server.core.config.jwtSecret ?? '' }),
-        { background: false },
+        { background: false, argon2Cost: TEST_ARGON2 },
       );
       try {
         await other.sessions.revoke(claimsOf(s.access).sid, 'admin');

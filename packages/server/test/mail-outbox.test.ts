@@ -19,6 +19,7 @@ import {
   errorOf,
   startTestServer,
   TEST_SECRET,
+  TEST_ARGON2,
 } from './support/server.ts';
 import { TestSmtp, tokenOf } from './support/smtp.ts';
 import { waitUntil } from './support/wait.ts';
@@ -147,7 +148,7 @@ describe('two instances on one PostgreSQL', { skip: skipWithout('postgres') }, (
             LATCHKEY_ADMIN_USERNAME: ADMIN.username,
             LATCHKEY_ADMIN_PASSWORD: ADMIN.password,
           }),
-          { logger: false },
+          { logger: false, argon2Cost: TEST_ARGON2 },
         ),
       );
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
-import { PASSWORD, TEST_SECRET, type TestDatabase, claimsOf, createTestDatabase } from './support/server.ts';
+import { PASSWORD, TEST_SECRET, type TestDatabase, claimsOf, createTestDatabase, TEST_ARGON2 } from './support/server.ts';
 import { totpCode } from './support/totp.ts';
 import { SoftwareAuthenticator } from './support/webauthn.ts';
 
@@ -35,8 +35,8 @@ describe(
         LOG_LEVEL: 'silent',
         LATCHKEY_PUBLIC_URL: PUBLIC_URL,
       };
-      a = await startServer(parseConfig(env), { logger: false });
-      b = await startServer(parseConfig(env), { logger: false });
+      a = await startServer(parseConfig(env), { logger: false, argon2Cost: TEST_ARGON2 });
+      b = await startServer(parseConfig(env), { logger: false, argon2Cost: TEST_ARGON2 });
     });
     after(async () => {
       await a?.close();

@@ -6,7 +6,7 @@ import { parseConfig } from '../src/config.ts';
 import { startServer } from '../src/server.ts';
 import { createMigrator, openStore, type Store } from '../src/store/database.ts';
 import { StaticMigrationProvider, migrations } from '../src/store/migrations.ts';
-import { type Engine, TEST_SECRET, claimsOf, createTestDatabase, engines } from './support/server.ts';
+import { type Engine, TEST_SECRET, claimsOf, createTestDatabase, engines, TEST_ARGON2 } from './support/server.ts';
 
 // Millisecond timestamps beyond 2^31 catch a column that silently became a 32-bit integer.
 const T = 1_767_225_600_123;
@@ -289,7 +289,7 @@ for (const engine of engines()) {
           LATCHKEY_LIMITS: 'off',
           LOG_LEVEL: 'silent',
         }),
-        { logger: false },
+        { logger: false, argon2Cost: TEST_ARGON2 },
       );
       try {
         const subject = { id: userId, username: 'ada', role: 'STANDARD' as const };
@@ -357,7 +357,7 @@ for (const engine of engines()) {
         const post = (url: string, path: string, body: unknown) =>
           fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-        const first = await startServer(parseConfig(env), { logger: false });
+        const first = await startServer(parseConfig(env), { logger: false, argon2Cost: TEST_ARGON2 });
         let access: string;
         let refresh: string;
         let adminPassword: string | undefined;
@@ -372,7 +372,7 @@ for (const engine of engines()) {
           await first.close();
         }
 
-        const second = await startServer(parseConfig(env), { logger: false });
+        const second = await startServer(parseConfig(env), { logger: false, argon2Cost: TEST_ARGON2 });
         try {
           assert.equal(second.generatedAdminPassword, undefined);
           assert.deepEqual((await second.core.users.list()).items.map((u) => u.username).sort(), ['ada', 'admin']);

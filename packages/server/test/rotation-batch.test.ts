@@ -8,14 +8,17 @@ import { sql } from 'kysely';
 import { hashJti } from '../src/auth/sessions.ts';
 import { parseConfig } from '../src/config.ts';
 import { type Core, openCore } from '../src/core.ts';
-import { PASSWORD, createTestDatabase, engines } from './support/server.ts';
+import { PASSWORD, createTestDatabase, engines, TEST_ARGON2 } from './support/server.ts';
 
 async function openTestCore(
   engine: 'sqlite' | 'postgres',
   env: Record<string, string> = {},
 ): Promise<{ core: Core; close(): Promise<void> }> {
   const database = await createTestDatabase(engine);
-  const core = await openCore(parseConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...env }), { background: false });
+  const core = await openCore(parseConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...env }), {
+    background: false,
+    argon2Cost: TEST_ARGON2,
+  });
   return {
     core,
     async close() {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../src/config.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
-import { PASSWORD, TEST_SECRET, type TestServer, claimsOf, startTestServer } from '../support/server.ts';
+import { PASSWORD, TEST_SECRET, type TestServer, claimsOf, startTestServer, TEST_ARGON2 } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 import {
   PostgresCluster,
@@ -166,7 +166,7 @@ describe('a PostgreSQL outage', { skip: pgSkip }, () => {
         LATCHKEY_ADMIN_PASSWORD: 'root-password-for-tests',
         LOG_LEVEL: 'silent',
       });
-      const server = await startServer(config, { logger: false });
+      const server = await startServer(config, { logger: false, argon2Cost: TEST_ARGON2 });
       servers.push({ style, server, tokens: { access: '', refresh: '' } });
     }
   });
