@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium; LATCHKEY_TEST_CHROMIUM names another build of it (README: chromium-headless-shell). */
+export const CHROMIUM = process.env.LATCHKEY_TEST_CHROMIUM || '/usr/bin/chromium';
 /** Headless, and nothing that reaches for the network on its own (this machine's network is closed). */
 export const CHROMIUM_ARGS = [
   '--headless',

@@ -44,8 +44,9 @@ export function hostedPagesSuite(run: HostedPagesRun): void {
 
     before(async () => {
       await ensureUiBuilt();
-      // An application on another origin that sign-in may send people back to.
-      app = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('the application'));
+      // An application on another origin that sign-in may send people back to (an HTML page: the headless
+      // shell takes a text/plain answer to a navigation for a download).
+      app = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('the application'));
       await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
       appOrigin = `http://localhost:${(app.address() as AddressInfo).port}`;
       server = await startTestServer({

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { UI_DIST } from '../../src/http/routes/ui.ts';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium; LATCHKEY_TEST_CHROMIUM names another build of it (README: chromium-headless-shell). */
+export const CHROMIUM = process.env.LATCHKEY_TEST_CHROMIUM || '/usr/bin/chromium';
 export const CHROMIUM_MISSING = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)`;
 
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
