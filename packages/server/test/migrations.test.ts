@@ -6,7 +6,7 @@ import { parseConfig } from '../src/config.ts';
 import { startServer } from '../src/server.ts';
 import { createMigrator, openStore, type Store } from '../src/store/database.ts';
 import { StaticMigrationProvider, migrations } from '../src/store/migrations.ts';
-import { type Engine, TEST_SECRET, claimsOf, createTestDatabase, engines, TEST_ARGON2 } from './support/server.ts';
+import { type Engine, TEST_SECRET, claimsOf, createTestDatabase, engines, TEST_ARGON2, testServerEnv } from './support/server.ts';
 
 // Millisecond timestamps beyond 2^31 catch a column that silently became a 32-bit integer.
 const T = 1_767_225_600_123;
@@ -280,17 +280,7 @@ for (const engine of engines()) {
         await store?.close();
       }
 
-      const server = await startServer(
-        parseConfig({
-          PORT: '0',
-          HOST: '127.0.0.1',
-          DATABASE_URL: database.url,
-          LATCHKEY_JWT_SECRET: TEST_SECRET,
-          LATCHKEY_LIMITS: 'off',
-          LOG_LEVEL: 'silent',
-        }),
-        { logger: false, argon2Cost: TEST_ARGON2 },
-      );
+      const server = await startServer(parseConfig(testServerEnv(database.url)), { logger: false, argon2Cost: TEST_ARGON2 });
       try {
         const subject = { id: userId, username: 'ada', role: 'STANDARD' as const };
         // Tokens exactly as the code before the migration signed them (the token format did not change).

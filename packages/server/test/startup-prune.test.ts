@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
-import { TEST_ARGON2, TEST_SECRET, type TestDatabase, createTestDatabase, engines, withClient } from './support/server.ts';
+import { TEST_ARGON2, type TestDatabase, createTestDatabase, engines, testServerEnv, withClient } from './support/server.ts';
 import { waitUntil } from './support/wait.ts';
 
 const DAY_MS = 86_400_000;
@@ -17,16 +17,9 @@ for (const engine of engines()) {
     let database: TestDatabase;
     const servers: RunningServer[] = [];
     const start = async () => {
-      const config = parseConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATABASE_URL: database.url,
-        LATCHKEY_JWT_SECRET: TEST_SECRET,
-        LATCHKEY_LIMITS: 'off',
-        LOG_LEVEL: 'silent',
-        LATCHKEY_ADMIN_USERNAME: 'root',
-        LATCHKEY_ADMIN_PASSWORD: 'root-password-for-tests',
-      });
+      const config = parseConfig(
+        testServerEnv(database.url, { LATCHKEY_ADMIN_USERNAME: 'root', LATCHKEY_ADMIN_PASSWORD: 'root-password-for-tests' }),
+      );
       const server = await startServer(config, { logger: false, argon2Cost: TEST_ARGON2 });
       servers.push(server);
       return server;

@@ -236,6 +236,19 @@ export interface StartOptions extends ServerOptions {
   readonly bootstrap?: boolean;
 }
 
+/** The environment of a test server on `databaseUrl`: any free port on 127.0.0.1, no limits, no log; then `env`. */
+export function testServerEnv(databaseUrl: string, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    LATCHKEY_JWT_SECRET: TEST_SECRET,
+    LATCHKEY_LIMITS: 'off',
+    LOG_LEVEL: 'silent',
+    ...env,
+  };
+}
+
 /**
  * Starts a server on a fresh database. Limits are off unless `env` turns them on; argon2id runs at
  * {@link TEST_ARGON2} unless `argon2Cost` says otherwise.
@@ -243,17 +256,11 @@ export interface StartOptions extends ServerOptions {
 export async function startTestServer(options: StartOptions = {}): Promise<TestServer> {
   const style = options.style ?? 'flat';
   const database = await createTestDatabase(options.engine ?? 'sqlite');
-  const env: Record<string, string> = {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATABASE_URL: database.url,
+  const env = testServerEnv(database.url, {
     LATCHKEY_API_STYLE: style,
-    LATCHKEY_JWT_SECRET: TEST_SECRET,
-    LATCHKEY_LIMITS: 'off',
-    LOG_LEVEL: 'silent',
     ...(options.bootstrap ? {} : { LATCHKEY_ADMIN_USERNAME: 'root', LATCHKEY_ADMIN_PASSWORD: 'root-password-for-tests' }),
     ...options.env,
-  };
+  });
   try {
     const argon2Cost = options.argon2Cost ?? TEST_ARGON2;
     const server = await startServer(parseConfig(env), { logger: false, ...options, argon2Cost });
