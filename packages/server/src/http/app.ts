@@ -6,7 +6,6 @@
  *   const app = await buildApp(core);
  *   await app.listen({ port: 0 });
  */
-import { buildValidator } from './validators.ts';
 import { randomUUID } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
@@ -53,6 +52,7 @@ import { wellKnownRoutes } from './routes/well-known.ts';
 import { envelopeStyle } from './styles/envelope.ts';
 import { flatStyle } from './styles/flat.ts';
 import type { WireStyle } from './styles/style.ts';
+import { buildValidator } from './validators.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;

@@ -4,7 +4,9 @@
  * (the test suite builds hundreds). Here the Ajv instances come from one process-wide pool (keyed, as
  * Fastify's own, by the shared schemas and Ajv options), and the validator of a route's schema is kept by
  * that pool entry, keyed by the route and its schema as JSON, so that an equal route reuses it. A validator
- * is a pure function of its schema, and a call fills its `errors` and is read before the next one.
+ * is a pure function of its schema, and a call fills its `errors` and is read before the next one. Fastify
+ * treats a compiler of one's own as custom, which changes one thing: a headers schema is not lower-cased (no
+ * route has one).
  */
 import { AjvCompiler } from '@fastify/ajv-compiler';
 
