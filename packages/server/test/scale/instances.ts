@@ -236,6 +236,18 @@ export function redisPrefix(): string {
   return `latchkey-test-${randomBytes(6).toString('hex')}:`;
 }
 
+/** How many connections Redis counts as subscribed to `channel` (PUBSUB NUMSUB). */
+export async function redisSubscribers(url: string, channel: string): Promise<number> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  try {
+    const [, count] = (await client.pubsub('NUMSUB', channel)) as [string, number];
+    return Number(count);
+  } finally {
+    client.disconnect();
+  }
+}
+
 export async function redisKeys(url: string, prefix: string): Promise<string[]> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await client.connect();

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../src/config.ts';
+import { revocationChannel } from '../../src/scale/redis.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { PASSWORD, TEST_SECRET, type TestServer, claimsOf, startTestServer, TEST_ARGON2 } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -21,6 +22,7 @@ import {
   postgresBin,
   redisKeys,
   redisPrefix,
+  redisSubscribers,
   skipWithout,
 } from './instances.ts';
 
@@ -79,6 +81,9 @@ describe('a Redis outage', { skip: redisSkip }, () => {
     assert.equal(res.status, 200, res.text);
     const sid = claimsOf(res.body.token).sid as string;
     assert.equal(b.core.revocations.has(sid), false);
+    // A push is not kept for a subscriber that is not there yet: a start or a reconnect subscribes in the
+    // background (B's "ready" means connected, not yet subscribed), so wait until Redis counts both instances.
+    await eventually('A and B subscribed', async () => (await redisSubscribers(redis.url, revocationChannel(prefix))) >= 2);
     await a.core.sessions.revoke(sid, 'logout');
     await eventually('the revocation reaching B', async () => b.core.revocations.has(sid), 1000);
   }
