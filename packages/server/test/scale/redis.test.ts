@@ -11,7 +11,7 @@ import { ConfigError, parseConfig } from '../../src/config.ts';
 import { revocationChannel } from '../../src/scale/redis.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
-import { dropRedisPrefix, redisKeys, redisPrefix, skipWithout } from './instances.ts';
+import { dropRedisPrefix, redisKeys, redisPrefix, redisSubscribers, skipWithout } from './instances.ts';
 
 describe('Redis configuration', () => {
   test('LATCHKEY_REDIS_PREFIX defaults to latchkey: and refuses spaces and glob characters', () => {
@@ -82,6 +82,14 @@ describe('the revocation channel', { skip: skipWithout('redis') }, () => {
     ]);
     await a.createUser('ada');
     publisher = new Redis(url);
+    // A push reaches only the subscribers Redis has when it is sent; each instance subscribes in the background.
+    await waitUntil('the instances subscribed', async () => {
+      const [ours, theirs] = await Promise.all([
+        redisSubscribers(url, revocationChannel(prefix)),
+        redisSubscribers(url, revocationChannel(otherPrefix)),
+      ]);
+      return ours >= 2 && theirs >= 1;
+    });
   });
 
   after(async () => {
