@@ -5,7 +5,8 @@ import * as argon2 from '@node-rs/argon2';
 import type { Algorithm as Argon2Algorithm } from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import { OWASP_ARGON2ID as OWASP_ARGON2, PasswordHasher, checkNewPassword, isCommonPassword } from '../src/auth/passwords.ts';
-import type { PasswordHashAlg } from '../src/config.ts';
+import { type PasswordHashAlg, parseConfig } from '../src/config.ts';
+import { openCore } from '../src/core.ts';
 import { RefusedValue } from '../src/errors.ts';
 import { PASSWORD, type TestServer, errorOf, matrix, startTestServer } from './support/server.ts';
 
@@ -70,6 +71,17 @@ describe('new password rules', () => {
 describe('password hashes', () => {
   const argon = new PasswordHasher({ algorithm: 'argon2id', bcryptCost: 10 });
   const bcrypt10 = new PasswordHasher({ algorithm: 'bcrypt', bcryptCost: 10 });
+
+  test("a server started without argon2Cost (as `latchkey serve` starts) hashes at SPEC's cost", async () => {
+    const core = await openCore(parseConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }), { background: false });
+    try {
+      const stored = await core.hasher.hash('correct horse battery');
+      assert.match(stored, OWASP_ARGON2ID);
+      assert.equal(core.hasher.needsRehash(stored), false);
+    } finally {
+      await core.close();
+    }
+  });
 
   test('argon2id hashes use OWASP parameters m=19456, t=2, p=1 and a fresh salt', async () => {
     const a = await argon.hash('correct horse battery');
