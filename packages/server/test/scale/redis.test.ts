@@ -83,13 +83,24 @@ describe('the revocation channel', { skip: skipWithout('redis') }, () => {
     await a.createUser('ada');
     publisher = new Redis(url);
     // A push reaches only the subscribers Redis has when it is sent; each instance subscribes in the background.
-    await waitUntil('the instances subscribed', async () => {
-      const [ours, theirs] = await Promise.all([
-        redisSubscribers(url, revocationChannel(prefix)),
-        redisSubscribers(url, revocationChannel(otherPrefix)),
-      ]);
-      return ours >= 2 && theirs >= 1;
-    });
+    // A failed wait says what Redis counted last and what each instance's /readyz said then.
+    let seen = '';
+    await waitUntil(
+      'the instances subscribed',
+      async () => {
+        const [ours, theirs, ...ready] = await Promise.all([
+          redisSubscribers(url, revocationChannel(prefix)),
+          redisSubscribers(url, revocationChannel(otherPrefix)),
+          ...[a, b, otherDeployment].map(async (server) => {
+            const res = await server.request('GET', '/readyz');
+            return `${res.status} ${res.text}`;
+          }),
+        ]);
+        seen = `subscribers: ${ours} of 2 on ${prefix}, ${theirs} of 1 on ${otherPrefix}; /readyz: ${ready.join(' | ')}`;
+        return ours >= 2 && theirs >= 1;
+      },
+      { detail: () => seen },
+    );
   });
 
   after(async () => {
