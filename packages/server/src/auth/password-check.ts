@@ -71,7 +71,7 @@ export class PasswordCheck {
         // The hash queue is full (auth/hash-pool.ts): no password was checked, so no failure is counted.
         await limiter.refundAttempt(ip, account);
         this.deps.metrics.rateLimited.inc({ limit: error.limit });
-        log.warn({ event: 'rate_limited', limit: error.limit, ip }, 'password hash queue full');
+        log.warn({ event: 'rate_limited', limit: error.limit, ip }, 'hash queue full: attempt refused before hashing');
       }
       throw error;
     }
