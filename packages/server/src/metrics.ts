@@ -61,7 +61,19 @@ export class Metrics {
     };
   }
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  readonly #exposition: (() => Promise<string>) | undefined;
+
+  /**
+   * @param options.exposition what `/metrics` answers instead of this registry alone (a cluster worker
+   *   answers for every worker: scale/cluster-metrics.ts)
+   */
+  constructor(options: { defaultMetrics?: boolean; exposition?: () => Promise<string> } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.#exposition = options.exposition;
+  }
+
+  /** The text `/metrics` answers: this registry's, or the cluster's totals under `serve --workers`. */
+  text(): Promise<string> {
+    return this.#exposition ? this.#exposition() : this.registry.metrics();
   }
 }

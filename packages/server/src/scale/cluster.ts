@@ -9,6 +9,7 @@
  * limiter over IPC: exact, and nothing next to a password hash). Refresh and OpenID sign-in, the hot
  * paths, spend points the primary leased to the worker ({@link LeasedLimiter}): one IPC round trip per
  * lease instead of one per request, and never more than the budget across all workers together.
+ * Whichever worker a scrape reaches, `/metrics` answers for all of them (scale/cluster-metrics.ts).
  *
  * @example
  *   if (cluster.isPrimary) process.exitCode = await runPrimary({ workers: 4, sharedLimits: true, log });
@@ -21,6 +22,7 @@ import type { Revocation, RevocationBus } from '../auth/revocations.ts';
 import { type Config, ConfigError, type Limit } from '../config.ts';
 import type { LimiterFactory, LimiterName } from '../limits/abuse.ts';
 import type { ServerOptions } from '../server.ts';
+import { answerMetricsRequests, workerMetrics } from './cluster-metrics.ts';
 import { readRevocation } from './revocation-message.ts';
 
 const REVOCATION_CHANNEL = 'latchkey:revocation';
@@ -259,7 +261,8 @@ export function workerServerOptions(config: Config, maxRevocationMs: number): Se
                 })) satisfies LimiterFactory,
           revocationBus: new ClusterRevocationBus(maxRevocationMs),
         };
-  return { migrate: false, createFirstAdmin: false, ...shared };
+  // `/metrics` answers for every worker, with or without Redis.
+  return { migrate: false, createFirstAdmin: false, metrics: workerMetrics(), ...shared };
 }
 
 /**
@@ -326,7 +329,12 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const listening = new Set<number>();
   let stopping = false;
 
+  const metrics = answerMetricsRequests(() =>
+    Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && listening.has(w.id)),
+  );
+
   cluster.on('message', (from: Worker, message: unknown) => {
+    if (metrics(from, message)) return;
     if (isLeaseMessage(message)) {
       void leases.grant(message as LeaseRequest).then((answer) => {
         if (from.isConnected()) from.send(answer);

@@ -3,7 +3,7 @@
  * on SQLite (WAL) and on PostgreSQL, without Redis. Real processes over a database of the test's own.
  */
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hashJti } from '../../src/auth/sessions.ts';
@@ -121,6 +121,63 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         const res = await attempt(i);
         assert.equal(res.status, 429);
         assert.deepEqual(res.body, { error: 'Too many requests. Please try again later.' });
+      }
+    });
+
+    test('/metrics answers for both workers, whichever one a scrape reaches', async () => {
+      const healthzCount = (text: string): number => {
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith('latchkey_http_requests_total{') && l.includes('route="/healthz"') && l.includes('status="200"'));
+        return Number(line?.split(' ').at(-1) ?? 0);
+      };
+      const scrape = async () => {
+        const res = await httpOnce(server.url, 'GET', '/metrics');
+        assert.equal(res.status, 200, res.text);
+        assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+        assert.match(res.text, /^latchkey_metrics_workers_reporting 2$/m);
+        return healthzCount(res.text);
+      };
+      const before = await scrape();
+      // New connections: round-robin spreads them over both workers.
+      for (let i = 0; i < 10; i++) assert.equal((await httpOnce(server.url, 'GET', '/healthz')).status, 200);
+      // Four scrapes on new connections reach both workers; each counts every worker's answers.
+      const after: number[] = [];
+      for (let i = 0; i < 4; i++) after.push(await scrape());
+      assert.deepEqual(after, Array(4).fill(before + 10));
+    });
+
+    test("a scrape the primary cannot total is a 503 in the contract's shape, not one worker's figures", async () => {
+      // A kept-alive connection reaches a worker without the primary, which hands out new connections.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const get = (path: string) =>
+        new Promise<{ status: number; text: string }>((resolve, reject) => {
+          const req = httpRequest(server.url + path, { agent }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      try {
+        assert.equal((await get('/healthz')).status, 200);
+        process.kill(server.pid, 'SIGSTOP');
+        let stopped: { status: number; text: string };
+        try {
+          stopped = await get('/metrics');
+        } finally {
+          process.kill(server.pid, 'SIGCONT');
+        }
+        assert.equal(stopped.status, 503);
+        assert.deepEqual(JSON.parse(stopped.text), { error: 'service unavailable' });
+        // The primary back: the same connection totals again.
+        const res = await get('/metrics');
+        assert.equal(res.status, 200);
+        assert.match(res.text, /^latchkey_metrics_workers_reporting 2$/m);
+      } finally {
+        agent.destroy();
       }
     });
 

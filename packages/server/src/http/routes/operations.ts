@@ -1,6 +1,7 @@
 /** Health, readiness and Prometheus metrics. */
 import { objectSchema, okDoc } from '../admin.ts';
 import { type RouteContext, responseMeta, type LatchkeyApp } from '../context.ts';
+import { responseSchemas } from '../schemas.ts';
 
 export function operationsRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const { style } = ctx;
@@ -45,12 +46,15 @@ export function operationsRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const metricsSchema = {
     tags: ['operations'],
     summary: 'Prometheus metrics',
+    description:
+      'Under `serve --workers N`, the totals of every worker, whichever one answers; 503 when the cluster primary does not answer.',
     response: {
       200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } },
+      503: responseSchemas(style).error,
     },
   };
   app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     reply.header('content-type', ctx.core.metrics.registry.contentType);
-    return ctx.core.metrics.registry.metrics();
+    return ctx.core.metrics.text();
   });
 }
