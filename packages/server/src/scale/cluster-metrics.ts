@@ -62,8 +62,12 @@ function isMetricsMessage(message: unknown): message is MetricsMessage {
 export function workerMetrics(): Metrics {
   const answers = new Map<number, (text: string | undefined) => void>();
   let nextId = 1;
-  const send = (message: MetricsMessage, sent?: (error: Error | null) => void): boolean =>
-    process.send !== undefined && process.connected && process.send(message, undefined, undefined, sent);
+  /** False when there is no primary to ask; `process.send`'s own false only means "queued", not "lost". */
+  const send = (message: MetricsMessage, sent?: (error: Error | null) => void): boolean => {
+    if (process.send === undefined || !process.connected) return false;
+    process.send(message, undefined, undefined, sent);
+    return true;
+  };
 
   const gather = (): Promise<string> =>
     new Promise<string>((resolve, reject) => {
