@@ -2,7 +2,7 @@
  * The hosted pages and the admin console (SPEC §12) in Debian's Chromium, against a real server: every
  * page with the endpoints that exist today (sign-in, account, admin), in three files so that each stays short:
  * ui.test.ts runs the flows in the flat style, ui-envelope.test.ts in the envelope style, and ui-sweep.test.ts
- * sweeps every page with axe-core at two widths and writes the screenshots of docs/ui/ (once: the pages' markup
+ * sweeps every page with axe-core at two widths and takes the screenshots of docs/ui/ (once: the pages' markup
  * does not depend on the wire style, only the client's requests do). The flows of sign-up, links, TOTP and
  * passkeys are in ui-flows.test.ts.
  */
@@ -29,7 +29,7 @@ const ROOT_PASSWORD = 'root-password-for-tests';
 export interface HostedPagesRun {
   readonly style: Style;
   readonly engine: Engine;
-  /** The flows of each page, or the sweep of every page with axe-core at two widths (writing docs/ui/*.png). */
+  /** The flows of each page, or the sweep of every page with axe-core at two widths (taking the screenshots of docs/ui/). */
   readonly part: 'flows' | 'sweep';
 }
 

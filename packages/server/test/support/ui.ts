@@ -16,7 +16,12 @@ export const CHROMIUM_MISSING = existsSync(CHROMIUM) ? false : `${CHROMIUM} is m
 
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 const uiRoot = join(repo, 'packages/server/ui');
-export const SCREENSHOTS = join(repo, 'docs/ui');
+/**
+ * Where {@link screenshot} writes: test-artifacts/ui/ (ignored by git), or docs/ui/ itself when
+ * LATCHKEY_TEST_SCREENSHOTS=docs. The pages show the time and the sessions of the moment, so a plain
+ * run that rewrote docs/ui/ would leave a changed checkout behind every time.
+ */
+export const SCREENSHOTS = join(repo, process.env.LATCHKEY_TEST_SCREENSHOTS === 'docs' ? 'docs/ui' : 'test-artifacts/ui');
 
 function newestMtime(dir: string): number {
   return Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => statSync(join(dir, f)).mtimeMs));
@@ -110,7 +115,7 @@ export async function assertNoHorizontalScroll(page: Page, what: string): Promis
   assert.ok(scrollWidth <= clientWidth, `${what}: ${scrollWidth}px wide content in a ${clientWidth}px window`);
 }
 
-/** Screenshots for docs/ui.md, at desktop and phone widths, written by the test, never drawn by hand. */
+/** Screenshots for docs/ui.md, at desktop and phone widths, written by the test, never drawn by hand ({@link SCREENSHOTS}). */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const original = page.viewportSize() ?? { width: 1280, height: 800 };
