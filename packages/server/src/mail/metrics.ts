@@ -33,6 +33,9 @@ export function mailMetrics(registry: Registry, countWaiting: () => Promise<numb
       name: 'latchkey_mail_waiting',
       help: 'Messages in the outbox waiting for delivery',
       registers: [registry],
+      // One outbox in the database, counted alike by every worker: under `serve --workers` a scrape's total
+      // takes one worker's count, not their sum (scale/cluster-metrics.ts).
+      aggregator: 'first',
       async collect() {
         // A database that does not answer must not break the whole scrape: the last value stays.
         try {

@@ -98,9 +98,11 @@ export function workerMetrics(): Metrics {
     if (!isMetricsMessage(message)) return;
     if (message.kind === 'gathered') answers.get(message.id)?.(message.text);
     else if (message.kind === 'collect') {
-      void metrics.registry.getMetricsAsJSON().then((figures) => {
-        send({ channel: METRICS_CHANNEL, kind: 'collected', id: message.id, metrics: figures as WorkerMetrics });
-      });
+      // A registry that cannot be read leaves this worker out of the scrape (the primary stops waiting).
+      void metrics.registry.getMetricsAsJSON().then(
+        (figures) => send({ channel: METRICS_CHANNEL, kind: 'collected', id: message.id, metrics: figures as WorkerMetrics }),
+        () => undefined,
+      );
     }
   });
   return metrics;
