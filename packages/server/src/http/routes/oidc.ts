@@ -62,8 +62,12 @@ function cookieOptions(request: FastifyRequest) {
   return { httpOnly: true, sameSite: 'lax' as const, path: REFRESH_COOKIE_PATH, secure: secureCookie(request) };
 }
 
+/** The `:provider` of `/api/auth/oidc/:provider/…`; the `/api/auth/google/…` routes have none. */
 function providerOf(request: FastifyRequest): string {
-  return (request.params as { provider?: string }).provider ?? 'google';
+  const params: unknown = request.params;
+  return typeof params === 'object' && params !== null && 'provider' in params && typeof params.provider === 'string'
+    ? params.provider
+    : 'google';
 }
 
 function pathOf(request: FastifyRequest): string {
