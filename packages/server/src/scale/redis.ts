@@ -54,6 +54,19 @@ export interface RedisScale {
   close(): Promise<void>;
 }
 
+/**
+ * Subscribes `subscriber` to `channel` each time its connection is ready: now if it is, and again after
+ * every reconnect (a second SUBSCRIBE to a channel changes nothing). Never during the connection's
+ * handshake: ioredis writes a SUBSCRIBE at once then, its ready check's INFO that follows is refused in
+ * subscriber mode, it reconnects, and, the subscription never having been confirmed on a ready connection,
+ * does not subscribe again; the instance stayed connected and ready, and heard no pushed revocation.
+ */
+export function subscribeWhenReady(subscriber: Redis, channel: string): void {
+  const subscribe = () => void subscriber.subscribe(channel).catch(() => undefined);
+  subscriber.on('ready', subscribe);
+  if (subscriber.status === 'ready') subscribe();
+}
+
 /** The revocation channel of a deployment. */
 export function revocationChannel(prefix: string): string {
   return `${prefix}revocations`;
@@ -91,9 +104,8 @@ class RedisRevocationBus implements RevocationBus {
       const revocation = parseRevocation(message, Date.now() + this.maxRevocationMs);
       if (revocation) listener(revocation);
     });
-    // Not awaited: with Redis down at start the instance still serves; ioredis subscribes once it
-    // connects and again after every reconnect (autoResubscribe).
-    this.subscriber.subscribe(this.#channel).catch(() => undefined);
+    // Not awaited: with Redis down at start the instance still serves.
+    subscribeWhenReady(this.subscriber, this.#channel);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { revocationLifetimeMs } from '../../src/clock.ts';
 import { main } from '../../src/cli.ts';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { revocationChannel } from '../../src/scale/redis.ts';
+import { revocationChannel, subscribeWhenReady } from '../../src/scale/redis.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 import { dropRedisPrefix, redisKeys, redisPrefix, redisSubscribers, skipWithout } from './instances.ts';
@@ -61,6 +61,38 @@ describe('serve --workers refusals', () => {
     const { code, stderr } = await serveExit(['--workers', '2', '--database', 'sqlite::memory:']);
     assert.equal(code, 2);
     assert.match(stderr, /--workers: needs a database the workers share/);
+  });
+});
+
+describe('the revocation subscription', { skip: skipWithout('redis') }, () => {
+  const url = process.env.TEST_REDIS_URL ?? '';
+
+  test('asked for during the connection handshake, it takes once the connection is ready, and again after a reconnect', async () => {
+    const channel = revocationChannel(redisPrefix());
+    const name = `latchkey-test-${process.pid}-${Date.now()}`;
+    const subscriber = new Redis(url, { lazyConnect: true, connectionName: name });
+    // 'connect': the socket is open, ioredis's handshake and ready check still to come.
+    subscriber.once('connect', () => subscribeWhenReady(subscriber, channel));
+    try {
+      await subscriber.connect().catch(() => undefined);
+      await waitUntil('one subscriber on the channel', async () => (await redisSubscribers(url, channel)) === 1);
+      // A connection dropped by Redis: the new one subscribes again.
+      const admin = new Redis(url);
+      try {
+        const list = String(await admin.client('LIST'));
+        const id = /^id=(\d+) /.exec(list.split('\n').find((line) => line.includes(` name=${name} `)) ?? '')?.[1];
+        assert.ok(id, `no connection named ${name}:\n${list}`);
+        await admin.client('KILL', 'ID', id);
+      } finally {
+        admin.disconnect();
+      }
+      await waitUntil('the new connection subscribed', async () => {
+        if (subscriber.status !== 'ready') return false;
+        return (await redisSubscribers(url, channel)) === 1;
+      });
+    } finally {
+      subscriber.disconnect();
+    }
   });
 });
 
