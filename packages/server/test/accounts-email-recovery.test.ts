@@ -132,6 +132,46 @@ for (const { style, engine, name } of matrix()) {
       assert.ok(types.includes('email_change_requested') && types.includes('email_changed'), types.join());
     });
 
+    test('a reset link mailed before an email change, or before the account was disabled, no longer works', async () => {
+      await env.server.createUser('lou', { email: 'lou@example.com' });
+      const key = style === 'flat' ? 'new_password' : 'newPassword';
+      const resetLink = async (): Promise<string> => {
+        assert.equal((await post('/password/forgot', { username: 'lou' })).status, 202);
+        return tokenOf(await env.smtp.next('lou@example.com'));
+      };
+      // Asked for while lou@example.com was the address; the address moves before the link is used.
+      const beforeChange = await resetLink();
+      const { access } = await env.server.login('lou');
+      const change = await post(
+        '/email/change',
+        { new_email: 'lou@new.example.com', current_password: PASSWORD, newEmail: 'lou@new.example.com', currentPassword: PASSWORD },
+        access,
+      );
+      assert.equal(change.status, 202, change.text);
+      await env.smtp.next('lou@example.com'); // the notice to the old address
+      assert.equal((await post('/email/verify', { token: tokenOf(await env.smtp.next('lou@new.example.com')) })).status, 200);
+      const refused = await post('/password/reset', { token: beforeChange, [key]: NEW_PASSWORD });
+      assert.equal(refused.status, 400);
+      assert.equal(errorOf(refused, style), err('invalid or expired token', 'INVALID_TOKEN'));
+      assert.equal((await post('/login', { username: 'lou', password: PASSWORD })).status, 200);
+
+      // The change voided it: the address moving back (as an admin may do) does not revive it.
+      const lou = await env.server.core.users.findByUsername('lou');
+      assert.ok(lou);
+      await env.server.core.users.update(lou.id, { email: 'lou@example.com' });
+      assert.equal((await post('/password/reset', { token: beforeChange, [key]: NEW_PASSWORD })).status, 400);
+      // A link mailed before an admin moves the address is void too; one to a disabled account does nothing.
+      const beforeAdminMove = await resetLink();
+      await env.server.core.users.update(lou.id, { email: 'lou@elsewhere.example.com' });
+      assert.equal((await post('/password/reset', { token: beforeAdminMove, [key]: NEW_PASSWORD })).status, 400);
+      await env.server.core.users.update(lou.id, { email: 'lou@example.com' });
+      const beforeDisable = await resetLink();
+      await env.server.core.users.update(lou.id, { disabled: true });
+      assert.equal((await post('/password/reset', { token: beforeDisable, [key]: NEW_PASSWORD })).status, 400);
+      await env.server.core.users.update(lou.id, { disabled: false });
+      assert.equal((await post('/login', { username: 'lou', password: PASSWORD })).status, 200);
+    });
+
     test('email change to an address another account has: the same 202, and no mail to that account', async () => {
       await env.server.createUser('jay', { email: 'jay@example.com' });
       await env.server.createUser('kim', { email: 'kim@example.com' });

@@ -200,7 +200,11 @@ export class EmailLinks {
       .executeTakeFirst();
   }
 
-  /** `POST /password/reset`: sets the password, marks the address verified, ends every session. */
+  /**
+   * `POST /password/reset`: sets the password, marks the address verified, ends every session. The link is
+   * good only while the account still has the address it was mailed to and is not disabled: a link left in
+   * an old mailbox (the usual reason to move) must not take the account back after an email change.
+   */
   async resetPassword(token: string, newPassword: string, ctx: RequestContext, now = Date.now()): Promise<void> {
     const { db, config, hasher, audit } = this.deps;
     // The rules first: a refused password must not spend the link.
@@ -218,7 +222,9 @@ export class EmailLinks {
     // of every session commit together, so no token issued before the reset survives, even a racing login's.
     await this.deps.sessions.revokeAllForCredentialChange(userId, 'password_changed', async (trx) => {
       const row = await this.#spend(trx, token, ['reset_password'], now);
-      if (row?.user_id !== userId) throw new InvalidLinkToken();
+      if (row?.user_id !== userId || row.email === null) throw new InvalidLinkToken();
+      const current = await trx.selectFrom('users').select(['email_key', 'disabled']).where('id', '=', userId).executeTakeFirst();
+      if (current === undefined || current.disabled !== 0 || current.email_key !== emailKey(row.email)) throw new InvalidLinkToken();
       await this.deps.users.storeCredentials(userId, { passwordHash: hash, emailVerified: true }, now, trx);
     });
     await audit.write('password_reset', { userId }, ctx);

@@ -138,6 +138,22 @@ function loginReads(db: Kysely<Database>) {
   };
 }
 
+/**
+ * When an account's address changes, the reset and verification links mailed to any other address stop
+ * working: whoever still reads an old mailbox (often the reason to move) must not take the account back.
+ */
+async function voidLinksMailedElsewhere(db: Kysely<Database>, user: UserRow, now: number): Promise<void> {
+  const open = await db
+    .selectFrom('link_tokens')
+    .select(['token_hash', 'email'])
+    .where('user_id', '=', user.id)
+    .where('purpose', 'in', ['reset_password', 'verify_email'])
+    .where('used_at', 'is', null)
+    .execute();
+  const elsewhere = open.filter((link) => link.email === null || emailKey(link.email) !== user.email_key).map((link) => link.token_hash);
+  if (elsewhere.length > 0) await db.updateTable('link_tokens').set({ used_at: now }).where('token_hash', 'in', elsewhere).execute();
+}
+
 export class UserStore {
   readonly #loginReads: ReturnType<typeof loginReads>;
 
@@ -341,6 +357,10 @@ export class UserStore {
     if (changes.username !== undefined) checkUsername(changes.username);
     if (changes.email !== undefined && changes.email !== null) checkEmail(changes.email);
     if (changes.role !== undefined) checkRole(changes.role);
+    // A new address and the end of the links mailed to the old one commit together.
+    if (changes.email !== undefined && options.within === undefined && !(options.keepAnAdmin ?? false)) {
+      return this.db.transaction().execute((trx) => this.update(id, changes, { ...options, within: trx }, now));
+    }
     // Inside a credential change's transaction, read through it: on SQLite's one connection, a read
     // outside it would wait for the transaction that waits for the read.
     await this.#assertFree(changes.username, changes.email, id, options.within);
@@ -362,7 +382,11 @@ export class UserStore {
             })
             .where('id', '=', id)
             .returningAll()
-            .executeTakeFirst(),
+            .executeTakeFirst()
+            .then(async (updated) => {
+              if (updated !== undefined && changes.email !== undefined) await voidLinksMailedElsewhere(db, updated, now);
+              return updated;
+            }),
         options.within,
       );
       if (!row) throw new NotFound('no such user');
