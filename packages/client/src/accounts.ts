@@ -6,9 +6,10 @@
  *   const result = await auth.register({ username: 'ada', email: 'ada@example.com', password });
  *   if (result.status === 'verification_sent') showCheckYourMail();
  *   // on the page the mailed link opens:
- *   await auth.verifyEmail(new URLSearchParams(location.search).get('token') ?? '');
+ *   const signedIn = await auth.verifyEmail(new URLSearchParams(location.search).get('token') ?? '');
+ *   if (signedIn.mfaRequired) await signedIn.verify(prompt('Code from your app') ?? '');
  */
-import type { AuthSession, WireStyle } from './client.ts';
+import type { AuthSession, LoginResult, WireStyle } from './client.ts';
 import { errorOfResponse } from './errors.ts';
 
 export interface RegisterInput {
@@ -25,8 +26,11 @@ export type ForgotPasswordInput = { readonly email: string } | { readonly userna
 export interface AccountMethods {
   /** `POST /api/auth/register`. */
   register(input: RegisterInput): Promise<RegisterResult>;
-  /** `POST /api/auth/email/verify`: confirms the address of a sign-up or an email change and signs in. */
-  verifyEmail(token: string): Promise<AuthSession>;
+  /**
+   * `POST /api/auth/email/verify`: confirms the address of a sign-up or an email change and signs in, as
+   * `login` does: a user with a second factor gets `{ mfaRequired: true, verify(code) … }` to finish.
+   */
+  verifyEmail(token: string): Promise<LoginResult>;
   /** `POST /api/auth/email/resend`: resolves alike whether or not the address has an unconfirmed account. */
   resendVerification(email: string): Promise<void>;
   /** `POST /api/auth/password/forgot`: resolves alike whether or not the user exists. */
@@ -45,6 +49,8 @@ export interface AccountDeps {
   authFetch(path: string, init: RequestInit): Promise<Response>;
   /** Keeps the tokens of a login-shaped response and announces the sign-in. */
   signIn(response: Response): Promise<AuthSession>;
+  /** What a login-shaped response means: signed in, a second step to take, or a factor to enrol first. */
+  loginOutcome(response: Response): Promise<LoginResult>;
   /** Forgets the local session (a reset ended every session). */
   forget(): void;
 }
@@ -73,7 +79,7 @@ export function accountMethods(deps: AccountDeps): AccountMethods {
     },
 
     async verifyEmail(token) {
-      return deps.signIn(await send('/api/auth/email/verify', { token }));
+      return deps.loginOutcome(await send('/api/auth/email/verify', { token }));
     },
 
     async resendVerification(email) {

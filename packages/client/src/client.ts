@@ -414,6 +414,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       call,
       authFetch: (path, init) => authFetch(baseUrl + path, { ...init, credentials }),
       signIn: signedIn,
+      loginOutcome: (response) => loginOutcome(mfaDeps, response),
       forget: clear,
     }),
 

@@ -9,7 +9,7 @@
  */
 import { type UseMutationResult, useMutation, useQueryClient } from '@tanstack/react-query';
 import type { ForgotPasswordInput, RegisterInput, RegisterResult } from './accounts.ts';
-import type { AuthSession } from './client.ts';
+import type { LoginResult } from './client.ts';
 import type { LatchkeyError } from './errors.ts';
 import { latchkeyKeys, useAuthClient } from './react.tsx';
 
@@ -18,11 +18,14 @@ export function useRegister(): UseMutationResult<RegisterResult, LatchkeyError, 
   return useMutation<RegisterResult, LatchkeyError, RegisterInput>({ mutationFn: (input) => client.register(input) });
 }
 
-/** Posts a mailed link's token; on success the user is signed in (and `useMe` shows the confirmed address). */
-export function useVerifyEmail(): UseMutationResult<AuthSession, LatchkeyError, string> {
+/**
+ * Posts a mailed link's token; on success the user is signed in (and `useMe` shows the confirmed address),
+ * or, with a second factor, the result is the step to finish (`useVerifySecondStep`), as for `useLogin`.
+ */
+export function useVerifyEmail(): UseMutationResult<LoginResult, LatchkeyError, string> {
   const client = useAuthClient();
   const queryClient = useQueryClient();
-  return useMutation<AuthSession, LatchkeyError, string>({
+  return useMutation<LoginResult, LatchkeyError, string>({
     mutationFn: (token) => client.verifyEmail(token),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: latchkeyKeys.me }),
   });

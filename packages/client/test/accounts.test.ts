@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PASSWORD, type TestServer, startTestServer } from '../../server/test/support/server.ts';
 import { TestSmtp, tokenOf } from '../../server/test/support/smtp.ts';
+import { totpCode } from '../../server/test/support/totp.ts';
 import { type AuthClient, type AuthEvent, LatchkeyError, createAuthClient } from '../src/index.ts';
 
 const NEW_PASSWORD = 'a-brand-new-passphrase-7';
@@ -55,11 +56,34 @@ for (const style of ['flat', 'envelope'] as const) {
 
       const token = tokenOf(await smtp.next('ada@example.com'));
       const session = await auth.verifyEmail(token);
+      assert.ok(!session.mfaRequired && !session.mfaEnrollmentRequired);
       assert.equal(session.user.username, 'ada');
       assert.deepEqual(events, ['authenticated']);
       const me = await auth.me();
       assert.equal(me.emailVerified, true);
       await refused(auth.verifyEmail(token), 400, 'INVALID_TOKEN');
+    });
+
+    test('verifyEmail for a user with a second factor answers the step to finish, as login does', async () => {
+      await verify.createUser('dan', { email: 'dan@example.com' });
+      const auth = client(verify);
+      const first = await auth.login({ username: 'dan', password: PASSWORD });
+      assert.ok(!first.mfaRequired && !first.mfaEnrollmentRequired);
+      const { secret } = await auth.totp.enroll(PASSWORD);
+      await auth.totp.confirm(totpCode(secret));
+      await auth.changeEmail('dan@new.example.com', PASSWORD);
+      await smtp.next('dan@example.com'); // the notice to the old address
+
+      const other = client(verify);
+      const events: AuthEvent['type'][] = [];
+      other.onChange((e) => events.push(e.type));
+      const step = await other.verifyEmail(tokenOf(await smtp.next('dan@new.example.com')));
+      assert.ok(step.mfaRequired);
+      assert.deepEqual(step.methods, ['totp', 'recovery_code']);
+      assert.deepEqual(events, []);
+      const session = await step.verify(totpCode(secret, 1));
+      assert.deepEqual(session.amr, ['pwd', 'otp']);
+      assert.equal((await other.me()).email, 'dan@new.example.com');
     });
 
     test('resendVerification and forgotPassword resolve alike for unknown addresses', async () => {

@@ -135,6 +135,7 @@ export async function openCore(config: Config, options: CoreOptions = {}): Promi
     templates: mail.templates,
     limits: mail.limits,
     wake: () => mail.wake(),
+    secondStep: mfa.secondStep,
   });
   const signup = new Signup({ config, users, hasher, sessions, audit, limits: mail.limits, links: emailLinks });
 

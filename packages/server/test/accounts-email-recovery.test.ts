@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { hashLinkToken } from '../src/auth/email-links.ts';
-import { PASSWORD, errorOf, matrix } from './support/server.ts';
+import { PASSWORD, claimsOf, errorOf, matrix, tokensOf } from './support/server.ts';
 import { tokenOf } from './support/smtp.ts';
+import { totpCode } from './support/totp.ts';
 import { NEW_PASSWORD, assertWellFormed, expectedError, outboxTo, statusOf, verifyModeServer, waitFor } from './support/accounts-email.ts';
 
 for (const { style, engine, name } of matrix()) {
@@ -16,6 +17,17 @@ for (const { style, engine, name } of matrix()) {
     const err = (flatSentence: string, code: string) => expectedError(style, flatSentence, code);
     const post = (path: string, body: unknown, token?: string) =>
       env.server.request('POST', `/api/auth${path}`, { body, ...(token === undefined ? {} : { token }) });
+    /** Asks to move a signed-in user's address from `from` to `to`; the token of the link `to` gets. */
+    const changeLink = async (access: string, from: string, to: string): Promise<string> => {
+      const change = await post(
+        '/email/change',
+        { new_email: to, current_password: PASSWORD, newEmail: to, currentPassword: PASSWORD },
+        access,
+      );
+      assert.equal(change.status, 202, change.text);
+      await env.smtp.next(from); // the notice to the old address
+      return tokenOf(await env.smtp.next(to));
+    };
 
     test('forgot: 202 for unknown email and username; reset sets the password, revokes every session, and the link works once', async () => {
       await env.server.createUser('fay', { email: 'fay@example.com' });
@@ -142,14 +154,10 @@ for (const { style, engine, name } of matrix()) {
       // Asked for while lou@example.com was the address; the address moves before the link is used.
       const beforeChange = await resetLink();
       const { access } = await env.server.login('lou');
-      const change = await post(
-        '/email/change',
-        { new_email: 'lou@new.example.com', current_password: PASSWORD, newEmail: 'lou@new.example.com', currentPassword: PASSWORD },
-        access,
+      assert.equal(
+        (await post('/email/verify', { token: await changeLink(access, 'lou@example.com', 'lou@new.example.com') })).status,
+        200,
       );
-      assert.equal(change.status, 202, change.text);
-      await env.smtp.next('lou@example.com'); // the notice to the old address
-      assert.equal((await post('/email/verify', { token: tokenOf(await env.smtp.next('lou@new.example.com')) })).status, 200);
       const refused = await post('/password/reset', { token: beforeChange, [key]: NEW_PASSWORD });
       assert.equal(refused.status, 400);
       assert.equal(errorOf(refused, style), err('invalid or expired token', 'INVALID_TOKEN'));
@@ -170,6 +178,31 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await post('/password/reset', { token: beforeDisable, [key]: NEW_PASSWORD })).status, 400);
       await env.server.core.users.update(lou.id, { disabled: false });
       assert.equal((await post('/login', { username: 'lou', password: PASSWORD })).status, 200);
+    });
+
+    test('a user with a second factor who follows an email-change link gets the second step, not a session', async () => {
+      await env.server.createUser('max', { email: 'max@example.com' });
+      const { access } = await env.server.login('max');
+      const data = (res: { body: Record<string, unknown> }) => (style === 'flat' ? res.body : (res.body.data as Record<string, unknown>));
+      const begin = await env.server.request('POST', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } });
+      assert.equal(begin.status, 200, begin.text);
+      const secret = data(begin).secret as string;
+      assert.equal((await post('/mfa/totp/confirm', { code: totpCode(secret) }, access)).status, 200);
+
+      const verified = await post('/email/verify', { token: await changeLink(access, 'max@example.com', 'max@new.example.com') });
+      assert.equal(verified.status, 200, verified.text);
+      // The login body of a user with a factor: no tokens, no cookie; the address has changed all the same.
+      const pending = data(verified);
+      const [flag, tokenKey] = style === 'flat' ? ['mfa_required', 'mfa_token'] : ['mfaRequired', 'mfaToken'];
+      assert.deepEqual(Object.keys(pending), [flag, tokenKey, 'methods']);
+      assert.equal(pending[flag], true);
+      assert.deepEqual(pending.methods, ['totp', 'recovery_code']);
+      assert.equal(verified.headers.get('set-cookie'), null);
+      assert.equal((await env.server.core.users.findByUsername('max'))?.email, 'max@new.example.com');
+
+      const finished = await post('/mfa/verify', { mfa_token: pending[tokenKey], code: totpCode(secret, 1) });
+      assert.equal(finished.status, 200, finished.text);
+      assert.deepEqual(claimsOf(tokensOf(finished, style).access).amr, ['pwd', 'otp']);
     });
 
     test('email change to an address another account has: the same 202, and no mail to that account', async () => {

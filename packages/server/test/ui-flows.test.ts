@@ -195,6 +195,28 @@ describe('hosted pages of §10 and §11 in Chromium', { skip: CHROMIUM_MISSING }
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL(`${base}/ui/account`);
 
+    // A mailed link proves the mailbox, not the second factor: "Verify" on the link's page hands over to the
+    // sign-in page's second step, and only a code (here the next recovery code) signs in.
+    const email = page.getByRole('region', { name: 'Email' });
+    await email.getByLabel('Email', { exact: true }).fill('cautious@example.com');
+    await email.getByLabel('Current password').fill(PASSWORD);
+    await email.getByRole('button', { name: 'Send link' }).click();
+    await email.getByRole('status').waitFor();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(`${base}/ui/login`);
+    await page.goto(linkIn(await mailbox.next('cautious@example.com'), 'verify-email'));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByLabel('Code').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/ui/login');
+    assert.equal(
+      (await context.cookies(base)).find((c) => c.name === 'latchkey_refresh'),
+      undefined,
+    );
+    await page.getByLabel('Code').fill(codes[1] ?? '');
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL(`${base}/ui/account`);
+    await page.getByText('cautious@example.com').first().waitFor();
+
     // The admin's "Reset factors": the next sign-in has no second step.
     const admin = await browser.newContext();
     const adminPage = await open(admin, '/ui/login');

@@ -20,6 +20,7 @@ import { Conflict, Forbidden, InvalidLinkToken, RefusedValue } from '../errors.t
 import type { MailLimits } from '../mail/limits.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { MailKind, MailTemplates } from '../mail/templates.ts';
+import type { PendingSignIn, SecondStep } from '../mfa/sign-in.ts';
 import type { Database } from '../store/schema.ts';
 import { checkNewPassword, type PasswordHasher } from './passwords.ts';
 import type { IssuedTokens, SessionService } from './sessions.ts';
@@ -82,6 +83,8 @@ export interface EmailLinkDeps {
   readonly limits: MailLimits;
   /** Tells the sender a message is waiting (it also polls). */
   readonly wake: () => void;
+  /** The second step a sign-in by link owes, as a password login does (SPEC §11); none in some tests. */
+  readonly secondStep?: Pick<SecondStep, 'afterPrimary'>;
 }
 
 export class EmailLinks {
@@ -231,10 +234,12 @@ export class EmailLinks {
   }
 
   /**
-   * `POST /email/verify`: confirms the address of a sign-up or an email change and signs the user in.
+   * `POST /email/verify`: confirms the address of a sign-up or an email change and signs the user in, with
+   * the second step a password login would owe: a link proves the mailbox, never the second factor, so a
+   * user with one gets `mfa_required` (and one obliged to have one, the enrolment-only token) instead.
    * A token for an address the account no longer has, or of a disabled account, is invalid.
    */
-  async verifyEmail(token: string, ctx: RequestContext, now = Date.now()): Promise<IssuedTokens> {
+  async verifyEmail(token: string, ctx: RequestContext, now = Date.now()): Promise<IssuedTokens | PendingSignIn> {
     const { db, users, sessions, audit } = this.deps;
     let purpose: LinkPurpose = 'verify_email';
     let user: User;
@@ -257,6 +262,8 @@ export class EmailLinks {
       throw error;
     }
     await audit.write(purpose === 'verify_email' ? 'email_verified' : 'email_changed', { userId: user.id }, ctx);
+    const pending = await this.deps.secondStep?.afterPrimary(user, 'pwd', ctx, now);
+    if (pending !== undefined) return pending;
     const issued = await sessions.start(user, ctx, now);
     await audit.write('login_success', { userId: user.id, sessionId: issued.sessionId, details: { method: 'email_link' } }, ctx);
     return issued;

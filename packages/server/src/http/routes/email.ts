@@ -3,8 +3,10 @@
  * in), ask for a new confirmation link, and change one's address (Bearer; needs the current password).
  */
 import { objectSchema, okDoc } from '../admin.ts';
-import { type RouteContext, authenticate, requestContext, responseMeta, sendTokens, type LatchkeyApp } from '../context.ts';
+import { type RouteContext, authenticate, requestContext, responseMeta, type LatchkeyApp } from '../context.ts';
+import { mfaResponseSchemas } from '../mfa-schemas.ts';
 import { responseSchemas } from '../schemas.ts';
+import { sendSignIn } from '../sign-in-reply.ts';
 import type { WireStyle } from '../styles/style.ts';
 
 // PostgreSQL refuses NUL in text; no address contains one. The shape itself is checked by the domain (400).
@@ -37,15 +39,21 @@ export function emailRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       schema: {
         tags: ['accounts'],
         summary: 'Confirm an address with the token of a mailed link, and sign in',
-        description: 'The token of a sign-up or email-change link. A used, expired, unknown or wrong-purpose token is 400 INVALID_TOKEN.',
+        description:
+          'The token of a sign-up or email-change link. The answer is that of a password login: the tokens, or for a user with a second factor `mfa_required` and an `mfa_token` for /mfa/verify (a link proves the mailbox, not the second factor). ' +
+          'A used, expired, unknown or wrong-purpose token is 400 INVALID_TOKEN.',
         body: verifyBody,
-        response: { 200: docs.tokens, 400: docs.error, 409: { ...docs.error, description: 'the new address was taken meanwhile' } },
+        response: {
+          200: mfaResponseSchemas(style).signIn,
+          400: docs.error,
+          409: { ...docs.error, description: 'the new address was taken meanwhile' },
+        },
       },
     },
     async (request, reply) => {
       const { token } = request.body;
-      const issued = await ctx.core.emailLinks.verifyEmail(token, requestContext(request));
-      return sendTokens(ctx, request, reply, issued);
+      const result = await ctx.core.emailLinks.verifyEmail(token, requestContext(request));
+      return sendSignIn(ctx, request, reply, result);
     },
   );
 
