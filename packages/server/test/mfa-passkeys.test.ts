@@ -147,12 +147,17 @@ for (const { style, engine, name } of matrix()) {
       const claims = claimsOf(tokensOf(res, style).access);
       assert.equal(claims.username, 'passwordless');
       assert.deepEqual(claims.amr, ['hwk', 'user']);
-      // A username lists that user's passkeys.
+      // A username (a public handle) lists that user's passkeys; an address never does, so the answer cannot
+      // tell whether an address has an account.
       const named = await loginOptions({ username: 'passwordless' });
       assert.deepEqual(
         named.options.allowCredentials.map((c: { id: string }) => c.id),
         [authenticator.id],
       );
+      await server.core.users.update((await server.core.users.getByUsername('passwordless')).id, { email: 'pw@example.com' });
+      for (const username of ['pw@example.com', 'PW@example.com', 'nobody@example.com']) {
+        assert.deepEqual((await loginOptions({ username })).options.allowCredentials, [], username);
+      }
     });
 
     test('passwordless refusals: wrong origin, wrong RP ID, reused challenge, counter going backwards, tampered signature', async () => {

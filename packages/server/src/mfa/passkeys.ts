@@ -188,7 +188,8 @@ export class PasskeyService {
 
   /**
    * Request options for a passwordless sign-in: empty `allowCredentials` (a discoverable credential), or the
-   * named user's passkeys. An unknown username gets the same empty list, so the answer tells nothing.
+   * passkeys of the user `findUser` names. The route looks up usernames only (public handles, SPEC §10): an
+   * address, known or not, gets the same empty list, so the answer never tells whether it has an account.
    */
   async loginOptions(
     username: string | undefined,

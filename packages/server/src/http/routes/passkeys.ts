@@ -136,7 +136,7 @@ export function passkeyRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body;
-      const { options, challengeId } = await mfa.passkeys.loginOptions(body.username, (name) => users.findByIdentifier(name));
+      const { options, challengeId } = await mfa.passkeys.loginOptions(body.username, (name) => users.findByUsername(name));
       reply.header('cache-control', 'no-store');
       return ctx.style.ok({ ...(options as unknown as View), challenge_id: challengeId }, responseMeta(request));
     },
