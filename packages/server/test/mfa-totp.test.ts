@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { InvalidMfaToken } from '../src/errors.ts';
+import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, UnknownRow } from 'kysely';
+import { InvalidCode, InvalidMfaToken } from '../src/errors.ts';
+import { TotpFactor } from '../src/mfa/totp.ts';
+import { openStore } from '../src/store/database.ts';
 import { totpAt, totpCode, base32Decode } from './support/totp.ts';
 import { PASSWORD, type Style, type TestServer, claimsOf, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
 
@@ -35,6 +38,30 @@ describe('the TOTP test helper', () => {
     assert.deepEqual(base32Decode('GEZDGNBVGY3TQOJQ'), Buffer.from('1234567890'));
   });
 });
+
+/** Runs `between` once, after the first read of `table` and before its rows reach the code that asked. */
+class AfterFirstRead implements KyselyPlugin {
+  readonly #reads = new Set<object>();
+  #armed = true;
+
+  constructor(
+    private readonly table: string,
+    private readonly between: () => Promise<unknown>,
+  ) {}
+
+  transformQuery({ node, queryId }: PluginTransformQueryArgs) {
+    if (this.#armed && node.kind === 'SelectQueryNode' && JSON.stringify(node).includes(`"name":"${this.table}"`)) {
+      this.#armed = false;
+      this.#reads.add(queryId);
+    }
+    return node;
+  }
+
+  async transformResult({ result, queryId }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    if (this.#reads.delete(queryId)) await this.between();
+    return result;
+  }
+}
 
 for (const { style, engine, name } of matrix()) {
   describe(`TOTP second factor (${name})`, () => {
@@ -101,6 +128,33 @@ for (const { style, engine, name } of matrix()) {
 
       const again = await server.request('POST', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } });
       assert.equal(again.status, 409);
+    });
+
+    test('an enrolment restarted between reading its secret and accepting a code is never confirmed with the new secret', async () => {
+      const user = await server.createUser('restarted');
+      const { totp, recoveryCodes } = server.core.mfa;
+      const first = await totp.begin(user);
+      let second: { secret: string } | undefined;
+      // The restart comes from another connection, as from another request (the server's own connection is
+      // still held while the read's rows are handed back).
+      const elsewhere = await openStore(server.database.url);
+      const restart = new TotpFactor(elsewhere.db, server.core.config, recoveryCodes, server.core.audit);
+      const racing = new TotpFactor(
+        server.core.store.db.withPlugin(new AfterFirstRead('mfa_totp', async () => (second = await restart.begin(user)))),
+        server.core.config,
+        recoveryCodes,
+        server.core.audit,
+      );
+      try {
+        await assert.rejects(racing.confirm(user.id, totpCode(first.secret)), InvalidCode);
+      } finally {
+        await elsewhere.close();
+      }
+      assert.ok(second, 'the enrolment restarted in between');
+      assert.equal(await totp.enabled(user.id), false);
+      // Still pending, with the secret the app was shown last: its code confirms it, and it works after.
+      assert.equal((await totp.confirm(user.id, totpCode(second.secret))).length, 10);
+      assert.equal(await totp.check(user.id, totpCode(second.secret, 1)), true);
     });
 
     test('enrolment needs the current password', async () => {

@@ -59,7 +59,11 @@ export class TotpFactor {
     return { secret, otpauthUri: totpOf(secret, this.config.issuer, user.username).toString() };
   }
 
-  /** Confirms a pending enrolment with a first code; returns the 10 recovery codes (shown once). */
+  /**
+   * Confirms a pending enrolment with a first code; returns the 10 recovery codes (shown once). Every write is
+   * conditioned on the secret the code was checked against: an enrolment restarted meanwhile (a new secret)
+   * makes this code wrong, never confirms a secret the person's app has not seen.
+   */
   async confirm(userId: number, code: string, ctx: RequestContext = {}, now = Date.now()): Promise<string[]> {
     const row = await this.db.selectFrom('mfa_totp').selectAll().where('user_id', '=', userId).executeTakeFirst();
     if (!row) throw new Conflict('no TOTP enrolment is pending');
@@ -71,9 +75,13 @@ export class TotpFactor {
         .set({ confirmed_at: now })
         .where('user_id', '=', userId)
         .where('confirmed_at', 'is', null)
+        .where('secret', '=', row.secret)
         .returning('user_id')
         .executeTakeFirst();
-      if (!confirmed) throw new Conflict('TOTP is already enabled');
+      if (!confirmed) {
+        const current = await trx.selectFrom('mfa_totp').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst();
+        throw current?.confirmed_at != null ? new Conflict('TOTP is already enabled') : new InvalidCode();
+      }
       return this.recoveryCodes.replace(trx, userId, now);
     });
     await this.audit.write('mfa_enabled', { userId, details: { method: 'totp' } }, ctx, now);
@@ -100,6 +108,8 @@ export class TotpFactor {
       .set({ last_step: step })
       .where('user_id', '=', userId)
       .where('confirmed_at', confirmed ? 'is not' : 'is', null)
+      // The secret this code was checked against, still the user's (not replaced by a restarted enrolment).
+      .where('secret', '=', sealed)
       .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
       .returning('user_id')
       .executeTakeFirst();
