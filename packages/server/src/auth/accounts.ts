@@ -31,11 +31,16 @@ export class AccountService {
 
   /**
    * Refuses early (before any session is revoked) a change that would leave no active ADMIN, and says
-   * whether the write itself must re-check inside its transaction (the race-proof check, in UserStore).
+   * whether the write itself must re-check inside its (serializable) transaction, the race-proof check in
+   * UserStore: every demotion, disabling or deletion of an ADMIN does, a disabled one too. `user` was read
+   * before that transaction, and a request running meanwhile may re-enable them and, counting on them,
+   * demote the last other ADMIN.
    */
   async #guardLastAdmin(user: User, becomesNonAdmin: boolean): Promise<boolean> {
-    if (user.role !== 'ADMIN' || user.disabled || !becomesNonAdmin) return false;
-    if ((await this.users.countActiveAdmins()) <= 1) throw new Conflict('the last active ADMIN cannot be demoted, disabled or deleted');
+    if (user.role !== 'ADMIN' || !becomesNonAdmin) return false;
+    if (!user.disabled && (await this.users.countActiveAdmins()) <= 1) {
+      throw new Conflict('the last active ADMIN cannot be demoted, disabled or deleted');
+    }
     return true;
   }
 
