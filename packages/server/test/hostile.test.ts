@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { type HttpResult, PASSWORD, type Style, type TestServer, matrix, startTestServer, tokensOf } from './support/server.ts';
+import { hashChallengeId } from '../src/mfa/challenges.ts';
 
 const ISO_SECONDS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -325,6 +326,33 @@ for (const { style, engine, name } of matrix()) {
         const res = await server.request(method, path, { token: access });
         assertBadRequest(res, style, 'url', `${method} ${path.slice(0, 40)}`);
       }
+    });
+
+    test('a NUL byte (or any character base64url has not) in a session or passkey id, or in a credential id, is a 400', async () => {
+      const { access } = await server.login('ada');
+      for (const [method, path, body] of [
+        ['DELETE', '/api/auth/sessions/%00', undefined],
+        ['DELETE', '/api/auth/sessions/a%20b', undefined],
+        ['DELETE', '/api/auth/passkeys/%00', undefined],
+        ['PATCH', '/api/auth/passkeys/%00', { name: 'x' }],
+      ] as const) {
+        const res = await server.request(method, path, { token: access, ...(body === undefined ? {} : { body }) });
+        assertBadRequest(res, style, 'id', `${method} ${path}`);
+      }
+      // Unauthenticated, and after a challenge was issued: refused before the challenge is spent.
+      const options = await server.request('POST', '/api/auth/passkeys/login/options', { body: {} });
+      const challenge = style === 'flat' ? options.body.challenge_id : options.body.data.challengeId;
+      for (const id of ['\u0000', 'a\u0000b', 'not base64url!']) {
+        const credential = { id, rawId: 'AA', type: 'public-key', response: {} };
+        const res = await server.request('POST', '/api/auth/passkeys/login', { body: { challenge_id: challenge, credential } });
+        assertBadRequest(res, style, 'credential.id', JSON.stringify(id));
+      }
+      const row = await server.core.store.db
+        .selectFrom('mfa_challenges')
+        .select('spent_at')
+        .where('id_hash', '=', hashChallengeId(challenge))
+        .executeTakeFirstOrThrow();
+      assert.equal(row.spent_at, null);
     });
 
     test(`a seeded fuzz of login bodies gets only 4xx answers in the style's shape (seed ${FUZZ.seed})`, async () => {

@@ -6,7 +6,7 @@
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { WireStyle } from './styles/style.ts';
 import { instantSchema, listDoc, objectSchema, okDoc } from './admin.ts';
-import { responseSchemas } from './schemas.ts';
+import { OPAQUE_ID, responseSchemas } from './schemas.ts';
 
 const PASSWORD = { type: 'string', minLength: 1, maxLength: 1024 } as const;
 /** A TOTP code (6 digits) or a recovery code; anything longer is not a code. */
@@ -18,8 +18,9 @@ const CREDENTIAL = {
   type: 'object',
   required: ['id', 'rawId', 'response', 'type'],
   properties: {
-    id: { type: 'string', minLength: 1, maxLength: 1400 },
-    rawId: { type: 'string', minLength: 1, maxLength: 1400 },
+    // base64url (with or without padding), as the browser sends it; a NUL byte must never reach a query.
+    id: { type: 'string', minLength: 1, maxLength: 1400, pattern: '^[A-Za-z0-9_=-]+$' },
+    rawId: { type: 'string', minLength: 1, maxLength: 1400, pattern: '^[A-Za-z0-9_=-]+$' },
     type: { type: 'string', const: 'public-key' },
     response: { type: 'object' },
     clientExtensionResults: { type: 'object' },
@@ -87,7 +88,7 @@ export const passkeyLoginBody = {
 
 export const passkeyIdParams = {
   type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: { id: OPAQUE_ID },
   required: ['id'],
 } as const;
 

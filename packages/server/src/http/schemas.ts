@@ -7,6 +7,12 @@ import type { WireStyle } from './styles/style.ts';
 // PostgreSQL refuses NUL in text; an identifier never contains one, so it is a malformed request.
 const IDENTIFIER = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\u0000]*$' } as const;
 
+/**
+ * A session's or a passkey's id in a path: base64url, as they are made. Anything else (a NUL byte, which
+ * PostgreSQL refuses in text, among others) is a malformed request, never a query.
+ */
+export const OPAQUE_ID = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const;
+
 export const loginBody = {
   type: 'object',
   properties: {

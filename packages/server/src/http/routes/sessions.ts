@@ -3,7 +3,7 @@ import type { SessionInfo } from '../../auth/sessions.ts';
 import type { View } from '../styles/style.ts';
 import { type RouteContext, authenticate, requestContext, responseMeta, type LatchkeyApp } from '../context.ts';
 import { instantSchema, listDoc, objectSchema } from '../admin.ts';
-import { responseSchemas } from '../schemas.ts';
+import { OPAQUE_ID, responseSchemas } from '../schemas.ts';
 
 /** A session as the self-service and admin lists show it; `current` only when the caller's session is known. */
 export function sessionView(s: SessionInfo, currentSid?: string): View {
@@ -73,7 +73,7 @@ export function sessionRoutes(app: LatchkeyApp, ctx: RouteContext): void {
         tags: ['sessions'],
         summary: 'Revoke one of your sessions',
         security: [{ bearer: [] }],
-        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] },
+        params: { type: 'object', properties: { id: OPAQUE_ID }, required: ['id'] },
         response: { 204: { type: 'null', description: 'Session revoked' }, 401: docs.error, 404: docs.error },
       },
     },
