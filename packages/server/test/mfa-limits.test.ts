@@ -47,6 +47,41 @@ for (const { style, engine, name } of matrix()) {
       assert.match(blocked.headers.get('retry-after') ?? '', /^\d+$/);
     });
 
+    test("a signed-in user's code for turning TOTP off or for new recovery codes is limited and audited like the second step", async () => {
+      const user = await server.createUser('guessed');
+      const { access } = await server.login('guessed');
+      const secret = dataOf(
+        await server.request('POST', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } }),
+        style,
+      ).secret as string;
+      assert.equal(
+        (await server.request('POST', '/api/auth/mfa/totp/confirm', { token: access, body: { code: totpCode(secret) } })).status,
+        200,
+      );
+      const valid = new Set([-1, 0, 1].map((d) => totpCode(secret, d)));
+      const wrong = ['111111', '222222', '333333', '444444'].find((c) => !valid.has(c))!;
+      // Three wrong codes, over both endpoints, spend the pair's budget (3 here).
+      for (const [method, path] of [
+        ['DELETE', '/api/auth/mfa/totp'],
+        ['POST', '/api/auth/mfa/recovery-codes'],
+        ['DELETE', '/api/auth/mfa/totp'],
+      ] as const) {
+        const res = await server.request(method, path, { token: access, body: { code: wrong } });
+        assert.equal(res.status, 401, `${method} ${path}: ${res.text}`);
+      }
+      for (const [method, path] of [
+        ['POST', '/api/auth/mfa/recovery-codes'],
+        ['DELETE', '/api/auth/mfa/totp'],
+      ] as const) {
+        const blocked = await server.request(method, path, { token: access, body: { code: totpCode(secret, 1) } });
+        assert.equal(blocked.status, 429, `${method} ${path}: ${blocked.text}`);
+        assert.match(blocked.headers.get('retry-after') ?? '', /^\d+$/);
+      }
+      assert.equal(await server.core.mfa.totp.enabled(user.id), true);
+      const failures = (await server.core.audit.list({ userId: user.id })).items.filter((e) => e.type === 'mfa_failed');
+      assert.equal(failures.length, 3);
+    });
+
     test('failed passkey sign-ins are counted per credential and address', async () => {
       const attempt = async () => {
         const options = dataOf(await server.request('POST', '/api/auth/passkeys/login/options', { body: {} }), style);

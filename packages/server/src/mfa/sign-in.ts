@@ -113,6 +113,26 @@ export class SecondStep {
     return attempt();
   }
 
+  /**
+   * A current code of the signed-in user's TOTP, for the changes that take one instead of the password
+   * (turning TOTP off, new recovery codes): limited like the second step of a sign-in (SPEC §6, §11), under
+   * the same budgets, and audited as `mfa_failed` when wrong, so a stolen access token cannot try codes
+   * until one fits. Throws {@link InvalidCode} for a wrong code, {@link RateLimited} past a budget.
+   */
+  async checkCode(userId: number, code: string, ctx: RequestContext, now = Date.now()): Promise<void> {
+    const { limiter, audit } = this.deps;
+    const ip = ctx.ip ?? 'unknown';
+    await this.#limited(ip, limitKey(userId), ctx, async () => {
+      if (await this.deps.totp.check(userId, code, now)) {
+        await limiter.attemptSucceeded(ip, limitKey(userId));
+        return;
+      }
+      await limiter.attemptFailed(ip, limitKey(userId));
+      await audit.write('mfa_failed', { userId, details: { method: 'totp' } }, ctx, now);
+      throw new InvalidCode();
+    });
+  }
+
   /** Finishes a sign-in with a second factor; the `mfa_token` is spent by success and dies at five failures. */
   async verify(input: SecondFactorInput, ctx: RequestContext, now = Date.now()): Promise<IssuedTokens> {
     const { challenges, users, limiter, audit, metrics, sessions } = this.deps;

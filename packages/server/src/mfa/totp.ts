@@ -132,9 +132,13 @@ export class TotpFactor {
   }
 
   /** A new set of recovery codes (the old set dies), after a current TOTP code. */
-  async newRecoveryCodes(userId: number, code: string, now = Date.now()): Promise<string[]> {
+  /**
+   * A new set of recovery codes; the old set dies. `checkCode` proves a current code first (the route passes
+   * the second step's limited check, SecondStep.checkCode).
+   */
+  async newRecoveryCodes(userId: number, checkCode: () => Promise<void>, now = Date.now()): Promise<string[]> {
     if (!(await this.enabled(userId))) throw new Conflict('TOTP is not enabled');
-    if (!(await this.check(userId, code, now))) throw new InvalidCode();
+    await checkCode();
     return this.db.transaction().execute((trx) => this.recoveryCodes.replace(trx, userId, now));
   }
 }

@@ -14,7 +14,6 @@ import {
   removeTotpBody,
 } from '../mfa-schemas.ts';
 import type { View } from '../styles/style.ts';
-import { InvalidCode } from '../../errors.ts';
 
 export function mfaRoutes(app: LatchkeyApp, ctx: RouteContext): void {
   const docs = mfaResponseSchemas(ctx.style);
@@ -83,7 +82,7 @@ export function mfaRoutes(app: LatchkeyApp, ctx: RouteContext): void {
       const body = request.body;
       const password = body.current_password;
       if (password !== undefined) await mfa.checkCurrentPassword(claims.user_id, password, requestContext(request));
-      else if (!(await mfa.totp.check(claims.user_id, body.code ?? ''))) throw new InvalidCode();
+      else await mfa.secondStep.checkCode(claims.user_id, body.code ?? '', requestContext(request));
       await mfa.totp.remove(claims.user_id, requestContext(request));
       return reply.code(204).send();
     },
@@ -104,7 +103,9 @@ export function mfaRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     async (request, reply) => {
       const claims = authenticate(ctx, request);
       const { code } = request.body;
-      const codes = await mfa.totp.newRecoveryCodes(claims.user_id, code);
+      const codes = await mfa.totp.newRecoveryCodes(claims.user_id, () =>
+        mfa.secondStep.checkCode(claims.user_id, code, requestContext(request)),
+      );
       reply.header('cache-control', 'no-store');
       return ctx.style.ok({ recovery_codes: codes }, responseMeta(request));
     },
