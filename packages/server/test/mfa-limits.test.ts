@@ -24,9 +24,10 @@ for (const { style, engine, name } of matrix()) {
     });
     after(() => server.close());
 
-    test('/mfa/verify counts failures like login: the pair is blocked (429 + Retry-After) even for a right code', async () => {
-      await server.createUser('limited');
-      const { access } = await server.login('limited');
+    /** A user with confirmed TOTP, signed in; its secret, and a code that is none of the currently valid ones. */
+    async function withTotp(username: string): Promise<{ userId: number; access: string; secret: string; wrong: string }> {
+      const user = await server.createUser(username);
+      const { access } = await server.login(username);
       const secret = dataOf(
         await server.request('POST', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } }),
         style,
@@ -35,10 +36,14 @@ for (const { style, engine, name } of matrix()) {
         (await server.request('POST', '/api/auth/mfa/totp/confirm', { token: access, body: { code: totpCode(secret) } })).status,
         200,
       );
+      const valid = new Set([-1, 0, 1].map((d) => totpCode(secret, d)));
+      return { userId: user.id, access, secret, wrong: ['111111', '222222', '333333', '444444'].find((c) => !valid.has(c))! };
+    }
+
+    test('/mfa/verify counts failures like login: the pair is blocked (429 + Retry-After) even for a right code', async () => {
+      const { secret, wrong } = await withTotp('limited');
       const login = await server.request('POST', '/api/auth/login', { body: { username: 'limited', password: PASSWORD } });
       const mfaToken = dataOf(login, style)[style === 'flat' ? 'mfa_token' : 'mfaToken'];
-      const valid = new Set([-1, 0, 1].map((d) => totpCode(secret, d)));
-      const wrong = ['111111', '222222', '333333', '444444'].find((c) => !valid.has(c))!;
       for (let i = 0; i < 3; i++)
         assert.equal((await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: mfaToken, code: wrong } })).status, 401);
       const blocked = await server.request('POST', '/api/auth/mfa/verify', { body: { mfa_token: mfaToken, code: totpCode(secret, 1) } });
@@ -48,18 +53,7 @@ for (const { style, engine, name } of matrix()) {
     });
 
     test("a signed-in user's code for turning TOTP off or for new recovery codes is limited and audited like the second step", async () => {
-      const user = await server.createUser('guessed');
-      const { access } = await server.login('guessed');
-      const secret = dataOf(
-        await server.request('POST', '/api/auth/mfa/totp', { token: access, body: { current_password: PASSWORD } }),
-        style,
-      ).secret as string;
-      assert.equal(
-        (await server.request('POST', '/api/auth/mfa/totp/confirm', { token: access, body: { code: totpCode(secret) } })).status,
-        200,
-      );
-      const valid = new Set([-1, 0, 1].map((d) => totpCode(secret, d)));
-      const wrong = ['111111', '222222', '333333', '444444'].find((c) => !valid.has(c))!;
+      const { userId, access, secret, wrong } = await withTotp('guessed');
       // Three wrong codes, over both endpoints, spend the pair's budget (3 here).
       for (const [method, path] of [
         ['DELETE', '/api/auth/mfa/totp'],
@@ -77,8 +71,8 @@ for (const { style, engine, name } of matrix()) {
         assert.equal(blocked.status, 429, `${method} ${path}: ${blocked.text}`);
         assert.match(blocked.headers.get('retry-after') ?? '', /^\d+$/);
       }
-      assert.equal(await server.core.mfa.totp.enabled(user.id), true);
-      const failures = (await server.core.audit.list({ userId: user.id })).items.filter((e) => e.type === 'mfa_failed');
+      assert.equal(await server.core.mfa.totp.enabled(userId), true);
+      const failures = (await server.core.audit.list({ userId })).items.filter((e) => e.type === 'mfa_failed');
       assert.equal(failures.length, 3);
     });
 
