@@ -83,6 +83,23 @@ export class MailOutbox {
     return claimed;
   }
 
+  /**
+   * Extends this owner's claim on a row for `leaseMs` from now, right before its send: false when the row is
+   * no longer this owner's (its lease ran out while earlier rows of the batch were sent, and another instance
+   * claimed it) or no longer waiting. A send that follows a true renewal is this instance's alone.
+   */
+  async renew(row: OutboxRow, owner: string, leaseMs: number, now = Date.now()): Promise<boolean> {
+    const renewed = await this.db
+      .updateTable('mail_outbox')
+      .set({ claimed_until: now + leaseMs })
+      .where('id', '=', row.id)
+      .where('status', '=', 'waiting')
+      .where('claimed_by', '=', owner)
+      .returning('id')
+      .executeTakeFirst();
+    return renewed !== undefined;
+  }
+
   open(row: OutboxRow): MailMessage {
     return JSON.parse(openSecret(row.message ?? '{}', this.sealKey)) as MailMessage;
   }

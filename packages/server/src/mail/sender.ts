@@ -82,10 +82,13 @@ const MAX_BACKOFF_MS = 24 * 3_600_000;
 const MAX_ATTEMPTS = 25;
 const BATCH = 20;
 
-/** 1 s, 2 s, 4 s, … up to 24 h, with ±20 % jitter so instances that failed together do not retry together. */
+/**
+ * 1 s, 2 s, 4 s, … up to 24 h, with ±20 % jitter so instances that failed together do not retry together;
+ * the jitter never takes a wait past 24 h (SPEC §10).
+ */
 export function backoffMs(attempts: number, random = Math.random()): number {
   const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attempts - 1));
-  return Math.round(base * (0.8 + 0.4 * random));
+  return Math.min(MAX_BACKOFF_MS, Math.round(base * (0.8 + 0.4 * random)));
 }
 
 /** An SMTP 5xx answer refuses the message for good; anything else (no connection, 4xx, timeout) is retried. */
@@ -112,6 +115,11 @@ export interface SenderOptions {
 
 export class MailSender {
   readonly #owner = randomUUID();
+  /**
+   * Rows the SMTP server accepted whose "sent" could not be written (the database failed right then): never
+   * sent again by this instance, only marked sent once the database answers.
+   */
+  readonly #sentUnrecorded = new Set<number>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -164,6 +172,13 @@ export class MailSender {
       await this.outbox.finish(row, this.#owner, 'discarded');
       return;
     }
+    if (this.#sentUnrecorded.has(row.id)) {
+      await this.#recordSent(row);
+      return;
+    }
+    // The batch was claimed at once; the rows sent before this one may have used up its lease. Sent only if it
+    // is still ours, for a whole lease from now: then no other instance can claim it during the send.
+    if (!(await this.outbox.renew(row, this.#owner, this.options.leaseMs ?? 120_000))) return;
     try {
       await this.transport.send({ ...this.outbox.open(row), from: this.options.from, to: row.recipient });
     } catch (error) {
@@ -182,7 +197,13 @@ export class MailSender {
       }
       return;
     }
+    this.#sentUnrecorded.add(row.id);
+    await this.#recordSent(row);
+  }
+
+  async #recordSent(row: OutboxRow): Promise<void> {
     await this.outbox.finish(row, this.#owner, 'sent');
+    this.#sentUnrecorded.delete(row.id);
     this.metrics.sent.inc({ kind: row.kind });
   }
 

@@ -29,6 +29,8 @@ const WAIT_MS = 30_000;
 
 export class TestSmtp {
   readonly received: ReceivedMail[] = [];
+  /** How long the server takes to accept each message after receiving it: a slow SMTP server. */
+  acceptDelayMs = 0;
   readonly #taken = new Map<string, number>();
   #waiters: (() => void)[] = [];
   #server: SMTPServer | undefined;
@@ -65,7 +67,8 @@ export class TestSmtp {
             const waiters = this.#waiters;
             this.#waiters = [];
             for (const wake of waiters) wake();
-            done();
+            if (this.acceptDelayMs > 0) setTimeout(done, this.acceptDelayMs);
+            else done();
           })
           .catch((error: Error) => done(error));
       },
