@@ -9,6 +9,7 @@
  *   // … the provider sends the browser back …
  *   const issued = await oidc.complete(transaction, callbackQuery, ctx);
  */
+import { createHash } from 'node:crypto';
 import type * as client from 'openid-client';
 import type { JWTPayload } from 'jose';
 import type { RequestContext } from '../audit.ts';
@@ -246,9 +247,11 @@ export class OidcSignIn {
 
   /**
    * Refuses an ID token issued in the future (beyond the skew: oauth4webapi checks only the past) and one
-   * already used (issue 10 #7, #19): it is remembered by its `jti` (or, without one, by the token itself,
-   * which only its issuer can make again) among the spent sign-in states until it expires, so a captured
-   * `id_token` cannot be posted again, on any instance.
+   * already used (issue 10 #7, #19): it is remembered by its `jti` (or, without one, by a hash of what its
+   * signature covers, `header.payload`, which only its issuer can make again) among the spent sign-in states
+   * until it expires, so a captured `id_token` cannot be posted again, on any instance. Not by the whole
+   * token: the last character of a base64url signature has spare bits that decoders ignore, so one
+   * signature can be spelt several ways and each spelling verifies.
    */
   async #spendIdToken(
     provider: OidcProvider,
@@ -257,7 +260,8 @@ export class OidcSignIn {
   ): Promise<void> {
     const now = Date.now();
     if (typeof claims.iat !== 'number' || claims.iat * 1000 > now + CLOCK_SKEW_MS) throw new OidcSignInRefused('invalid_id_token');
-    const id = typeof claims.jti === 'string' ? `jti|${claims.jti}` : `token|${token}`;
+    const signed = token.slice(0, token.lastIndexOf('.'));
+    const id = typeof claims.jti === 'string' ? `jti|${claims.jti}` : `signed|${createHash('sha256').update(signed).digest('base64url')}`;
     const expiresAt = (typeof claims.exp === 'number' ? claims.exp * 1000 : now) + CLOCK_SKEW_MS;
     if (!(await spendState(this.core.store.db, `id_token|${provider.config.issuer}|${id}`, expiresAt, now))) {
       throw new OidcSignInRefused('invalid_id_token');
