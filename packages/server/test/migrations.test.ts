@@ -158,6 +158,45 @@ for (const engine of engines()) {
       });
     }
 
+    test('a start that fails half-way through migrating leaves the database as it was, and the next start migrates it', async () => {
+      const database = await createTestDatabase(engine);
+      let store: Store | undefined;
+      try {
+        store = await openStore(database.url);
+        const db = store.db as unknown as Kysely<unknown>;
+        const start = '0004_drop_refresh_parent_index';
+        assert.equal((await (await createMigrator(db, engine)).migrateTo(start)).error, undefined);
+        await insertRows(db, start);
+        const before = await snapshot(db);
+        // 0005 does all its work, then the process dies (here: the migration throws) before the commit.
+        const real = migrations(engine);
+        const dying = {
+          async getMigrations() {
+            const copy = { ...real };
+            const victim = real['0005_credential_version_and_identifier_keys'];
+            assert.ok(victim);
+            copy['0005_credential_version_and_identifier_keys'] = {
+              async up(trx) {
+                await victim.up(trx);
+                throw new Error('killed during 0005');
+              },
+            };
+            return copy;
+          },
+        };
+        const failed = await (await createMigrator(db, engine, dying)).migrateToLatest();
+        assert.match(String(failed.error), /killed during 0005/);
+        assert.deepEqual(await snapshot(db), before, 'nothing of 0005 was kept');
+        assert.deepEqual(await store.migrate(), names.slice(names.indexOf(start) + 1));
+        const after = await store.db.selectFrom('users').select(['username', 'credential_version']).orderBy('id').execute();
+        assert.equal(after.length, before.users.length);
+        assert.ok(after.every((u) => u.credential_version === 0));
+      } finally {
+        await store?.close();
+        await database.drop();
+      }
+    });
+
     test('0005 re-keys usernames under NFKC + case fold: collisions are logged and every user and session is kept', async () => {
       const database = await createTestDatabase(engine);
       let store: Store | undefined;

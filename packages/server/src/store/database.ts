@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { createPrivateFile } from './private-files.ts';
-import { Kysely, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { type DialectAdapter, Kysely, type MigrationProvider, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { urlWithoutPassword } from '../redact.ts';
 import { StaticMigrationProvider } from './migrations.ts';
@@ -62,7 +62,25 @@ async function openSqlite(url: string): Promise<Kysely<Database>> {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: cachedStatements(sqlite) }) });
+  return new Kysely<Database>({ dialect: new TransactionalSqliteDialect({ database: cachedStatements(sqlite) }) });
+}
+
+/**
+ * SQLite runs DDL inside a transaction, but Kysely's SQLite adapter says it does not, so its migrator ran our
+ * migrations statement by statement: a start killed half-way through one (say 0005, between its column and
+ * its re-keying) left a database that no later start could migrate ("duplicate column"), and users who could
+ * not sign in. With this adapter every pending migration runs in one transaction, as on PostgreSQL.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class TransactionalSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
 }
 
 /** Compiled SQLite statements kept; the server runs a few dozen distinct query texts. */
