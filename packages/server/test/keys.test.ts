@@ -163,6 +163,34 @@ for (const { style, engine, name } of matrix()) {
       );
     });
 
+    test('a retired key vouches for access tokens one access lifetime after its retirement, for refresh tokens longer', async () => {
+      const before = await server.login('root', ROOT_PASSWORD);
+      const oldKid = headerOf(before.access).kid;
+      const rotation = await rotateSigningKeys(server.core.store.db, server.core.config, Date.now(), { immediately: true });
+      assert.ok(rotation.retired.includes(oldKid), rotation.retired.join());
+      assert.equal(await server.core.reloadKeys(), true);
+      assert.equal((await server.request('GET', '/api/auth/me', { token: before.access })).status, 200);
+      assert.ok((await jwks()).keys.some((k) => k.kid === oldKid));
+
+      // As if the rotation (a leaked key: `--now`) was an access lifetime, the pickup minute and the skew ago. An
+      // access token under the old key, which anyone holding that key could mint with any exp, is refused, and
+      // the key leaves the JWKS; the old session's refresh token still refreshes (it is checked against the database).
+      const cutoff = 60_000 + server.core.config.accessTtlMs + 30_000;
+      await server.core.store.db
+        .updateTable('signing_keys')
+        .set((eb) => ({ retired_at: eb('retired_at', '-', cutoff + 1000) }))
+        .where('kid', '=', oldKid)
+        .execute();
+      assert.equal(await server.core.reloadKeys(), true);
+      const refused = await server.request('GET', '/api/auth/me', { token: before.access });
+      assert.equal(refused.status, 401);
+      assert.equal((await server.request('GET', '/api/auth/verify', { token: before.access })).status, 401);
+      assert.ok(!(await jwks()).keys.some((k) => k.kid === oldKid));
+      const refreshed = await server.request('POST', '/api/auth/refresh', { body: { refresh_token: before.refresh } });
+      assert.equal(refreshed.status, 200, refreshed.text);
+      assert.equal(headerOf(tokensOf(refreshed, style).access).kid, rotation.kid);
+    });
+
     test('keys rotate publishes the new key in the JWKS LATCHKEY_KEY_PUBLISH_DELAY (default 5m) before it signs', async (t) => {
       // A server of its own: the test above rotated keys at instants in the future.
       const server = await startTestServer({ style, engine, env: ASYMMETRIC_ENV });

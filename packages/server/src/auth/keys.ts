@@ -109,9 +109,25 @@ export function longestTokenLifetimeMs(config: Config): number {
   return Math.max(config.accessTtlMs, refresh);
 }
 
-/** When a key retired at `retiredAt` can no longer have signed a valid token, and leaves the JWKS. */
+/** When a key retired at `retiredAt` can no longer have signed a valid token (refresh tokens included). */
 export function retiredKeyExpiry(config: Config, retiredAt: number): number {
   return retiredAt + KEY_PICKUP_MS + longestTokenLifetimeMs(config) + CLOCK_SKEW_MS;
+}
+
+/**
+ * When the last access token a key retired at `retiredAt` may have signed has expired: from then on an access
+ * token under that key is refused, and the key leaves the JWKS (resource servers verify access tokens only).
+ * Refresh tokens, which only this server verifies and checks against its database, keep the key until
+ * {@link retiredKeyExpiry}. After `keys rotate --now` (a leaked key), tokens minted with the leaked key are
+ * therefore accepted for an access lifetime at most, not for a refresh lifetime.
+ */
+export function retiredKeyAccessExpiry(config: Config, retiredAt: number): number {
+  return retiredAt + KEY_PICKUP_MS + config.accessTtlMs + CLOCK_SKEW_MS;
+}
+
+/** Whether access tokens signed with `key` may still be valid at `now`. */
+export function signsValidAccessTokens(config: Config, key: Pick<SigningKey, 'retiredAt'>, now: number): boolean {
+  return key.retiredAt === null || now < retiredKeyAccessExpiry(config, key.retiredAt);
 }
 
 export interface Rotation {
@@ -292,8 +308,9 @@ export class KeyRing {
       .execute();
   }
 
-  /** A fingerprint of the key set, to tell whether a reload changed anything. */
+  /** A fingerprint of the key set and each key's retirement, to tell whether a reload changed anything. */
   get fingerprint(): string {
-    return [...this.keys.keys()].sort().join(',') + '|' + this.current.kid;
+    const keys = [...this.keys.values()].map((k) => `${k.kid}:${k.retiredAt ?? ''}`).sort();
+    return keys.join(',') + '|' + this.current.kid;
   }
 }

@@ -12,7 +12,7 @@ import { createDecoder, createSigner, createVerifier } from 'fast-jwt';
 import type { Config, Role } from '../config.ts';
 import { CLOCK_SKEW_MS } from '../clock.ts';
 import { InvalidAccessToken, InvalidRefreshToken } from '../errors.ts';
-import type { KeyRing, SigningKey } from './keys.ts';
+import { type KeyRing, type SigningKey, retiredKeyAccessExpiry, signsValidAccessTokens } from './keys.ts';
 
 export type TokenType = 'access' | 'refresh';
 
@@ -179,7 +179,8 @@ export class TokenService {
     return this.#sign(this.#claims(subject, 'refresh', sid, jti, iat, exp));
   }
 
-  #verify(token: string, type: TokenType): TokenClaims {
+  /** The claims of a valid token of `type`, and when the key that signed it was retired (null: it was not). */
+  #verify(token: string, type: TokenType): { claims: TokenClaims; retiredAt: number | null } {
     let kid: unknown;
     try {
       kid = (decodeHeader(token) as { header: { kid?: unknown } }).header.kid;
@@ -191,12 +192,14 @@ export class TokenService {
       if (typeof kid === 'string') this.#unknownKeyListener?.();
       throw new Error('unknown key');
     }
+    const key = this.#ring.keys.get(kid as string);
+    if (type === 'access' && key !== undefined && !signsValidAccessTokens(this.config, key, Date.now())) throw new Error('retired key');
     const claims = type === 'access' ? tools.verifyAccess(token) : tools.verifyRefresh(token);
     if (!isClaims(claims, type)) throw new Error(`not an ${type} token`);
     // fast-jwt checks `iat` only against a maxAge: a token "issued" in the future beyond the skew was not
     // issued by a clock we trust (issue 10 #19).
     if (claims.iat * 1000 > Date.now() + CLOCK_SKEW_MS) throw new Error('issued in the future');
-    return claims;
+    return { claims, retiredAt: key?.retiredAt ?? null };
   }
 
   /** Throws {@link InvalidAccessToken} unless `token` is a valid access token. Does not check revocation. */
@@ -207,21 +210,27 @@ export class TokenService {
       this.#verifiedAccess.delete(token);
     }
     let claims: TokenClaims;
+    let retiredAt: number | null;
     try {
-      claims = this.#verify(token, 'access');
+      ({ claims, retiredAt } = this.#verify(token, 'access'));
     } catch (error) {
       throw new InvalidAccessToken(error instanceof Error ? error.message : 'invalid');
     }
     // Oldest first out: a token pushed out is simply verified again on its next use.
     if (this.#verifiedAccess.size >= VERIFIED_ACCESS_CACHE_SIZE) this.#verifiedAccess.delete(this.#verifiedAccess.keys().next().value!);
-    this.#verifiedAccess.set(token, { claims, until: claims.exp * 1000 + CLOCK_SKEW_MS });
+    // Never kept past the moment its key stops vouching for access tokens (a retired key's cut-off).
+    const until = Math.min(
+      claims.exp * 1000 + CLOCK_SKEW_MS,
+      retiredAt === null ? Infinity : retiredKeyAccessExpiry(this.config, retiredAt),
+    );
+    this.#verifiedAccess.set(token, { claims, until });
     return claims;
   }
 
   /** Throws {@link InvalidRefreshToken} unless `token` is a valid refresh token. Does not check the store. */
   verifyRefresh(token: string): TokenClaims {
     try {
-      return this.#verify(token, 'refresh');
+      return this.#verify(token, 'refresh').claims;
     } catch (error) {
       throw new InvalidRefreshToken(error instanceof Error ? error.message : 'invalid');
     }

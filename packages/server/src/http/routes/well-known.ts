@@ -1,5 +1,5 @@
 /** `/.well-known/jwks.json` and `/.well-known/openid-configuration`: standard documents, never wrapped. */
-import type { SigningKey } from '../../auth/keys.ts';
+import { type SigningKey, signsValidAccessTokens } from '../../auth/keys.ts';
 import type { RouteContext, LatchkeyApp } from '../context.ts';
 
 /**
@@ -72,9 +72,10 @@ export function wellKnownRoutes(app: LatchkeyApp, ctx: RouteContext): void {
     },
     async (_request, reply) => {
       const now = Date.now();
-      // The ring is re-read every 30 s; a retired key whose tokens have all expired leaves at once.
+      // The ring is re-read every 30 s; a retired key leaves as soon as every access token it may have signed
+      // has expired (resource servers verify nothing else; this server keeps it for refresh tokens).
       const keys = [...ctx.core.tokens.keyRing.keys.values()]
-        .filter((k) => k.expiresAt === null || k.expiresAt > now)
+        .filter((k) => (k.expiresAt === null || k.expiresAt > now) && signsValidAccessTokens(ctx.core.config, k, now))
         .flatMap((k) => publicJwk(k) ?? []);
       // Five minutes: verifiers that see an unknown kid re-fetch at once (jose, get-jwks, @latchkey/verify),
       // and a retired key stays listed far longer than this, so a cached copy never drops a needed key.
