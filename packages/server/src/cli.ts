@@ -377,12 +377,15 @@ async function usersAction(io: CliIo, sub: string, values: Values, positionals: 
   }
 }
 
-/** `users import FILE [--format json|csv|vega]`: exit 0 when every row was imported or already there, 1 when some were refused. */
+/**
+ * `users import FILE [--format json|csv|vega]`: exit 0 when every row was imported or already there, 1 when
+ * some were refused (a second row for one user included) or an error stopped the import part-way.
+ */
 async function importAction(io: CliIo, positionals: string[], values: Values, usage: string): Promise<Action> {
   const [file, ...extra] = positionals;
   if (file === undefined || extra.length > 0) throw new UsageError('users import takes one FILE', usage);
   // Loaded for this command only: its Vega reader brings the native SQLite module.
-  const { IMPORT_FORMATS, ImportFileError, importUsers, readImportSource } = await import('./auth/import.ts');
+  const { IMPORT_FORMATS, ImportFileError, ImportInterrupted, importUsers, readImportSource } = await import('./auth/import.ts');
   const format = values.format;
   if (format !== undefined && !(IMPORT_FORMATS as readonly unknown[]).includes(format)) {
     throw new ConfigError('--format', `must be one of ${IMPORT_FORMATS.join(', ')}`);
@@ -397,14 +400,28 @@ async function importAction(io: CliIo, positionals: string[], values: Values, us
   }
   return async (core) => {
     const out = (line: string) => io.stdout.write(line + '\n');
-    const report = await importUsers(core, source, { actorUserId: null });
-    const existing = report.skipped.filter((s) => s.kind === 'exists').length;
-    const refused = report.skipped.length - existing;
-    for (const s of report.skipped) out(`skipped ${s.ref}${s.username === null ? '' : ` (${s.username})`}: ${s.reason}`);
-    out(
-      `imported ${report.imported.length} of ${source.rows.length} users (${report.format}); skipped ${existing} existing, ${refused} refused`,
-    );
-    return refused > 0 ? EXIT_FAILURE : EXIT_OK;
+    /** Prints the skipped rows and the counts; returns how many rows were refused. */
+    const summarize = (report: Awaited<ReturnType<typeof importUsers>>, ending = ''): number => {
+      const existing = report.skipped.filter((s) => s.kind === 'exists').length;
+      const refused = report.skipped.length - existing;
+      for (const s of report.skipped) out(`skipped ${s.ref}${s.username === null ? '' : ` (${s.username})`}: ${s.reason}`);
+      out(
+        `imported ${report.imported.length} of ${source.rows.length} users (${report.format}); skipped ${existing} existing, ${refused} refused${ending}`,
+      );
+      return refused;
+    };
+    let report: Awaited<ReturnType<typeof importUsers>>;
+    try {
+      report = await importUsers(core, source, { actorUserId: null });
+    } catch (error) {
+      if (!(error instanceof ImportInterrupted)) throw error;
+      // The users created before the error stay: say so, and that the rest is still to do.
+      const rest = error.notImported === 1 ? 'the last row was' : `the last ${error.notImported} rows were`;
+      summarize(error.report, `; stopped by an error at ${error.ref}: ${rest} not imported`);
+      // main reports the error itself (on stderr, exit 1) as any other runtime failure.
+      throw error;
+    }
+    return summarize(report) > 0 ? EXIT_FAILURE : EXIT_OK;
   };
 }
 

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import * as argon2 from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
 import { guessFormat, importUsers, readImportSource } from '../src/auth/import.ts';
 import { type TestServer, claimsOf, matrix, startTestServer } from './support/server.ts';
 import { type CliResult, runCli } from './support/cli.ts';
@@ -129,6 +130,7 @@ for (const { style, engine, name } of matrix()) {
         parallelism: 1,
       });
       const bcryptHash = await bcrypt.hash('bcrypt pass phrase', { cost: 10, version: '2b' });
+      await server.createUser('mailowner', { email: 'owner@example.com' });
       const file = join(dir, `users-${style}-${engine}.json`);
       writeFileSync(
         file,
@@ -144,6 +146,7 @@ for (const { style, engine, name } of matrix()) {
             { username: 'rolebad', role: 'superuser' },
             { username: 'mailbad', email: 'not an email' },
             'not an object',
+            { username: 'mailthief', email: 'OWNER@example.com' },
           ],
         }),
       );
@@ -157,12 +160,13 @@ for (const { style, engine, name } of matrix()) {
         report.skipped.map((s) => [s.ref, s.kind, s.reason]),
         [
           ['row 4', 'refused', 'password_hash is not a bcrypt or argon2 hash'],
-          ['row 5', 'refused', 'email is taken by another user'],
-          ['row 6', 'exists', 'username exists'],
+          ['row 5', 'refused', 'duplicate in file: same email as row 1'],
+          ['row 6', 'refused', 'duplicate in file: same username as row 1'],
           ['row 7', 'refused', 'username must be 3 to 50 characters long'],
           ['row 8', 'refused', 'role must be ADMIN or STANDARD (Vega: 0 or 1)'],
           ['row 9', 'refused', 'email must be an email address'],
           ['row 10', 'refused', 'username is missing'],
+          ['row 11', 'refused', 'email is taken by another user'],
         ],
       );
       assert.doesNotMatch(JSON.stringify(report), /plain-text-password|\$argon2|\$2b\$/);
@@ -208,6 +212,89 @@ for (const { style, engine, name } of matrix()) {
       assert.equal((await login('smith, anna', 'csv pass phrase')).status, 200);
       assert.equal(guessFormat(vegaFile), 'vega');
     });
+
+    if (style === 'flat') {
+      test('a user twice in a CSV file: the first row is imported, the others are refused naming its line, exit 1 on every run', async () => {
+        const file = join(dir, `twice-${engine}.csv`);
+        writeFileSync(
+          file,
+          'username,email,role\n' + 'ada,ada@example.com,ADMIN\n' + 'Ada,,STANDARD\n' + 'lovelace,ADA@example.com,\n' + 'ada,,\n',
+        );
+        const duplicates =
+          'skipped line 3 (Ada): duplicate in file: same username as line 2\n' +
+          'skipped line 4 (lovelace): duplicate in file: same email as line 2\n' +
+          'skipped line 5 (ada): duplicate in file: same username as line 2\n';
+        const first = await latchkey(['users', 'import', file], { DATABASE_URL: server.database.url });
+        assert.equal(first.stdout, duplicates + 'imported 1 of 4 users (csv); skipped 0 existing, 3 refused\n');
+        assert.equal(first.code, 1, first.stderr);
+        const ada = await server.core.users.getByUsername('ada');
+        assert.deepEqual([ada.username, ada.email, ada.role], ['ada', 'ada@example.com', 'ADMIN']);
+        assert.equal(await server.core.users.findByUsername('lovelace'), undefined);
+        // A re-run is not mistaken for a harmless one: the repeats are still refused.
+        const again = await latchkey(['users', 'import', file], { DATABASE_URL: server.database.url });
+        assert.equal(
+          again.stdout,
+          'skipped line 2 (ada): username exists\n' + duplicates + 'imported 0 of 4 users (csv); skipped 1 existing, 3 refused\n',
+        );
+        assert.equal(again.code, 1, again.stderr);
+      });
+
+      test('a user twice in a JSON file: the second row is refused naming the first, exit 1', async () => {
+        const file = join(dir, `twice-${engine}.json`);
+        writeFileSync(
+          file,
+          JSON.stringify([
+            { username: 'grace', role: 'ADMIN' },
+            { username: 'GRACE', role: 'STANDARD' },
+          ]),
+        );
+        const res = await latchkey(['users', 'import', file], { DATABASE_URL: server.database.url });
+        assert.equal(
+          res.stdout,
+          'skipped row 2 (GRACE): duplicate in file: same username as row 1\nimported 1 of 2 users (json); skipped 0 existing, 1 refused\n',
+        );
+        assert.equal(res.code, 1, res.stderr);
+        assert.equal((await server.core.users.getByUsername('grace')).role, 'ADMIN');
+      });
+
+      test('an error part-way prints what was imported before it and that the rest was not, exit 1', async () => {
+        // The database refuses one insert, as a database that goes away would.
+        const db = server.core.store.db;
+        if (engine === 'sqlite') {
+          await sql`create trigger refuse_boom before insert on users when new.username = 'boom'
+            begin select raise(abort, 'insert refused'); end`.execute(db);
+        } else {
+          await sql`create function refuse_boom() returns trigger language plpgsql as $$
+            begin raise exception 'insert refused'; end $$`.execute(db);
+          await sql`create trigger refuse_boom before insert on users
+            for each row when (new.username = 'boom') execute function refuse_boom()`.execute(db);
+        }
+        try {
+          const file = join(dir, `interrupted-${engine}.json`);
+          writeFileSync(
+            file,
+            JSON.stringify([{ username: 'before-boom' }, { username: 'x' }, { username: 'boom' }, { username: 'after-boom' }]),
+          );
+          const res = await latchkey(['users', 'import', file], { DATABASE_URL: server.database.url });
+          assert.equal(
+            res.stdout,
+            'skipped row 2 (x): username must be 3 to 50 characters long\n' +
+              'imported 1 of 4 users (json); skipped 0 existing, 1 refused; stopped by an error at row 3: the last 2 rows were not imported\n',
+          );
+          assert.match(res.stderr, /^latchkey: import stopped at row 3: .*insert refused/);
+          assert.equal(res.code, 1);
+          assert.ok(await server.core.users.findByUsername('before-boom'));
+          assert.equal(await server.core.users.findByUsername('boom'), undefined);
+          assert.equal(await server.core.users.findByUsername('after-boom'), undefined);
+        } finally {
+          if (engine === 'sqlite') await sql`drop trigger refuse_boom`.execute(db);
+          else {
+            await sql`drop trigger refuse_boom on users`.execute(db);
+            await sql`drop function refuse_boom()`.execute(db);
+          }
+        }
+      });
+    }
 
     if (style === 'flat' && engine === 'sqlite') {
       test('the command exits 1 when rows were refused, and 2 for a file it cannot read in the format given', async () => {

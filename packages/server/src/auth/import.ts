@@ -3,7 +3,8 @@
  * (`username`, `email`, `role`, `password_hash`) or straight from a Vega AI SQLite database (its `users`
  * table: integer role 0 = ADMIN, 1 = STANDARD, bcrypt `$2a$` hashes). Hashes are kept as they are and
  * upgraded to the configured algorithm on each user's first login. Existing usernames are skipped, so
- * a re-run imports nothing new.
+ * a re-run imports nothing new; a second row for the same user in one file is refused. A runtime error
+ * part-way throws {@link ImportInterrupted} with what was done before it.
  *
  * @example
  *   const source = readImportSource('./vega.db');          // format guessed from the content
@@ -15,6 +16,7 @@ import type { RequestContext } from '../audit.ts';
 import type { Role } from '../config.ts';
 import { Conflict, RefusedValue } from '../errors.ts';
 import type { AccountService } from './accounts.ts';
+import { emailKey, usernameKey } from './identifiers.ts';
 import { parseCsvRows } from './import/csv.ts';
 import { parseJsonRows } from './import/json.ts';
 import { ImportFileError, type ImportFormat, type ImportSource, type SourceRow } from './import/source.ts';
@@ -27,7 +29,7 @@ export const IMPORT_FORMATS: readonly ImportFormat[] = ['json', 'csv', 'vega'];
 export interface SkippedRow {
   readonly ref: string;
   readonly username: string | null;
-  /** `exists`: the username is already taken (a re-run); `refused`: the row breaks a rule. */
+  /** `exists`: the username is already taken (a re-run); `refused`: the row breaks a rule or repeats an earlier row's user. */
   readonly kind: 'exists' | 'refused';
   readonly reason: string;
 }
@@ -36,6 +38,30 @@ export interface ImportReport {
   readonly format: ImportFormat;
   readonly imported: readonly { readonly ref: string; readonly username: string; readonly id: number }[];
   readonly skipped: readonly SkippedRow[];
+}
+
+type ImportedRow = ImportReport['imported'][number];
+
+/**
+ * An error that is not about a row (the database went away) stopped the import at `ref`. The users in
+ * `report` were created before it and stay: a re-run skips them and carries on.
+ */
+export class ImportInterrupted extends Error {
+  override readonly name = 'ImportInterrupted';
+  constructor(
+    /** What was imported and skipped before the error. */
+    readonly report: ImportReport,
+    /** The row being imported when the error came. */
+    readonly ref: string,
+    /**
+     * That row and every row after it. (Should the audit write fail after the user was created, that row's
+     * user does exist: a re-run shows it as existing.)
+     */
+    readonly notImported: number,
+    cause: unknown,
+  ) {
+    super(`import stopped at ${ref}: ${cause instanceof Error ? cause.message || cause.name : String(cause)}`, { cause });
+  }
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -118,54 +144,87 @@ export interface ImportDeps {
 
 /**
  * Creates the users of `source` that do not exist yet (each audited as `user_created`). A row whose
- * username exists is skipped as `exists`; a row that breaks a rule is skipped as `refused`. A row with no
- * password hash becomes an account without a password (Google sign-in, or a password set by an admin).
+ * username exists is skipped as `exists`; a row that breaks a rule, or names the same username or email
+ * as an earlier row of the file, is skipped as `refused`. A row with no password hash becomes an account
+ * without a password (Google sign-in, or a password set by an admin). Any other error stops the import
+ * with {@link ImportInterrupted}.
  */
 export async function importUsers(deps: ImportDeps, source: ImportSource, ctx: RequestContext = {}): Promise<ImportReport> {
-  const imported: { ref: string; username: string; id: number }[] = [];
+  const imported: ImportedRow[] = [];
   const skipped: SkippedRow[] = [];
-  for (const row of source.rows) {
-    const name = typeof row.username === 'string' ? row.username : null;
-    let user: ImportUser;
+  const firstRows = new Map<string, string>();
+  for (const [index, row] of source.rows.entries()) {
+    const earlier = earlierRowOfSameUser(firstRows, row);
     try {
-      user = checkRow(row);
+      const outcome = await importRow(deps, source.format, row, earlier, ctx);
+      if ('id' in outcome) imported.push(outcome);
+      else skipped.push(outcome);
     } catch (error) {
-      if (!(error instanceof RefusedValue)) throw error;
-      skipped.push({ ref: row.ref, username: name, kind: 'refused', reason: `${error.field} ${error.message}` });
-      continue;
-    }
-    if (await deps.users.findByUsername(user.username)) {
-      skipped.push({ ref: row.ref, username: name, kind: 'exists', reason: 'username exists' });
-      continue;
-    }
-    let email = user.email;
-    if (source.format === 'vega' && email === null && isEmail(user.username) && !(await deps.users.findByIdentifier(user.username))) {
-      // Vega's usernames are usually the Google email; keeping it as the email lets Google sign-in find
-      // the account by verified email, as Vega itself did.
-      email = user.username;
-    }
-    try {
-      const created = await deps.accounts.create({ username: user.username, email, role: user.role, passwordHash: user.passwordHash }, ctx);
-      imported.push({ ref: row.ref, username: created.username, id: created.id });
-    } catch (error) {
-      if (error instanceof Conflict) {
-        // The username was checked above, so this is the email (or a concurrent import of the same name).
-        const taken = await deps.users.findByUsername(user.username);
-        skipped.push(
-          taken
-            ? { ref: row.ref, username: name, kind: 'exists', reason: 'username exists' }
-            : { ref: row.ref, username: name, kind: 'refused', reason: 'email is taken by another user' },
-        );
-        continue;
-      }
-      if (error instanceof RefusedValue) {
-        skipped.push({ ref: row.ref, username: name, kind: 'refused', reason: `${error.field} ${error.message}` });
-        continue;
-      }
-      throw error;
+      // Without this the caller would see only the error, not that the rows before it were created.
+      throw new ImportInterrupted({ format: source.format, imported, skipped }, row.ref, source.rows.length - index, error);
     }
   }
   return { format: source.format, imported, skipped };
+}
+
+/**
+ * Remembers the row's username and email (compared as the database compares them) and returns which of
+ * them an earlier row of the file already had, with that row. Two rows for one user make the file
+ * ambiguous: importing the first and calling the second `exists` would drop its data silently, and a re-run
+ * could not tell it from a harmless repeat. Refused rows count too, so fixing the first row later does not
+ * turn the second into a silent skip.
+ */
+function earlierRowOfSameUser(firstRows: Map<string, string>, row: SourceRow): string | undefined {
+  const keys: [string, string][] = [];
+  if (typeof row.username === 'string') keys.push(['username', `username ${usernameKey(row.username)}`]);
+  if (typeof row.email === 'string' && !blank(row.email)) keys.push(['email', `email ${emailKey(row.email)}`]);
+  let earlier: string | undefined;
+  for (const [field, key] of keys) {
+    const ref = firstRows.get(key);
+    if (ref === undefined) firstRows.set(key, row.ref);
+    else earlier ??= `same ${field} as ${ref}`;
+  }
+  return earlier;
+}
+
+/** Imports one row; throws only what is not about the row itself. */
+async function importRow(
+  deps: ImportDeps,
+  format: ImportFormat,
+  row: SourceRow,
+  earlier: string | undefined,
+  ctx: RequestContext,
+): Promise<ImportedRow | SkippedRow> {
+  const name = typeof row.username === 'string' ? row.username : null;
+  const refused = (reason: string): SkippedRow => ({ ref: row.ref, username: name, kind: 'refused', reason });
+  const exists: SkippedRow = { ref: row.ref, username: name, kind: 'exists', reason: 'username exists' };
+  let user: ImportUser;
+  try {
+    user = checkRow(row);
+  } catch (error) {
+    if (!(error instanceof RefusedValue)) throw error;
+    return refused(`${error.field} ${error.message}`);
+  }
+  // Before the database: a re-run must refuse the second row again, not find its username taken by the first.
+  if (earlier !== undefined) return refused(`duplicate in file: ${earlier}`);
+  if (await deps.users.findByUsername(user.username)) return exists;
+  let email = user.email;
+  if (format === 'vega' && email === null && isEmail(user.username) && !(await deps.users.findByIdentifier(user.username))) {
+    // Vega's usernames are usually the Google email; keeping it as the email lets Google sign-in find
+    // the account by verified email, as Vega itself did.
+    email = user.username;
+  }
+  try {
+    const created = await deps.accounts.create({ username: user.username, email, role: user.role, passwordHash: user.passwordHash }, ctx);
+    return { ref: row.ref, username: created.username, id: created.id };
+  } catch (error) {
+    if (error instanceof Conflict) {
+      // The username was checked above, so this is the email (or a concurrent import of the same name).
+      return (await deps.users.findByUsername(user.username)) ? exists : refused('email is taken by another user');
+    }
+    if (error instanceof RefusedValue) return refused(`${error.field} ${error.message}`);
+    throw error;
+  }
 }
 
 function isEmail(value: string): boolean {
