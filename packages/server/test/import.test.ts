@@ -147,6 +147,9 @@ for (const { style, engine, name } of matrix()) {
             { username: 'mailbad', email: 'not an email' },
             'not an object',
             { username: 'mailthief', email: 'OWNER@example.com' },
+            // Well-formed, but a login would spend a day (bcrypt 31) or 4 GiB (argon2 m=4194304) on each.
+            { username: 'slowbcrypt', password_hash: bcryptHash.replace(/^\$2b\$10\$/, '$2b$31$') },
+            { username: 'hugeargon', password_hash: argonHash.replace(/m=4096/, 'm=4194304') },
           ],
         }),
       );
@@ -167,6 +170,8 @@ for (const { style, engine, name } of matrix()) {
           ['row 9', 'refused', 'email must be an email address'],
           ['row 10', 'refused', 'username is missing'],
           ['row 11', 'refused', 'email is taken by another user'],
+          ['row 12', 'refused', 'password_hash costs more than bcrypt 15 to verify'],
+          ['row 13', 'refused', 'password_hash costs more than argon2 m=262144,t=16,p=16 to verify'],
         ],
       );
       assert.doesNotMatch(JSON.stringify(report), /plain-text-password|\$argon2|\$2b\$/);

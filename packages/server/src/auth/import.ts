@@ -96,7 +96,29 @@ export function readImportSource(path: string, format?: ImportFormat): ImportSou
 
 // Modular crypt formats that PasswordHasher verifies; anything else would be a user who can never log in.
 const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
-const ARGON2_HASH = /^\$argon2(id|i|d)\$(v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+const ARGON2_HASH = /^\$argon2(id|i|d)\$(v=\d+\$)?m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+/**
+ * The most a stored hash may cost to verify. A hash is verified at its own parameters on every login, so an
+ * imported `$2b$31$…` would hold a hash thread for about a day, and an argon2 `m=` of gigabytes would take the
+ * memory: one such row makes every login attempt at that user name a denial of service. Far above what
+ * anyone configures (bcrypt 10–12; argon2id m=19456–65536, t=1–3).
+ */
+const MAX_BCRYPT_COST = 15;
+const MAX_ARGON2 = { memoryKiB: 262_144, time: 16, parallelism: 16 } as const;
+
+/** The reason a well-formed hash is refused for its cost, or undefined when it is within bounds. */
+function tooCostly(hash: string): string | undefined {
+  const bcrypt = BCRYPT_HASH.exec(hash);
+  if (bcrypt) return Number(bcrypt[1]) > MAX_BCRYPT_COST ? `costs more than bcrypt ${MAX_BCRYPT_COST} to verify` : undefined;
+  const argon2 = ARGON2_HASH.exec(hash);
+  if (
+    argon2 &&
+    (Number(argon2[3]) > MAX_ARGON2.memoryKiB || Number(argon2[4]) > MAX_ARGON2.time || Number(argon2[5]) > MAX_ARGON2.parallelism)
+  ) {
+    return `costs more than argon2 m=${MAX_ARGON2.memoryKiB},t=${MAX_ARGON2.time},p=${MAX_ARGON2.parallelism} to verify`;
+  }
+  return undefined;
+}
 
 interface ImportUser {
   readonly username: string;
@@ -132,6 +154,8 @@ function checkRow(row: SourceRow): ImportUser {
     if (typeof row.passwordHash !== 'string' || !(BCRYPT_HASH.test(row.passwordHash) || ARGON2_HASH.test(row.passwordHash))) {
       throw new RefusedValue('password_hash', 'is not a bcrypt or argon2 hash');
     }
+    const costly = tooCostly(row.passwordHash);
+    if (costly !== undefined) throw new RefusedValue('password_hash', costly);
     passwordHash = row.passwordHash;
   }
   return { username: row.username, email, role, passwordHash };
