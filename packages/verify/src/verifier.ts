@@ -10,9 +10,8 @@
  *   const verifier = createVerifier({ issuer: 'latchkey', secret: process.env.LATCHKEY_JWT_SECRET });
  *   const { id, username, role } = await verifier.verify(token);
  */
-import { createPublicKey } from 'node:crypto';
+import { type JsonWebKey, createPublicKey } from 'node:crypto';
 import { createDecoder, createVerifier as createJwtVerifier } from 'fast-jwt';
-import buildGetJwks from 'get-jwks';
 import { LatchkeyError, feedUnavailable, invalidToken } from './errors.ts';
 // RFC 7519 §4.1.4 leeway, the one Latchkey itself allows.
 import { CLOCK_SKEW_MS } from './wire/clock.ts';
@@ -72,8 +71,20 @@ export interface Verifier {
   close(): void;
 }
 
-/** An unknown `kid` triggers at most one JWKS fetch per this interval, so forged kids cannot flood Latchkey. */
-const UNKNOWN_KID_REFETCH_MS = 1000;
+/**
+ * JWKS fetches for kids missing from the last set: at most one per this interval, whichever kids ask, so that
+ * forged kids cannot flood Latchkey. The interval is shared but the answer is not: a kid asked for within it is
+ * looked up in the set just fetched, so a forged kid's miss never refuses a real key that set holds.
+ */
+const JWKS_REFETCH_MS = 1000;
+/**
+ * A kid missing from the set its own miss fetched is refused without a fetch for this long, so that a flood of
+ * one forged kid costs Latchkey a fetch per 5 s rather than one a second. Short, because a key rotated in with
+ * `keys rotate --now` reaches the JWKS of every Latchkey instance only at its next key reload.
+ */
+const ABSENT_KID_MS = 5000;
+/** A JWKS fetch that takes longer fails, rather than keeping every token waiting on it. */
+const JWKS_TIMEOUT_MS = 5000;
 const ASYMMETRIC = new Set(['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']);
 const REQUIRED_CLAIMS = ['exp', 'iat', 'iss', 'sub', 'sid', 'token_type', 'user_id'];
 
@@ -96,48 +107,105 @@ function compile(options: VerifierOptions, key: string, algorithm: string): Chec
   });
 }
 
-/** The signature checker for a token's `kid`, from the JWKS (fetched through get-jwks, which caches). */
+type Jwk = Readonly<Record<string, unknown>>;
+
+/** A checker for `jwk`, whose own algorithm is the only one allowed. */
+function checkerOf(options: VerifierOptions, jwk: Jwk): CheckSignature {
+  // It must be asymmetric: a public key is never used as an HMAC secret (the RS256 → HS256 confusion attack).
+  const keyAlg = jwk.alg;
+  if (typeof keyAlg !== 'string' || !ASYMMETRIC.has(keyAlg)) throw invalidToken('key without an asymmetric alg');
+  const pem = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' })
+    .export({ format: 'pem', type: 'spki' })
+    .toString();
+  return compile(options, pem, keyAlg);
+}
+
+/**
+ * The signature checker for a token's `kid`, from the JWKS. The whole set is fetched at once (one fetch answers
+ * every kid it holds) and trusted for `ttlMs`; while fetching it again fails (Latchkey restarting), it serves about
+ * one TTL more, as get-jwks's stale cache did: known keys keep verifying through a short outage, but not forever.
+ */
 class JwksKeys {
-  readonly #checkers = new Map<string, { check: CheckSignature; fetchedAt: number }>();
-  readonly #getJwks: ReturnType<typeof buildGetJwks>;
-  readonly #domain: string;
-  #lastMiss = 0;
+  /** The last set fetched, by kid. */
+  #keys: ReadonlyMap<string, Jwk> = new Map();
+  /** Compiled on first use; a key unchanged by a fetch keeps its checker and the tokens that checker remembers. */
+  readonly #checkers = new WeakMap<Jwk, CheckSignature>();
+  /** When `#keys` was fetched. */
+  #fetchedAt = -Infinity;
+  /** When the last fetch started, whether or not it succeeded: the start of the {@link JWKS_REFETCH_MS} interval. */
+  #lastFetch = -Infinity;
+  /** The fetch under way, which every miss meanwhile waits for rather than starting its own. */
+  #fetching: Promise<boolean> | undefined;
+  /** Kid → until when it is refused without a fetch ({@link ABSENT_KID_MS}). */
+  readonly #absent = new Map<string, number>();
 
   constructor(
     private readonly options: VerifierOptions,
-    url: string,
+    private readonly url: string,
     private readonly ttlMs: number,
-  ) {
-    const parsed = new URL(url);
-    this.#domain = parsed.origin + '/';
-    this.#getJwks = buildGetJwks({ jwksPath: parsed.pathname + parsed.search, ttl: ttlMs, max: 100 });
-  }
+  ) {}
 
   async checker(kid: string): Promise<CheckSignature> {
-    const known = this.#checkers.get(kid);
-    if (known && Date.now() - known.fetchedAt < this.ttlMs) return known.check;
-    if (!known) {
-      if (Date.now() - this.#lastMiss < UNKNOWN_KID_REFETCH_MS) throw invalidToken('unknown key');
-      this.#lastMiss = Date.now();
+    const listed = this.#keys.has(kid);
+    if (!listed && (this.#absent.get(kid) ?? 0) > Date.now()) throw invalidToken('unknown key');
+    if (!listed || Date.now() - this.#fetchedAt >= this.ttlMs) await this.#refresh(kid);
+    // By kid alone: the token's header does not get to choose the algorithm; the key does.
+    const jwk = Date.now() - this.#fetchedAt < 2 * this.ttlMs ? this.#keys.get(kid) : undefined;
+    if (jwk === undefined) throw invalidToken('unknown key');
+    let check = this.#checkers.get(jwk);
+    if (check === undefined) {
+      check = checkerOf(this.options, jwk);
+      this.#checkers.set(jwk, check);
     }
-    let jwk: Record<string, unknown>;
-    try {
-      // By kid alone: the token's header does not get to choose the algorithm; the key does.
-      jwk = await this.#getJwks.getJwk({ domain: this.#domain, alg: undefined as unknown as string, kid });
-    } catch {
-      throw invalidToken('unknown key');
-    }
-    // The key's own algorithm is the only one allowed, and it must be asymmetric: a public key is
-    // never used as an HMAC secret (the RS256 → HS256 confusion attack).
-    const keyAlg = jwk.alg;
-    if (typeof keyAlg !== 'string' || !ASYMMETRIC.has(keyAlg)) throw invalidToken('key without an asymmetric alg');
-    const { domain: _d, ...publicJwk } = jwk;
-    const pem = createPublicKey({ key: publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' })
-      .export({ format: 'pem', type: 'spki' })
-      .toString();
-    const check = compile(this.options, pem, keyAlg);
-    this.#checkers.set(kid, { check, fetchedAt: Date.now() });
     return check;
+  }
+
+  /**
+   * Fetches the set again for `kid`, unless a fetch is under way (joined: it may bring the key) or one started
+   * within {@link JWKS_REFETCH_MS} (the set it brought is as fresh as Latchkey is asked for).
+   */
+  async #refresh(kid: string): Promise<void> {
+    if (this.#fetching !== undefined) {
+      await this.#fetching;
+      return;
+    }
+    if (Date.now() - this.#lastFetch < JWKS_REFETCH_MS) return;
+    this.#lastFetch = Date.now();
+    this.#fetching = this.#fetch().finally(() => {
+      this.#fetching = undefined;
+    });
+    if (!(await this.#fetching) || this.#keys.has(kid)) return;
+    // Only the kid that started a fetch is remembered (and expired ones dropped): at most one a second, so a
+    // stream of made-up kids cannot grow the map.
+    const now = Date.now();
+    for (const [absent, until] of this.#absent) if (until <= now) this.#absent.delete(absent);
+    this.#absent.set(kid, now + ABSENT_KID_MS);
+  }
+
+  /** Replaces the set with Latchkey's current one; false, the last set kept, when that fails. */
+  async #fetch(): Promise<boolean> {
+    let listed: unknown;
+    try {
+      const response = await fetch(this.url, { signal: AbortSignal.timeout(JWKS_TIMEOUT_MS) });
+      const body: unknown = await response.json();
+      if (!response.ok || typeof body !== 'object' || body === null) return false;
+      listed = (body as { keys?: unknown }).keys;
+    } catch {
+      return false;
+    }
+    if (!Array.isArray(listed)) return false;
+    const keys = new Map<string, Jwk>();
+    for (const jwk of listed as unknown[]) {
+      if (typeof jwk !== 'object' || jwk === null) continue;
+      const { kid } = jwk as Jwk;
+      // The first of two keys with one kid wins, as with get-jwks.
+      if (typeof kid !== 'string' || keys.has(kid)) continue;
+      const previous = this.#keys.get(kid);
+      keys.set(kid, previous !== undefined && JSON.stringify(previous) === JSON.stringify(jwk) ? previous : (jwk as Jwk));
+    }
+    this.#keys = keys;
+    this.#fetchedAt = Date.now();
+    return true;
   }
 }
 
