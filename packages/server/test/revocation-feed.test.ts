@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type IncomingMessage, get as httpGet } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { type TestServer, claimsOf, engines, errorOf, startTestServer } from './support/server.ts';
+import { waitUntil } from './support/wait.ts';
 
 const FEED_KEY = 'feed-key-for-tests-0123456789abcdef';
 
@@ -152,6 +153,34 @@ for (const engine of engines()) {
           assert.match(more, new RegExp(`event: revoked\ndata: \\{"sid":"${liveSid}","exp":\\d+\\}\n\n`));
         } finally {
           feed.close();
+        }
+      });
+
+      test('a subscriber that stops reading is dropped once it falls a megabyte behind, freeing its place', async () => {
+        const other = await startTestServer({
+          style,
+          engine,
+          env: { LATCHKEY_REVOCATION_FEED: 'public', LATCHKEY_REVOCATION_FEED_MAX_CONNECTIONS: '1' },
+        });
+        const stalled = await subscribe(other.url);
+        try {
+          await stalled.until((t) => t.includes('event: ready\n'));
+          stalled.response.pause();
+          let dropped = false;
+          stalled.response.socket.once('close', () => (dropped = true));
+          // Far more than the socket buffers and the limit hold together (each event is ~270 bytes).
+          const expiresAt = Date.now() + 60_000;
+          for (let i = 0; i < 120_000; i++) other.core.revocations.remember({ sessionId: `${i}-${'s'.repeat(200)}`, expiresAt });
+          await waitUntil('the stalled subscriber dropped by the server', () => dropped);
+          const next = await subscribe(other.url);
+          try {
+            assert.equal(next.response.statusCode, 200);
+          } finally {
+            next.close();
+          }
+        } finally {
+          stalled.close();
+          await other.close();
         }
       });
 

@@ -24,6 +24,12 @@ export const HEARTBEAT_MS = 15_000;
 
 /** How long EventSource clients wait before reconnecting (the `retry:` field). */
 const RETRY_MS = 1000;
+/**
+ * How far a subscriber may fall behind (bytes written but not yet taken by its socket, beyond the initial
+ * list) before the feed drops it. A reader that takes a byte now and then would otherwise make the server
+ * keep every revocation and heartbeat for it in memory; dropped, it reconnects (`retry`) and gets the list again.
+ */
+export const FEED_BACKLOG_LIMIT = 1024 * 1024;
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
@@ -93,16 +99,24 @@ export function revocationRoutes(app: LatchkeyApp, ctx: RouteContext): void {
         'x-request-id': request.id,
       });
       open.add(raw);
+      // The initial list may be long; only what piles up on top of it counts against the backlog limit.
+      let allowance = FEED_BACKLOG_LIMIT;
+      const send = (text: string) => {
+        if (raw.destroyed) return;
+        raw.write(text);
+        if (raw.writableLength > allowance) raw.destroy();
+      };
       // Subscribe before reading the current list, so that nothing revoked in between is missed (a
       // duplicate is harmless to a subscriber).
-      const unsubscribe = ctx.core.revocations.onRevoked((revocation) => raw.write(revokedEvent(revocation)));
+      const unsubscribe = ctx.core.revocations.onRevoked((revocation) => send(revokedEvent(revocation)));
       const initial = ctx.core.revocations.current();
-      raw.write(
+      const opening =
         `retry: ${RETRY_MS}\n\n` +
-          initial.map(revokedEvent).join('') +
-          `event: ready\ndata: ${JSON.stringify({ count: initial.length })}\n\n`,
-      );
-      const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS).unref();
+        initial.map(revokedEvent).join('') +
+        `event: ready\ndata: ${JSON.stringify({ count: initial.length })}\n\n`;
+      allowance += Buffer.byteLength(opening);
+      send(opening);
+      const heartbeat = setInterval(() => send(': heartbeat\n\n'), HEARTBEAT_MS).unref();
       raw.on('close', () => {
         clearInterval(heartbeat);
         unsubscribe();
