@@ -74,6 +74,26 @@ for (const { style, engine, name } of matrix()) {
       if (style === 'envelope') assert.equal(res.body.error, null);
     });
 
+    test('every answer carries X-Content-Type-Options: nosniff (JSON, Prometheus text, errors, the token body)', async () => {
+      const answers = [
+        await server.request('GET', '/healthz'),
+        await server.request('GET', '/metrics'),
+        await server.request('GET', '/api/auth/me'),
+        await server.request('GET', '/api/nowhere'),
+        await server.request('POST', '/api/auth/login', { body: { username: 'root', password: 'root-password-for-tests' } }),
+      ];
+      assert.deepEqual(
+        answers.map((res) => [res.status, res.headers.get('x-content-type-options')]),
+        [
+          [200, 'nosniff'],
+          [200, 'nosniff'],
+          [401, 'nosniff'],
+          [404, 'nosniff'],
+          [200, 'nosniff'],
+        ],
+      );
+    });
+
     test('/readyz answers 200 with checks.database ok', async () => {
       const res = await server.request('GET', '/readyz');
       assert.equal(res.status, 200);

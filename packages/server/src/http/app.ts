@@ -246,6 +246,8 @@ export async function buildApp(core: Core, options: AppOptions = {}): Promise<Fa
   // Callback hooks, not async ones: these run on every request, and an async hook costs a promise each.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // Every answer says what it is: JSON that echoes a username must never be taken for a script or style.
+    reply.header('x-content-type-options', 'nosniff');
     done();
   });
 
