@@ -135,8 +135,18 @@ function parse(args: string[], options: ParseArgsConfig['options'], usage = USAG
   }
 }
 
+/**
+ * A stray argument is not echoed (it may be a password typed without its flag, and stderr ends up in CI
+ * logs) unless it is the name of one of the command's options without its dashes, the common slip.
+ */
 function noPositionals(positionals: string[], usage: string): void {
-  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`, usage);
+  const [stray] = positionals;
+  if (stray === undefined) return;
+  const options = new Set([...usage.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]));
+  throw new UsageError(
+    options.has(stray) ? `unexpected argument: ${stray} (did you mean --${stray}?)` : 'unexpected argument (not shown: it may be a secret)',
+    usage,
+  );
 }
 
 function required(values: Values, name: string, usage: string): string {
@@ -148,6 +158,18 @@ function required(values: Values, name: string, usage: string): string {
 function readStdin(io: CliIo): string {
   // One line: the trailing newline of `echo pw |` is not part of the password.
   return io.readStdin().replace(/\r?\n$/, '');
+}
+
+/** A refused password read from standard input names `--password-stdin`, the flag the user gave. */
+async function namingPasswordFlag<T>(values: Values, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (values['password-stdin'] && error instanceof RefusedValue && error.field === 'password') {
+      throw new RefusedValue('password-stdin', error.message);
+    }
+    throw error;
+  }
 }
 
 function passwordFrom(io: CliIo, values: Values, usage: string): string | undefined {
@@ -304,7 +326,9 @@ async function usersAction(io: CliIo, sub: string, values: Values, positionals: 
       }
       if (password !== undefined && values['no-password']) throw new UsageError('give a password or --no-password, not both', usage);
       return async (core) => {
-        const user = await core.accounts.create({ ...newUser, ...(password === undefined ? {} : { password }) }, ctx);
+        const user = await namingPasswordFlag(values, () =>
+          core.accounts.create({ ...newUser, ...(password === undefined ? {} : { password }) }, ctx),
+        );
         out(`created user ${user.username} (id ${user.id}, ${user.role})`);
         return EXIT_OK;
       };
@@ -346,7 +370,7 @@ async function usersAction(io: CliIo, sub: string, values: Values, positionals: 
       if (password === undefined) throw new UsageError('--password or --password-stdin is required', usage);
       return async (core) => {
         const user = await core.users.getByUsername(name);
-        await core.accounts.resetPassword(user.id, password, ctx);
+        await namingPasswordFlag(values, () => core.accounts.resetPassword(user.id, password, ctx));
         out(`password of ${user.username} changed; its sessions were revoked`);
         return EXIT_OK;
       };

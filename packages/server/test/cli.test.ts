@@ -130,7 +130,13 @@ describe('latchkey users', () => {
       [1, ['users', 'set-role', '--username', 'nobody', '--role', 'ADMIN'], /no user named nobody/],
       [1, ['users', 'delete', '--username', 'ada'], /last active ADMIN/],
       [2, ['users', 'create', '--username', 'weak', '--password', 'password1'], /--password: .*common/],
-      [2, ['users', 'create', '--username', 'weak', '--password-stdin'], /--password: .*8 to 128/, { input: 'short\n' }],
+      [2, ['users', 'create', '--username', 'weak', '--password-stdin'], /^latchkey: --password-stdin: .*8 to 128/, { input: 'short\n' }],
+      [
+        2,
+        ['users', 'set-password', '--username', 'ada', '--password-stdin'],
+        /^latchkey: --password-stdin: .*common/,
+        { input: 'password1\n' },
+      ],
       [2, ['users', 'create', '--username', 'weak', '--role', 'GOD', '--password', PASSWORD], /--role/],
       [2, ['users', 'create', '--password', PASSWORD], /--username is required/],
       [2, ['frobnicate'], /unknown command: frobnicate/],
@@ -229,8 +235,15 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['users', 'set-password', '--username', 'ada'], /^latchkey: --password or --password-stdin is required\n/],
       [['users', 'import'], /^latchkey: users import takes one FILE\n/],
       [['users', 'import', join(ws.dir, 'missing.csv')], /^latchkey: FILE: .*missing\.csv: cannot read it \(ENOENT\)\n$/],
-      [['migrate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey migrate /],
-      [['keys', 'rotate', 'now'], /^latchkey: unexpected argument: now\nUsage:\n  latchkey keys rotate \[--now\]\n/],
+      [['migrate', 'now'], /^latchkey: unexpected argument \(not shown: it may be a secret\)\nUsage:\n  latchkey migrate /],
+      [
+        ['keys', 'rotate', 'now'],
+        /^latchkey: unexpected argument: now \(did you mean --now\?\)\nUsage:\n  latchkey keys rotate \[--now\]\n/,
+      ],
+      [
+        ['users', 'set-password', '--username', 'bob', 'S3cret-pass-word'],
+        /^latchkey: unexpected argument \(not shown: it may be a secret\)\n/,
+      ],
       [['keys', 'spin'], /^latchkey: unknown keys command: spin\n/],
       [
         ['import', 'users.csv'],
