@@ -1,6 +1,8 @@
 /**
  * Axios interceptors over an {@link AuthClient}: every request gets the Bearer header (refreshed first
- * when due); a 401 triggers one refresh and one retry; a second 401 ends the session here. Axios is
+ * when due); a 401 that refuses the access token triggers one refresh and one retry, and a second such 401
+ * ends the session here. A 401 about something the user typed (a wrong TOTP code, a wrong current password)
+ * is the answer, as with the client's own fetch: it never spends a refresh or ends the session. Axios is
  * not a dependency: any instance with axios's interceptor API fits.
  *
  * @example
@@ -9,58 +11,71 @@
  *   const detach = attachAxios(api, auth);
  */
 import type { AuthClient } from './client.ts';
+import { refusesAccessToken } from './errors.ts';
 
 interface HeadersLike {
   set?: (name: string, value: string) => unknown;
+  get?: (name: string) => unknown;
   [name: string]: unknown;
 }
 
+/** What the interceptors read of a request's config: its headers (axios's own class, or a plain object). */
 export interface AxiosRequestConfigLike {
-  headers?: HeadersLike;
-  [key: string]: unknown;
+  headers?: unknown;
 }
 
-export interface AxiosErrorLike {
-  config?: AxiosRequestConfigLike;
-  response?: { status: number };
+export interface AxiosErrorLike<C extends AxiosRequestConfigLike = AxiosRequestConfigLike> {
+  config?: C;
+  /** `data`: the body, parsed by axios when it is JSON. */
+  response?: { status: number; data?: unknown };
 }
 
-export interface AxiosInstanceLike {
+/** The part of an axios instance the interceptors use; `C` and `R` are the instance's own config and response types. */
+export interface AxiosInstanceLike<C extends AxiosRequestConfigLike = AxiosRequestConfigLike, R = unknown> {
   interceptors: {
-    request: { use(onFulfilled: (config: AxiosRequestConfigLike) => Promise<AxiosRequestConfigLike>): number; eject(id: number): void };
+    request: { use(onFulfilled: (config: C) => C | Promise<C>): number; eject(id: number): void };
     response: {
-      use(onFulfilled: (response: unknown) => unknown, onRejected: (error: AxiosErrorLike) => unknown): number;
+      use(onFulfilled: (response: R) => R | Promise<R>, onRejected: (error: AxiosErrorLike<C>) => unknown): number;
       eject(id: number): void;
     };
   };
-  request(config: AxiosRequestConfigLike): Promise<unknown>;
+  request(config: NoInfer<C>): Promise<unknown>;
 }
 
-/** Marks a retried request, so that a second 401 is not retried again. */
-const RETRIED = '__latchkeyRetried';
+/** A 401 whose body refuses the access token (see {@link refusesAccessToken}). */
+function refusesToken(error: AxiosErrorLike): boolean {
+  return error.response?.status === 401 && refusesAccessToken(error.response.data);
+}
 
-function setBearer(config: AxiosRequestConfigLike, token: string): AxiosRequestConfigLike {
-  const headers: HeadersLike = config.headers ?? {};
+function headersOf(config: AxiosRequestConfigLike): HeadersLike {
+  if (typeof config.headers !== 'object' || config.headers === null) config.headers = {};
+  return config.headers as HeadersLike;
+}
+
+function setBearer<C extends AxiosRequestConfigLike>(config: C, token: string): C {
+  const headers = headersOf(config);
   if (typeof headers.set === 'function') headers.set('Authorization', `Bearer ${token}`);
   else headers.Authorization = `Bearer ${token}`;
-  config.headers = headers;
   return config;
 }
 
-function bearerOf(config: AxiosRequestConfigLike | undefined): string | undefined {
-  const value = config?.headers?.Authorization ?? config?.headers?.authorization;
+function bearerOf(config: AxiosRequestConfigLike): string | undefined {
+  const headers = headersOf(config);
+  const value = typeof headers.get === 'function' ? headers.get('Authorization') : (headers.Authorization ?? headers.authorization);
   return typeof value === 'string' ? value.replace(/^Bearer /, '') : undefined;
 }
 
 /** Installs the interceptors; returns a function that removes them. */
-export function attachAxios(instance: AxiosInstanceLike, client: AuthClient): () => void {
+export function attachAxios<C extends AxiosRequestConfigLike, R>(instance: AxiosInstanceLike<C, R>, client: AuthClient): () => void {
+  /** Requests already retried once, so that a second refusal is not retried again. */
+  const retried = new WeakSet<object>();
   const request = instance.interceptors.request.use(async (config) => setBearer(config, await client.getAccessToken()));
   const response = instance.interceptors.response.use(
     (r) => r,
     async (error) => {
       const config = error.config;
-      if (error.response?.status !== 401 || config === undefined) throw error;
-      if (config[RETRIED]) {
+      if (!refusesToken(error) || config === undefined) throw error;
+      if (retried.has(config)) {
         client.reset();
         throw error;
       }
@@ -69,7 +84,7 @@ export function attachAxios(instance: AxiosInstanceLike, client: AuthClient): ()
       } catch {
         throw error;
       }
-      config[RETRIED] = true;
+      retried.add(config);
       // The request interceptor sets the new token.
       return instance.request(config);
     },

@@ -9,7 +9,7 @@
  *   const jobs = await (await auth.fetch('https://api.example.com/api/jobs')).json();
  */
 import { type AccountMethods, accountMethods } from './accounts.ts';
-import { LatchkeyError, errorOfResponse, networkError } from './errors.ts';
+import { LatchkeyError, errorOfResponse, networkError, refusesAccessToken } from './errors.ts';
 import { SESSION_KEY, type StorageOption, type StoredSession, type TokenStorage, readSession, resolveStorage } from './storage.ts';
 import { type TabMessage, TabCoordinator } from './tabs.ts';
 import {
@@ -24,13 +24,6 @@ import {
   secondStep,
   totpApi,
 } from './mfa.ts';
-
-/** The flat style's 401 sentences about the access token itself (the envelope says UNAUTHORIZED for all three). */
-const TOKEN_REFUSALS: ReadonlySet<string> = new Set([
-  'invalid or expired token',
-  'missing authorization header',
-  'invalid authorization header format',
-]);
 
 export type WireStyle = 'flat' | 'envelope';
 export type Role = 'ADMIN' | 'STANDARD';
@@ -190,6 +183,11 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
 
   /** Whether this client last told its listeners that it is authenticated. */
   let authenticated = readSession(storage) !== null;
+  /**
+   * Bumped whenever the session is forgotten (logout, reset, a failed refresh, a logout in another tab): a
+   * rotation that was already on the wire belongs to the ended session and must not bring it back.
+   */
+  let sessionGeneration = 0;
 
   function emit(type: AuthEventType, stored: StoredSession | null): void {
     authenticated = stored !== null;
@@ -204,6 +202,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   /** Forgets the session here and tells the other tabs. */
   function clear(): void {
     const had = readSession(storage) !== null;
+    sessionGeneration += 1;
     storage.remove(SESSION_KEY);
     if (had) tabs?.post({ type: 'unauthenticated' });
     // Cookie mode: a failed restore (no cookie) is news too, so that a page can show its login form.
@@ -217,6 +216,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       if (options.storage !== 'local') store(message.session);
       emit(authenticated ? 'refreshed' : 'authenticated', readSession(storage));
     } else if (message.type === 'unauthenticated') {
+      sessionGeneration += 1;
       storage.remove(SESSION_KEY);
       if (authenticated) emit('unauthenticated', null);
     }
@@ -258,6 +258,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   }
 
   async function rotate(): Promise<StoredSession> {
+    const generation = sessionGeneration;
     const current = readSession(storage);
     let body: string | undefined;
     if (!cookieMode) {
@@ -280,6 +281,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       throw error;
     }
     const next = await sessionOf(response);
+    // The session was forgotten while the request was out (a logout revoked it on the server): storing the
+    // answer would show a signed-out user as signed in again, with a revoked refresh token in storage.
+    if (generation !== sessionGeneration) throw new LatchkeyError(401, 'UNAUTHORIZED', 'not logged in');
     store(next);
     tabs?.post({ type: 'session', reason: 'refreshed', session: forTabs(next) });
     // A restored session (a reloaded page in cookie mode) is news of a sign-in to this page's listeners.
@@ -359,11 +363,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     } catch {
       return true; // No JSON body: nothing says it is about anything but the token.
     }
-    if (typeof body !== 'object' || body === null) return true;
-    const { error } = body as { error?: unknown };
-    if (typeof error === 'string') return TOKEN_REFUSALS.has(error);
-    if (typeof error === 'object' && error !== null) return (error as { code?: unknown }).code === 'UNAUTHORIZED';
-    return true;
+    return refusesAccessToken(body);
   }
 
   function authorized(request: Request, token: string): Request {

@@ -85,3 +85,23 @@ export function networkError(cause: unknown): LatchkeyError {
   (error as { cause?: unknown }).cause = cause;
   return error;
 }
+
+/** The flat style's 401 sentences about the access token itself (the envelope says UNAUTHORIZED for all three). */
+const TOKEN_REFUSALS: ReadonlySet<string> = new Set([
+  FLAT_SENTENCES.invalid_access_token,
+  FLAT_SENTENCES.missing_authorization,
+  FLAT_SENTENCES.malformed_authorization,
+]);
+
+/**
+ * Whether the body of a 401 refuses the access token (missing, malformed, bad, expired, revoked), in either
+ * wire style, rather than something the user typed (a wrong TOTP code on a signed-in request): only the
+ * former means "refresh and retry". A body that is not a JSON object says nothing else, so it counts as one.
+ */
+export function refusesAccessToken(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return true;
+  const { error } = body as { error?: unknown };
+  if (typeof error === 'string') return TOKEN_REFUSALS.has(error);
+  if (typeof error === 'object' && error !== null) return (error as { code?: unknown }).code === 'UNAUTHORIZED';
+  return true;
+}

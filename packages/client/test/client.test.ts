@@ -35,6 +35,26 @@ function recordingFetch(jar?: Map<string, string>) {
   return { fetch: instrumented, calls, refreshes: () => calls.filter((c) => c.path === '/api/auth/refresh') };
 }
 
+/**
+ * A fetch that lets the refresh reach the server but holds its answer back until the test calls
+ * `release()`: `answered` resolves once the server has rotated the tokens. Deterministic, no timers.
+ */
+function holdingRefresh(inner: typeof fetch) {
+  let answered!: () => void;
+  let release!: () => void;
+  const answer = new Promise<void>((resolve) => (answered = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const instrumented: typeof fetch = async (input, init) => {
+    const response = await inner(input, init);
+    if (new URL(new Request(input, init).url).pathname === '/api/auth/refresh') {
+      answered();
+      await released;
+    }
+    return response;
+  };
+  return { fetch: instrumented, answered: answer, release };
+}
+
 /** A clock the test moves forward; the server keeps real time. */
 function testClock() {
   let offset = 0;
@@ -241,6 +261,36 @@ for (const style of ['flat', 'envelope'] as const) {
       assert.equal(refresh.status, 401);
       // A second logout is harmless.
       await auth.logout();
+    });
+
+    test('a refresh answered after logout is discarded: the user stays signed out and no token is kept', async () => {
+      const storage = memoryStorage();
+      const rec = recordingFetch();
+      const held = holdingRefresh(rec.fetch);
+      const auth = client({ storage, fetch: held.fetch });
+      const events = recordEvents(auth);
+      await auth.login({ username: 'ada', password: PASSWORD });
+      // The rotation reaches the server (which rotates), then the user signs out before its answer lands.
+      const refreshing = auth.refresh().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await held.answered;
+      await auth.logout();
+      held.release();
+      const outcome = await refreshing;
+      assert.equal(auth.session(), null);
+      assert.equal(storage.get('latchkey.session'), null);
+      assert.deepEqual(events, ['authenticated', 'unauthenticated']);
+      assert.deepEqual(
+        rec.calls.map((c) => c.path),
+        ['/api/auth/login', '/api/auth/refresh', '/api/auth/logout'],
+      );
+      // The caller of refresh() learns that there is no session rather than getting one back.
+      assert.ok(outcome instanceof LatchkeyError);
+      assert.equal(outcome.status, 401);
+      assert.equal(outcome.code, 'UNAUTHORIZED');
+      await assert.rejects(auth.getAccessToken(), { status: 401 });
     });
 
     test('cookie mode keeps the refresh token out of the client, refreshes with the cookie, and restores a session after a reload', async () => {
