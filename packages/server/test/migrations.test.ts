@@ -111,6 +111,19 @@ function startingPoints(engine: Engine): string[] {
   return [...names.slice(0, -1), ...names.slice(-1)];
 }
 
+/** Runs `work` on a fresh database of `engine` (opened, not migrated), closed and dropped after. */
+async function onNewDatabase(engine: Engine, work: (store: Store, db: Kysely<unknown>) => Promise<void>): Promise<void> {
+  const database = await createTestDatabase(engine);
+  let store: Store | undefined;
+  try {
+    store = await openStore(database.url);
+    await work(store, store.db as unknown as Kysely<unknown>);
+  } finally {
+    await store?.close();
+    await database.drop();
+  }
+}
+
 for (const engine of engines()) {
   describe(`migrations (${engine})`, () => {
     const names = Object.keys(migrations(engine));
@@ -159,11 +172,7 @@ for (const engine of engines()) {
     }
 
     test('a start that fails half-way through migrating leaves the database as it was, and the next start migrates it', async () => {
-      const database = await createTestDatabase(engine);
-      let store: Store | undefined;
-      try {
-        store = await openStore(database.url);
-        const db = store.db as unknown as Kysely<unknown>;
+      await onNewDatabase(engine, async (store, db) => {
         const start = '0004_drop_refresh_parent_index';
         assert.equal((await (await createMigrator(db, engine)).migrateTo(start)).error, undefined);
         await insertRows(db, start);
@@ -191,18 +200,11 @@ for (const engine of engines()) {
         const after = await store.db.selectFrom('users').select(['username', 'credential_version']).orderBy('id').execute();
         assert.equal(after.length, before.users.length);
         assert.ok(after.every((u) => u.credential_version === 0));
-      } finally {
-        await store?.close();
-        await database.drop();
-      }
+      });
     });
 
     test('0005 re-keys usernames under NFKC + case fold: collisions are logged and every user and session is kept', async () => {
-      const database = await createTestDatabase(engine);
-      let store: Store | undefined;
-      try {
-        store = await openStore(database.url);
-        const db = store.db as unknown as Kysely<unknown>;
+      await onNewDatabase(engine, async (store, db) => {
         const logged: string[] = [];
         const migrator = await createMigrator(db, engine, new StaticMigrationProvider(engine, (line) => logged.push(line)));
         assert.equal((await migrator.migrateTo('0004_drop_refresh_parent_index')).error, undefined);
@@ -211,8 +213,8 @@ for (const engine of engines()) {
           const row = await sql<{
             id: number;
           }>`insert into users (username, username_key, email, email_key, role, password_hash, disabled, created_at, updated_at)
-            values (${username}, ${username.normalize('NFC').toLowerCase()}, ${email}, ${email?.normalize('NFC').toLowerCase() ?? null}, 'STANDARD', null, 0, ${T}, ${T})
-            returning id`.execute(db);
+          values (${username}, ${username.normalize('NFC').toLowerCase()}, ${email}, ${email?.normalize('NFC').toLowerCase() ?? null}, 'STANDARD', null, 0, ${T}, ${T})
+          returning id`.execute(db);
           return Number(row.rows[0]?.id);
         };
         const wide = await user('ＡＤＭＩＮ', 'wide@example.com');
@@ -220,7 +222,7 @@ for (const engine of engines()) {
         const dotted = await user('ADMİN', null);
         const kelvin = await user('kelvin', '\u212Aate@Example.com');
         await sql`insert into sessions (id, user_id, created_at, expires_at, last_used_at, revoked_at, revoke_reason, ip, user_agent)
-          values ('s-wide', ${wide}, ${T}, null, ${T}, null, null, null, null)`.execute(db);
+        values ('s-wide', ${wide}, ${T}, null, ${T}, null, null, null, null)`.execute(db);
 
         assert.equal((await migrator.migrateToLatest()).error, undefined);
         const rows = await store.db
@@ -254,10 +256,7 @@ for (const engine of engines()) {
           .where('id', '=', 's-wide')
           .executeTakeFirstOrThrow();
         assert.deepEqual(session, { user_id: wide, credential_version: 0, revoked_at: null });
-      } finally {
-        await store?.close();
-        await database.drop();
-      }
+      });
     });
 
     test('0006: users that existed before it count as verified', async () => {
