@@ -21,7 +21,7 @@ import { Metrics } from '../metrics.ts';
 
 const METRICS_CHANNEL = 'latchkey:metrics';
 /** How long the primary waits for each worker's figures. */
-const COLLECT_TIMEOUT_MS = 1000;
+const COLLECT_TIMEOUT_MS = 2000;
 /** How long a worker waits for its primary's totals (the primary's own wait, and some room). */
 const GATHER_TIMEOUT_MS = COLLECT_TIMEOUT_MS + 1000;
 
