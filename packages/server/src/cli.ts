@@ -296,6 +296,11 @@ async function users(io: CliIo, args: string[]): Promise<number> {
   if (sub === undefined || !(name in COMMAND_USAGE)) throw new UsageError(`unknown users command: ${sub ?? '(none)'}`, usageOf('users'));
   const usage = usageOf(name);
   const { values, positionals } = parse(rest, USERS_OPTIONS, usage);
+  // The users commands share one option table; an option of another one (`users list --role ADMIN`) is refused,
+  // not ignored: the person meant something the command will not do. --database goes with every command.
+  const own = new Set(['database', ...[...usage.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1])]);
+  const stray = Object.keys(values).find((option) => !own.has(option));
+  if (stray !== undefined) throw new UsageError(`--${stray} does not apply to ${name}`, usage);
   if (sub !== 'import') noPositionals(positionals, usage);
   // Every argument is checked (and standard input read) before the database is opened or created.
   const action = await usersAction(io, sub, values, positionals, usage);

@@ -229,6 +229,11 @@ describe('latchkey <command> --help and latchkey help <command>', () => {
       [['users', 'create', '--username', 'ada'], /^latchkey: give --password P or --password-stdin /],
       [['users', 'create', '--password', PASSWORD], /^latchkey: --username is required\nUsage:\n  latchkey users create /],
       [['users', 'list', '--bogus'], /^latchkey: Unknown option '--bogus'\nUsage:\n  latchkey users list /],
+      [['users', 'list', '--role', 'ADMIN'], /^latchkey: --role does not apply to users list\nUsage:\n  latchkey users list /],
+      [
+        ['users', 'set-role', '--username', 'ada', '--role', 'ADMIN', '--password', 'x'],
+        /^latchkey: --password does not apply to users set-role\n/,
+      ],
       [['users', 'frobnicate'], /^latchkey: unknown users command: frobnicate\nUsage:\n  latchkey users create /],
       [['users'], /^latchkey: unknown users command: \(none\)\n/],
       [['users', 'set-role', '--username', 'ada', '--role', 'GOD'], /^latchkey: --role: must be ADMIN or STANDARD\n$/],
