@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { TestSmtp, tokenOf } from './support/smtp.ts';
 import { totpCode } from './support/totp.ts';
 import { PASSWORD, type Style, type TestServer, claimsOf, errorOf, matrix, startTestServer, tokensOf } from './support/server.ts';
 
@@ -64,3 +65,33 @@ for (const { style, engine, name } of matrix()) {
     });
   }
 }
+
+describe('LATCHKEY_MFA=all: a sign-up confirmed by its mailed link', () => {
+  let smtp: TestSmtp;
+  let server: TestServer;
+  before(async () => {
+    smtp = await TestSmtp.start();
+    server = await startTestServer({ env: { LATCHKEY_MFA: 'all', LATCHKEY_SIGNUP: 'verify', LATCHKEY_SMTP_URL: smtp.url } });
+  });
+  after(async () => {
+    await server?.close();
+    await smtp?.stop();
+  });
+
+  test('gets the enrolment-only token a password login would, not a session (no cookie)', async () => {
+    const registered = await server.request('POST', '/api/auth/register', {
+      body: { username: 'newcomer', email: 'newcomer@example.com', password: PASSWORD },
+    });
+    assert.equal(registered.status, 202, registered.text);
+    const res = await server.request('POST', '/api/auth/email/verify', {
+      body: { token: tokenOf(await smtp.next('newcomer@example.com')) },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers.get('set-cookie'), null);
+    assert.deepEqual(Object.keys(res.body), ['mfa_enrollment_required', 'token']);
+    assert.equal(claimsOf(res.body.token).scope, 'mfa_enrollment');
+    assert.equal((await server.core.users.getByUsername('newcomer')).emailVerified, true);
+    // Good for enrolment, refused elsewhere.
+    assert.equal((await server.request('GET', '/api/auth/sessions', { token: res.body.token })).status, 403);
+  });
+});
